@@ -1,0 +1,1 @@
+fn main() { println!("loadgen {}", env!("CARGO_PKG_VERSION")); }

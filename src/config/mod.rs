@@ -1,0 +1,384 @@
+//! The configuration: one typed tree, every default in one place.
+//!
+//! Files are read by [`toml`] (the native format) or, later, `haproxy` (the cfg subset); both
+//! produce this tree, and [`validate`] checks the rules that span fields (duplicate names,
+//! missing groups, limits that make no sense) so that `spillway -c` can print *every* problem as
+//! `FILE:LINE: message` instead of stopping at the first.
+//!
+//! Invariants a validated [`Config`] guarantees to the rest of the program:
+//! - listener and target-group names are unique, and every `listener.target_group` names a group
+//!   that exists (so [`Config::group_index`] never fails for a listener's group);
+//! - every timeout is greater than zero; `threads`/`max_connections` are usable numbers;
+//! - target addresses in a group are unique.
+
+pub mod toml;
+pub mod validate;
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+/// The whole configuration, as the shards and the control thread see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub runtime: Runtime,
+    pub admin: Admin,
+    pub listeners: Vec<Listener>,
+    pub target_groups: Vec<TargetGroup>,
+}
+
+/// `[runtime]`: how the process runs, not what it routes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Runtime {
+    /// Number of shards; 0 = one per CPU the process may run on (`sched_getaffinity`).
+    pub threads: usize,
+    /// Pin shard `i` to `cpus[i]` (or CPU `i` of the allowed set when `cpus` is empty).
+    pub pin: bool,
+    /// The CPUs the shards are pinned to, in shard order (`--cpus`); empty = the allowed set.
+    pub cpus: Vec<usize>,
+    pub driver: Driver,
+    /// Global cap on client connections, counted across shards; at the cap accept pauses.
+    pub max_connections: usize,
+    /// Unix socket that hands listening sockets to a reloading process (empty = none).
+    pub upgrade_socket: Option<PathBuf>,
+    /// How long a graceful stop (SIGUSR1) lets sessions finish before closing them.
+    pub drain_timeout: Duration,
+    /// Forward layer-4 bytes with splice(2); `false` forces the user-space copy loop.
+    pub splice: bool,
+}
+
+/// Which I/O driver each shard's runtime uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Driver {
+    /// io_uring where the kernel offers it, epoll otherwise (monoio's `FusionDriver`).
+    Auto,
+    IoUring,
+    Epoll,
+}
+
+/// `[admin]`: the admin API listener.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Admin {
+    pub listen: SocketAddr,
+    /// When non-empty, mutations need `Authorization: Bearer TOKEN`.
+    pub token: String,
+}
+
+/// One `[[listener]]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listener {
+    pub name: String,
+    pub bind: SocketAddr,
+    pub protocol: Protocol,
+    /// Name of the target group; validated to exist.
+    pub target_group: String,
+    /// Idle keep-alive connection / idle TCP session limit.
+    pub idle_timeout: Duration,
+    /// The whole request head must arrive within this (HTTP only): else 408.
+    pub request_timeout: Duration,
+    /// Idle limit of an upgraded (WebSocket) tunnel.
+    pub tunnel_timeout: Duration,
+    /// Certificates, for `https` listeners (required there, refused elsewhere).
+    pub tls: Option<ListenerTls>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Tcp,
+    Http,
+    Https,
+}
+
+/// Certificates of an HTTPS listener; the first pair is the default when SNI matches none.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListenerTls {
+    pub certs: Vec<CertKeyPair>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CertKeyPair {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// One `[[target_group]]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetGroup {
+    pub name: String,
+    pub algorithm: Algorithm,
+    /// 0 = unlimited; reaching it sends requests to the surge queue.
+    pub max_connections_per_target: u32,
+    /// Cap of the group's surge queue (summed over shards); 0 = spill over at once.
+    pub surge_queue_length: u32,
+    pub queue_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub response_timeout: Duration,
+    pub deregistration_delay: Duration,
+    /// All targets unhealthy: route to all of them.
+    pub fail_open: bool,
+    pub cross_zone: bool,
+    /// This node's zone, used when `cross_zone = false`.
+    pub zone: String,
+    /// TLS to the targets.
+    pub tls: Option<TargetTls>,
+    pub targets: Vec<Target>,
+    pub health_check: HealthCheck,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    RoundRobin,
+    LeastOutstandingRequests,
+    LeastConnections,
+    FlowHash,
+    RandomTwo,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetTls {
+    pub verify: bool,
+    pub ca: Option<PathBuf>,
+}
+
+/// One target of a group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub addr: SocketAddr,
+    pub weight: u32,
+    pub zone: String,
+}
+
+/// `[target_group.health_check]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthCheck {
+    pub protocol: HealthProtocol,
+    pub path: String,
+    /// 0 = the target's own port.
+    pub port: u16,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub healthy_threshold: u32,
+    pub unhealthy_threshold: u32,
+    pub matcher: StatusMatcher,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HealthProtocol {
+    Tcp,
+    Http,
+    Https,
+}
+
+/// Which HTTP status codes count as a healthy answer: `"200"`, `"200-299"`, `"200,302"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusMatcher {
+    /// Inclusive ranges; a single code is a range of one.
+    pub ranges: Vec<(u16, u16)>,
+}
+
+impl StatusMatcher {
+    pub fn matches(&self, status: u16) -> bool {
+        self.ranges.iter().any(|&(lo, hi)| lo <= status && status <= hi)
+    }
+}
+
+/// Every default of the configuration, in one place. The TOML and HAProxy readers start from
+/// these and override what the file says.
+pub mod defaults {
+    use super::*;
+
+    pub const THREADS: usize = 0;
+    pub const PIN: bool = true;
+    pub const DRIVER: Driver = Driver::Auto;
+    pub const MAX_CONNECTIONS: usize = 100_000;
+    pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+    pub const SPLICE: bool = true;
+
+    pub const ADMIN_LISTEN: &str = "127.0.0.1:9900";
+
+    pub const PROTOCOL: Protocol = Protocol::Http;
+    /// Elastic Load Balancing's default idle timeout.
+    pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+    /// HAProxy's `timeout http-request` role.
+    pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+    pub const TUNNEL_TIMEOUT: Duration = Duration::from_secs(3600);
+
+    pub const ALGORITHM: Algorithm = Algorithm::RoundRobin;
+    pub const MAX_CONNECTIONS_PER_TARGET: u32 = 0;
+    /// Classic ELB's surge queue cap.
+    pub const SURGE_QUEUE_LENGTH: u32 = 1024;
+    pub const QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
+    pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+    pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
+    /// Elastic Load Balancing's default deregistration delay.
+    pub const DEREGISTRATION_DELAY: Duration = Duration::from_secs(300);
+    pub const FAIL_OPEN: bool = true;
+    pub const CROSS_ZONE: bool = true;
+    pub const WEIGHT: u32 = 1;
+    pub const MAX_WEIGHT: u32 = 256;
+    /// Verify the targets' certificates when a group has `tls = { ... }` without `verify`.
+    pub const TARGET_TLS_VERIFY: bool = true;
+
+    /// A TCP handshake: it works for any target, where an HTTP path would need the target to
+    /// serve it. Set `protocol = "http"` to check a ping path as Classic ELB does.
+    pub const HEALTH_PROTOCOL: HealthProtocol = HealthProtocol::Tcp;
+    /// Classic ELB's default ping path.
+    pub const HEALTH_PATH: &str = "/index.html";
+    pub const HEALTH_PORT: u16 = 0;
+    pub const HEALTH_INTERVAL: Duration = Duration::from_secs(30);
+    pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
+    pub const HEALTHY_THRESHOLD: u32 = 10;
+    pub const UNHEALTHY_THRESHOLD: u32 = 2;
+    pub const MATCHER: &str = "200";
+}
+
+impl Default for Runtime {
+    fn default() -> Self {
+        Runtime {
+            threads: defaults::THREADS,
+            pin: defaults::PIN,
+            cpus: Vec::new(),
+            driver: defaults::DRIVER,
+            max_connections: defaults::MAX_CONNECTIONS,
+            upgrade_socket: None,
+            drain_timeout: defaults::DRAIN_TIMEOUT,
+            splice: defaults::SPLICE,
+        }
+    }
+}
+
+impl Default for Admin {
+    fn default() -> Self {
+        Admin {
+            listen: defaults::ADMIN_LISTEN.parse().expect("default admin address parses"),
+            token: String::new(),
+        }
+    }
+}
+
+impl Default for HealthCheck {
+    fn default() -> Self {
+        HealthCheck {
+            protocol: defaults::HEALTH_PROTOCOL,
+            path: defaults::HEALTH_PATH.to_string(),
+            port: defaults::HEALTH_PORT,
+            interval: defaults::HEALTH_INTERVAL,
+            timeout: defaults::HEALTH_TIMEOUT,
+            healthy_threshold: defaults::HEALTHY_THRESHOLD,
+            unhealthy_threshold: defaults::UNHEALTHY_THRESHOLD,
+            matcher: StatusMatcher { ranges: vec![(200, 200)] },
+        }
+    }
+}
+
+impl TargetGroup {
+    /// A group with every default and the given targets (used by the demo, tests and readers).
+    pub fn with_defaults(name: &str, targets: Vec<Target>) -> Self {
+        TargetGroup {
+            name: name.to_string(),
+            algorithm: defaults::ALGORITHM,
+            max_connections_per_target: defaults::MAX_CONNECTIONS_PER_TARGET,
+            surge_queue_length: defaults::SURGE_QUEUE_LENGTH,
+            queue_timeout: defaults::QUEUE_TIMEOUT,
+            connect_timeout: defaults::CONNECT_TIMEOUT,
+            response_timeout: defaults::RESPONSE_TIMEOUT,
+            deregistration_delay: defaults::DEREGISTRATION_DELAY,
+            fail_open: defaults::FAIL_OPEN,
+            cross_zone: defaults::CROSS_ZONE,
+            zone: String::new(),
+            tls: None,
+            targets,
+            health_check: HealthCheck::default(),
+        }
+    }
+}
+
+impl Listener {
+    /// A listener with every default (used by the demo, tests and readers).
+    pub fn with_defaults(name: &str, bind: SocketAddr, protocol: Protocol, group: &str) -> Self {
+        Listener {
+            name: name.to_string(),
+            bind,
+            protocol,
+            target_group: group.to_string(),
+            idle_timeout: defaults::IDLE_TIMEOUT,
+            request_timeout: defaults::REQUEST_TIMEOUT,
+            tunnel_timeout: defaults::TUNNEL_TIMEOUT,
+            tls: None,
+        }
+    }
+}
+
+impl Target {
+    pub fn new(addr: SocketAddr) -> Self {
+        Target { addr, weight: defaults::WEIGHT, zone: String::new() }
+    }
+}
+
+impl Config {
+    /// Reads and validates a configuration file: `.toml` is the native format, anything else is
+    /// read as an HAProxy configuration.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors::single(path.display().to_string(), 0, format!("cannot read: {e}"))
+        })?;
+        let label = path.display().to_string();
+        if path.extension().is_some_and(|e| e == "toml") {
+            toml::parse(&text, &label)
+        } else {
+            Err(ConfigErrors::single(
+                label,
+                1,
+                "HAProxy configuration files are not supported by this build yet; \
+                 use the native format (a file ending in .toml)"
+                    .to_string(),
+            ))
+        }
+    }
+
+    /// The index of the target group with this name.
+    pub fn group_index(&self, name: &str) -> Option<usize> {
+        self.target_groups.iter().position(|g| g.name == name)
+    }
+}
+
+/// One problem in a configuration file, located at a line (1-based; 0 = the file as a whole).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.message)
+    }
+}
+
+/// Every problem found in a configuration, in file order. Displayed one `FILE:LINE: message`
+/// per line, which is what `spillway -c` prints.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors {
+    pub problems: Vec<Problem>,
+}
+
+impl ConfigErrors {
+    pub fn single(file: String, line: usize, message: String) -> Self {
+        ConfigErrors { problems: vec![Problem { file, line, message }] }
+    }
+}
+
+impl std::fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}

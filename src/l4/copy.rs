@@ -1,0 +1,73 @@
+//! One direction of a layer-4 session moved through a user-space buffer: the fallback when
+//! splice(2) is refused (`EINVAL`/`ENOSYS`) or disabled (`[runtime] splice = false`).
+//!
+//! Same shape as `splice.rs`: non-blocking `read(2)`/`write(2)` on the shard thread, readiness
+//! from the driver only after `EAGAIN`, EOF turned into `shutdown(SHUT_WR)` on the other side.
+//! The buffer is allocated only when a direction first has bytes to move.
+
+use std::{io, os::fd::RawFd};
+
+use super::{
+    splice::{readable, writable},
+    Flow,
+};
+
+/// Bytes read per `read(2)`.
+const COPY_CHUNK: usize = 64 * 1024;
+
+fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: buf is a valid writable region of buf.len() bytes.
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: buf is a valid readable region of buf.len() bytes. MSG_NOSIGNAL: a closed peer
+    // must give EPIPE, not kill the process.
+    let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// Moves `flow.src` → `flow.dst` until EOF (then half-closes `dst`) or an error.
+pub async fn forward(flow: &Flow<'_>) -> io::Result<()> {
+    let (src_fd, dst_fd) = (flow.src_fd(), flow.dst_fd());
+    let mut buf: Vec<u8> = Vec::new();
+    loop {
+        if buf.is_empty() {
+            buf.resize(COPY_CHUNK, 0);
+        }
+        let n = match read(src_fd, &mut buf) {
+            Ok(0) => {
+                flow.half_close_dst();
+                return Ok(());
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                readable(flow.src).await?;
+                continue;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let mut sent = 0;
+        while sent < n {
+            match write(dst_fd, &buf[sent..n]) {
+                Ok(k) => {
+                    sent += k;
+                    flow.moved(k);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => writable(flow.dst).await?,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}

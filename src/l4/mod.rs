@@ -1,0 +1,179 @@
+//! A layer-4 (TCP) session: admit → pick a target → connect → forward both ways → half-close.
+//!
+//! The session owns both sockets. Bytes move in two directions concurrently on the shard
+//! thread (`splice.rs`, or `copy.rs` when splice is refused or disabled); EOF on one side
+//! becomes `shutdown(SHUT_WR)` on the other, and the session ends when both directions have
+//! ended, when either fails (a reset: both sockets are closed), or when `idle_timeout` passes
+//! with no byte moving either way.
+//!
+//! Connecting: a target that refuses or does not answer within `connect_timeout` is counted as
+//! a backend connection error and the next target is tried, at most once each; when none
+//! answers, the client is closed. So a client waits at most `connect_timeout × targets`.
+
+pub mod copy;
+pub mod pipe;
+pub mod splice;
+
+use std::{
+    cell::Cell,
+    io,
+    net::SocketAddr,
+    os::fd::{AsRawFd, RawFd},
+    rc::Rc,
+    time::{Duration, Instant},
+};
+
+use monoio::net::TcpStream;
+use tracing::debug;
+
+use crate::{
+    balance::PickContext,
+    metrics::ByteCounter,
+    shard::{GroupRuntime, ListenerRuntime, Shard, TargetRuntime},
+    sockopt,
+};
+
+/// One direction of a session and where its bytes are counted.
+pub struct Flow<'a> {
+    pub src: &'a TcpStream,
+    pub dst: &'a TcpStream,
+    /// When a byte last moved in either direction (the idle clock of the session).
+    pub last_activity: &'a Cell<Instant>,
+    /// Counters this direction adds its bytes to (listener and target).
+    pub counters: [&'a ByteCounter; 2],
+}
+
+impl Flow<'_> {
+    fn src_fd(&self) -> RawFd {
+        self.src.as_raw_fd()
+    }
+
+    fn dst_fd(&self) -> RawFd {
+        self.dst.as_raw_fd()
+    }
+
+    /// Records `n` bytes delivered to the destination.
+    fn moved(&self, n: usize) {
+        self.last_activity.set(Instant::now());
+        for c in self.counters {
+            c.add(n as u64);
+        }
+    }
+
+    /// Passes the source's EOF on: the destination reads EOF once it has every byte.
+    fn half_close_dst(&self) {
+        // ENOTCONN (the peer already went away) is harmless: the other direction will see it.
+        // SAFETY: shutdown on an fd the session owns.
+        unsafe { libc::shutdown(self.dst_fd(), libc::SHUT_WR) };
+    }
+}
+
+/// Serves one accepted client connection on a TCP listener, to its end.
+pub async fn serve(shard: Rc<Shard>, listener: Rc<ListenerRuntime>, client: TcpStream, peer: SocketAddr) {
+    let group = shard.group(listener.group);
+    let Some((target, upstream)) = connect_some_target(&group, peer).await else {
+        debug!(listener = %listener.name, client = %peer, "no target reachable; closing client");
+        listener.counters.no_target.add(1);
+        return;
+    };
+    // The client socket is non-blocking already (accept4); the upstream one is made so here.
+    let setup = client.set_nodelay(true).and_then(|_| prepare(&upstream));
+    if let Err(e) = setup {
+        debug!(error = %e, "socket setup failed");
+        return;
+    }
+    target.counters.active.add(1);
+    let outcome = forward_both(&shard, &listener, &target, &client, &upstream).await;
+    target.counters.active.sub(1);
+    if let Err(e) = outcome {
+        debug!(listener = %listener.name, client = %peer, target = %target.addr, error = %e, "session ended");
+    }
+}
+
+/// Tries targets in the balancer's order until one accepts, each within `connect_timeout`.
+async fn connect_some_target(
+    group: &GroupRuntime,
+    peer: SocketAddr,
+) -> Option<(Rc<TargetRuntime>, TcpStream)> {
+    let ctx = PickContext { client: peer };
+    let mut tried: Vec<usize> = Vec::new();
+    let connect_timeout = group.config.connect_timeout;
+    while tried.len() < group.targets.len() {
+        let index = group.balancer.borrow_mut().pick(&ctx, &tried)?;
+        tried.push(index);
+        let target = group.targets[index].clone();
+        match monoio::time::timeout(connect_timeout, TcpStream::connect_addr(target.addr)).await {
+            Ok(Ok(stream)) => {
+                target.counters.sessions.add(1);
+                return Some((target, stream));
+            }
+            Ok(Err(e)) => debug!(target = %target.addr, error = %e, "connect failed"),
+            Err(_) => debug!(target = %target.addr, timeout = ?connect_timeout, "connect timed out"),
+        }
+        target.counters.connect_errors.add(1);
+    }
+    None
+}
+
+/// Both sockets non-blocking (splice and the copy loop are readiness-driven) and with Nagle off
+/// (a proxy must not add latency to small writes).
+fn prepare(s: &TcpStream) -> io::Result<()> {
+    sockopt::set_nonblocking(s.as_raw_fd())?;
+    s.set_nodelay(true)
+}
+
+/// Runs both directions until both end, one fails, or the session is idle too long.
+async fn forward_both(
+    shard: &Shard,
+    listener: &ListenerRuntime,
+    target: &TargetRuntime,
+    client: &TcpStream,
+    upstream: &TcpStream,
+) -> io::Result<()> {
+    let last_activity = Cell::new(Instant::now());
+    let upward = Flow {
+        src: client,
+        dst: upstream,
+        last_activity: &last_activity,
+        counters: [&listener.counters.bytes_in, &target.counters.bytes_in],
+    };
+    let downward = Flow {
+        src: upstream,
+        dst: client,
+        last_activity: &last_activity,
+        counters: [&listener.counters.bytes_out, &target.counters.bytes_out],
+    };
+    let both = async {
+        monoio::try_join!(direction(shard, &upward), direction(shard, &downward)).map(|_| ())
+    };
+    let idle = idle_watch(&last_activity, listener.idle_timeout);
+    monoio::select! {
+        r = both => r,
+        _ = idle => Err(io::Error::new(io::ErrorKind::TimedOut, "idle timeout")),
+    }
+}
+
+/// One direction: splice when allowed and possible, else copy.
+async fn direction(shard: &Shard, flow: &Flow<'_>) -> io::Result<()> {
+    if shard.splice_enabled() {
+        match splice::forward(flow, &shard.pipes).await? {
+            splice::SpliceOutcome::Done => return Ok(()),
+            splice::SpliceOutcome::Unsupported => {
+                debug!("splice refused on this socket pair; copying instead");
+            }
+        }
+    }
+    copy::forward(flow).await
+}
+
+/// Completes when no byte has moved for `limit`. Sleeps until the earliest moment the session
+/// could be idle, so it wakes at most about once per `limit` on a busy session.
+async fn idle_watch(last_activity: &Cell<Instant>, limit: Duration) {
+    loop {
+        let idle_for = last_activity.get().elapsed();
+        if idle_for >= limit {
+            return;
+        }
+        monoio::time::sleep(limit - idle_for).await;
+    }
+}

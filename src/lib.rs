@@ -1,0 +1,27 @@
+//! spillway: an io_uring, thread-per-core layer-4/layer-7 load balancer.
+//!
+//! # Layout, in data-flow order
+//!
+//! - [`config`]: the typed configuration tree, its readers and validation.
+//! - [`server`]: a running spillway: binds the listeners, starts the shards, controls them.
+//! - [`shard`]: one pinned core running one monoio runtime; its state, run loop and mailbox.
+//! - [`listener`]: SO_REUSEPORT sockets per shard, the accept loop, the global connection cap.
+//! - [`balance`]: picking a target (one algorithm per file).
+//! - [`l4`]: a TCP session: connect, then splice both ways with half-close.
+//! - [`metrics`]: per-shard counters and merged snapshots.
+//! - [`cli`], [`daemon`], [`logging`], [`demo`]: what the binary needs around the server.
+//! - [`sockopt`]: the few socket settings std and monoio do not expose.
+pub mod balance;
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod demo;
+pub mod l4;
+pub mod listener;
+pub mod logging;
+pub mod metrics;
+pub mod server;
+pub mod shard;
+pub mod sockopt;
+
+pub use server::{Server, StartError, StartOptions};

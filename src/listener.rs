@@ -1,0 +1,245 @@
+//! Listening sockets: binding one SO_REUSEPORT socket per shard for every listener, and the
+//! accept loop each shard runs on its own socket.
+//!
+//! Binding happens on the control thread before any shard starts, so that a port in use is a
+//! clear start-up error, and so that a listener bound to port 0 (tests) gets one port shared by
+//! all shards (the first bind resolves it, the others join it).
+//!
+//! A second spillway started by mistake on the same port would, with SO_REUSEPORT alone,
+//! silently share the traffic. So before binding, a probe socket *without* SO_REUSEPORT binds
+//! the address: it fails with `EADDRINUSE` if anybody listens there. Only a hand-over (`-sf`)
+//! skips the probe. The window between the probe and the real binds is a few microseconds of
+//! one start-up; a process that binds exactly then is not caught, which is acceptable.
+//!
+//! The global connection cap is one atomic counter shared by the shards. A slot is reserved
+//! *before* `accept` (compare-and-swap below the cap), so the count never exceeds the cap even
+//! when shards accept at the same moment; at the cap, accepting pauses and clients wait in the
+//! kernel's backlog, as with HAProxy's `maxconn`.
+
+use std::{
+    io,
+    net::SocketAddr,
+    os::fd::{AsRawFd, FromRawFd, RawFd},
+    rc::Rc,
+    sync::atomic::{AtomicUsize, Ordering},
+    time::Duration,
+};
+
+use socket2::{Domain, Socket, Type};
+use tracing::{debug, warn};
+
+use crate::{
+    config::Protocol,
+    l4,
+    shard::{ListenerRuntime, Shard},
+};
+
+/// Kernel accept queue length asked for (the kernel caps it at `net.core.somaxconn`).
+const BACKLOG: i32 = 65_535;
+
+/// The process-wide cap on client connections.
+#[derive(Debug)]
+pub struct ConnectionLimit {
+    open: AtomicUsize,
+    max: usize,
+}
+
+impl ConnectionLimit {
+    pub fn new(max: usize) -> Self {
+        ConnectionLimit { open: AtomicUsize::new(0), max }
+    }
+
+    /// Reserves a slot for one connection; false at the cap.
+    pub fn try_acquire(&self) -> bool {
+        self.open
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| (n < self.max).then_some(n + 1))
+            .is_ok()
+    }
+
+    pub fn release(&self) {
+        self.open.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Client connections open now, over all shards.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+}
+
+/// Binds `shards` SO_REUSEPORT sockets to `addr` and returns them with the address they got.
+/// Unless `handover`, first makes sure no other process listens there.
+pub fn bind(addr: SocketAddr, shards: usize, handover: bool) -> io::Result<(SocketAddr, Vec<std::net::TcpListener>)> {
+    let mut addr = addr;
+    if !handover {
+        let probe = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        probe.set_reuse_address(true)?;
+        if addr.is_ipv6() {
+            probe.set_only_v6(true)?;
+        }
+        probe.bind(&addr.into())?;
+        if addr.port() == 0 {
+            addr = probe.local_addr()?.as_socket().expect("an inet socket has an inet address");
+        }
+    }
+    let mut sockets = Vec::with_capacity(shards);
+    for _ in 0..shards {
+        let s = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        s.set_reuse_address(true)?;
+        s.set_reuse_port(true)?;
+        if addr.is_ipv6() {
+            s.set_only_v6(true)?;
+        }
+        s.set_nonblocking(true)?;
+        s.bind(&addr.into())?;
+        s.listen(BACKLOG)?;
+        if addr.port() == 0 {
+            addr = s.local_addr()?.as_socket().expect("an inet socket has an inet address");
+        }
+        sockets.push(s.into());
+    }
+    Ok((addr, sockets))
+}
+
+/// Keeps a session's bookkeeping right however the session ends: the shard's and listener's
+/// open counts and the global cap slot are given back on drop.
+struct SessionGuard {
+    shard: Rc<Shard>,
+    listener: Rc<ListenerRuntime>,
+}
+
+impl SessionGuard {
+    fn open(shard: Rc<Shard>, listener: Rc<ListenerRuntime>) -> Self {
+        shard.session_opened();
+        listener.counters.accepted.add(1);
+        listener.counters.active.add(1);
+        SessionGuard { shard, listener }
+    }
+}
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        self.listener.counters.active.sub(1);
+        self.shard.session_closed();
+        self.shard.limit().release();
+    }
+}
+
+/// Back-off when accept fails for lack of resources (EMFILE, ENFILE, ENOBUFS, ENOMEM).
+const BACKOFF_MIN: Duration = Duration::from_millis(5);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// How often a shard paused at the connection cap looks again.
+const CAP_POLL: Duration = Duration::from_millis(5);
+/// Connections accepted in one go before the loop yields to the sessions (HAProxy's
+/// `tune.maxaccept` role): fairness between a burst of new clients and established ones.
+const MAX_ACCEPT_BATCH: usize = 64;
+
+/// Accepts connections on one socket until the shard stops accepting; each connection becomes a
+/// task of its own. Dropping the socket at the end closes it.
+///
+/// Readiness first, then a cap slot, then a non-blocking `accept4`, repeated until `EAGAIN`.
+/// Reserving a slot only when this shard's own queue holds a client matters: each shard has its
+/// own SO_REUSEPORT queue, and a shard that reserved the last slot while waiting on an empty
+/// queue would starve a client waiting in another shard's queue.
+pub async fn accept_loop(shard: Rc<Shard>, listener: Rc<ListenerRuntime>, socket: monoio::net::TcpListener) {
+    let mut backoff = BACKOFF_MIN;
+    let mut paused = false;
+    let fd = socket.as_raw_fd();
+    'outer: while shard.accepting() {
+        monoio::select! {
+            r = socket.readable(false) => {
+                if let Err(e) = r {
+                    warn!(shard = shard.id, listener = %listener.name, error = %e, "waiting for clients failed");
+                    monoio::time::sleep(backoff).await;
+                    continue;
+                }
+            }
+            _ = shard.stopped_accepting() => break,
+        }
+        for _ in 0..MAX_ACCEPT_BATCH {
+            if !shard.limit().try_acquire() {
+                if !paused {
+                    warn!(shard = shard.id, listener = %listener.name, "max_connections reached: accept paused");
+                    paused = true;
+                }
+                monoio::time::sleep(CAP_POLL).await;
+                continue 'outer;
+            }
+            if paused {
+                debug!(shard = shard.id, listener = %listener.name, "below max_connections: accept resumed");
+                paused = false;
+            }
+            match accept_nonblocking(fd) {
+                Ok((stream, peer)) => {
+                    backoff = BACKOFF_MIN;
+                    let guard = SessionGuard::open(shard.clone(), listener.clone());
+                    match monoio::net::TcpStream::from_std(stream) {
+                        Ok(stream) => start_session(guard, stream, peer),
+                        Err(e) => debug!(error = %e, "cannot register an accepted socket"),
+                    }
+                }
+                Err(e) => {
+                    shard.limit().release();
+                    if e.kind() == io::ErrorKind::WouldBlock {
+                        break;
+                    }
+                    if is_resource_shortage(&e) {
+                        warn!(shard = shard.id, listener = %listener.name, error = %e, retry_in = ?backoff, "accept failed");
+                        monoio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(BACKOFF_MAX);
+                        break;
+                    }
+                    // ECONNABORTED and friends: that one client is gone, the listener is fine.
+                    debug!(shard = shard.id, listener = %listener.name, error = %e, "accept failed");
+                }
+            }
+        }
+    }
+    debug!(shard = shard.id, listener = %listener.name, "listener closed");
+}
+
+/// Hands an accepted connection to the session code of its listener's protocol.
+fn start_session(guard: SessionGuard, stream: monoio::net::TcpStream, peer: SocketAddr) {
+    match guard.listener.protocol {
+        Protocol::Tcp => {
+            monoio::spawn(async move {
+                l4::serve(guard.shard.clone(), guard.listener.clone(), stream, peer).await;
+                drop(guard);
+            });
+        }
+        // Refused at start-up (server.rs): only TCP listeners reach a shard.
+        Protocol::Http | Protocol::Https => drop((guard, stream)),
+    }
+}
+
+/// One `accept4(2)`: the new socket is non-blocking and close-on-exec from the start (no extra
+/// syscall), as splice and the readiness-driven loops need.
+fn accept_nonblocking(listener_fd: RawFd) -> io::Result<(std::net::TcpStream, SocketAddr)> {
+    // SAFETY: zeroed sockaddr_storage is a valid out-buffer for accept4.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: storage and len are valid for accept4 to write the peer address into.
+    let fd = unsafe {
+        libc::accept4(
+            listener_fd,
+            (&mut storage as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+            libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: accept4 returned a new socket that nothing else owns.
+    let stream = unsafe { std::net::TcpStream::from_raw_fd(fd) };
+    // SAFETY: the kernel wrote a socket address of `len` bytes into storage.
+    let addr = unsafe { socket2::SockAddr::new(storage, len) };
+    let peer = addr.as_socket().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an inet peer"))?;
+    Ok((stream, peer))
+}
+
+fn is_resource_shortage(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM)
+    )
+}

@@ -1,0 +1,102 @@
+//! The `spillway` binary: command line → configuration → start shards → wait for signals.
+
+use std::process::ExitCode;
+
+use signal_hook::{
+    consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1},
+    iterator::Signals,
+};
+use spillway::{cli, config::Config, daemon, Server, StartOptions};
+use tracing::{info, warn};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> ExitCode {
+    let cli = cli::parse();
+    spillway::logging::init(cli.quiet);
+    if cli.version {
+        println!("spillway version {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    if let Some(cli::Command::Demo { seconds }) = cli.command {
+        return spillway::demo::run(seconds);
+    }
+    let Some(path) = cli.file.as_deref() else {
+        eprintln!("spillway: no configuration file: use -f FILE (see --help)");
+        return ExitCode::FAILURE;
+    };
+    let mut config = match Config::load(path) {
+        Ok(c) => c,
+        Err(problems) => {
+            eprintln!("{problems}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(threads) = cli.threads {
+        config.runtime.threads = threads;
+    }
+    if let Some(cpus) = cli.cpus {
+        config.runtime.cpus = cpus;
+    }
+    if cli.check {
+        println!("Configuration file is valid");
+        return ExitCode::SUCCESS;
+    }
+    if !cli.soft_stop.is_empty() || !cli.hard_stop.is_empty() {
+        eprintln!("spillway: -sf/-st (socket hand-over on reload) is not available in this build yet");
+        return ExitCode::FAILURE;
+    }
+    let report = if cli.daemon {
+        match daemon::daemonize() {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("spillway: cannot daemonize: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
+    // Registered before the shards start, so an early SIGUSR1 is not fatal.
+    let mut signals = Signals::new([SIGUSR1, SIGTERM, SIGINT, SIGHUP]).expect("signal handlers install");
+    let drain_timeout = config.runtime.drain_timeout;
+    let server = match Server::start(config, StartOptions::default()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("spillway: {e}");
+            if let Some(r) = report {
+                r.failed(&format!("spillway: {e}"));
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(pidfile) = &cli.pidfile {
+        if let Err(e) = daemon::write_pidfile(pidfile) {
+            warn!(path = %pidfile.display(), error = %e, "cannot write the pid file");
+        }
+    }
+    info!(shards = server.shard_count(), pid = std::process::id(), "spillway running");
+    if let Some(r) = report {
+        r.ready();
+    }
+    for signal in signals.forever() {
+        match signal {
+            SIGUSR1 => {
+                info!(timeout = ?drain_timeout, "SIGUSR1: graceful stop");
+                server.drain(drain_timeout);
+                break;
+            }
+            SIGHUP => warn!("SIGHUP: reloading target groups is not available in this build yet"),
+            _ => {
+                info!("stopping now");
+                server.stop();
+                break;
+            }
+        }
+    }
+    if let Some(pidfile) = &cli.pidfile {
+        let _ = std::fs::remove_file(pidfile);
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,211 @@
+//! A running spillway: the bound listeners, the shard threads, and the control operations on
+//! them (figures, drain, stop). `main.rs` drives it from signals; tests drive it directly.
+//!
+//! Start-up order: bind every listener (so a port in use fails before anything runs), then
+//! start the shards, then wait until each one reports that its accept loops run. When
+//! `start` returns `Ok`, every listener accepts.
+
+use std::{
+    net::SocketAddr,
+    sync::Arc,
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use crate::{
+    balance::Balancer,
+    config::{Config, Protocol},
+    listener::{self, ConnectionLimit},
+    metrics::ShardSnapshot,
+    shard::{
+        self,
+        mailbox::{self, MailboxSender, Message},
+        spawn, Shard,
+    },
+};
+
+/// Why spillway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("listener {listener}: cannot listen on {addr}: {source}{hint}")]
+    Bind { listener: String, addr: SocketAddr, source: std::io::Error, hint: &'static str },
+    #[error("listener {listener}: protocol {protocol:?} is not available in this build (tcp is)")]
+    Protocol { listener: String, protocol: Protocol },
+    #[error("target group {group}: {source}")]
+    Algorithm { group: String, source: crate::balance::UnsupportedAlgorithm },
+    #[error("cannot start shard {shard}: {reason}")]
+    Shard { shard: usize, reason: String },
+}
+
+/// How long control operations wait for a shard's answer.
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Options of a start that are not configuration.
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    /// This start takes sockets over from a running process (`-sf`/`-st`): skip the check that
+    /// nobody else listens on the ports.
+    pub handover: bool,
+}
+
+struct ShardHandle {
+    mailbox: MailboxSender,
+    thread: Option<JoinHandle<()>>,
+}
+
+pub struct Server {
+    config: Arc<Config>,
+    listeners: Vec<(String, SocketAddr)>,
+    shards: Vec<ShardHandle>,
+    limit: Arc<ConnectionLimit>,
+}
+
+impl Server {
+    /// Binds every listener and starts the shards; returns when all of them accept.
+    pub fn start(config: Config, options: StartOptions) -> Result<Server, StartError> {
+        check_supported(&config)?;
+        let shard_count = spawn::shard_count(config.runtime.threads);
+        let _ = crate::sockopt::raise_fd_limit();
+
+        let mut listeners = Vec::new();
+        let mut sockets_per_shard: Vec<Vec<std::net::TcpListener>> = (0..shard_count).map(|_| Vec::new()).collect();
+        for l in &config.listeners {
+            let (addr, sockets) = listener::bind(l.bind, shard_count, options.handover).map_err(|source| {
+                let hint = if source.kind() == std::io::ErrorKind::AddrInUse {
+                    " (another process listens there; to take over from a running spillway, start with -sf PID)"
+                } else {
+                    ""
+                };
+                StartError::Bind { listener: l.name.clone(), addr: l.bind, source, hint }
+            })?;
+            listeners.push((l.name.clone(), addr));
+            for (i, s) in sockets.into_iter().enumerate() {
+                sockets_per_shard[i].push(s);
+            }
+        }
+
+        let config = Arc::new(config);
+        let limit = Arc::new(ConnectionLimit::new(config.runtime.max_connections));
+        let cpus = if config.runtime.cpus.is_empty() { spawn::allowed_cpus() } else { config.runtime.cpus.clone() };
+        let (ready_tx, ready_rx) = crossbeam_channel::bounded(shard_count);
+        let mut shards = Vec::with_capacity(shard_count);
+        for (id, sockets) in sockets_per_shard.into_iter().enumerate() {
+            let (sender, receiver) =
+                mailbox::mailbox().map_err(|e| StartError::Shard { shard: id, reason: e.to_string() })?;
+            let cpu = (config.runtime.pin && !cpus.is_empty()).then(|| cpus[id % cpus.len()]);
+            let (cfg, lim, ready) = (config.clone(), limit.clone(), ready_tx.clone());
+            let thread = spawn::spawn_shard(id, cpu, config.runtime.driver, move || async move {
+                match Shard::new(id, &cfg, lim) {
+                    Ok(s) => shard::run(std::rc::Rc::new(s), sockets, receiver, ready).await,
+                    Err(e) => {
+                        let _ = ready.send(Err(e.to_string()));
+                    }
+                }
+            })
+            .map_err(|e| StartError::Shard { shard: id, reason: e.to_string() })?;
+            shards.push(ShardHandle { mailbox: sender, thread: Some(thread) });
+        }
+        drop(ready_tx);
+        let server = Server { config, listeners, shards, limit };
+        for id in 0..shard_count {
+            match ready_rx.recv_timeout(CONTROL_TIMEOUT) {
+                Ok(Ok(())) => {}
+                Ok(Err(reason)) => return Err(StartError::Shard { shard: id, reason }),
+                Err(_) => {
+                    return Err(StartError::Shard {
+                        shard: id,
+                        reason: "the shard's runtime did not start (is io_uring disabled? try driver = \"epoll\")"
+                            .into(),
+                    })
+                }
+            }
+        }
+        Ok(server)
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The address a listener actually listens on (its port resolved when it was 0).
+    pub fn listener_addr(&self, name: &str) -> Option<SocketAddr> {
+        self.listeners.iter().find(|(n, _)| n == name).map(|(_, a)| *a)
+    }
+
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Client connections open now, over all shards (the global cap's counter).
+    pub fn open_connections(&self) -> usize {
+        self.limit.open()
+    }
+
+    /// The figures of every shard, added up.
+    pub fn snapshot(&self) -> ShardSnapshot {
+        let mut total = ShardSnapshot::default();
+        let replies: Vec<_> = self
+            .shards
+            .iter()
+            .filter_map(|s| {
+                let (tx, rx) = crossbeam_channel::bounded(1);
+                s.mailbox.send(Message::Snapshot(tx)).ok().map(|_| rx)
+            })
+            .collect();
+        for rx in replies {
+            if let Ok(snap) = rx.recv_timeout(CONTROL_TIMEOUT) {
+                total.merge(&snap);
+            }
+        }
+        total
+    }
+
+    /// Graceful stop: close the listeners, let sessions finish for up to `timeout`, then end.
+    pub fn drain(mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        for s in &self.shards {
+            let _ = s.mailbox.send(Message::Drain { deadline });
+        }
+        self.join();
+    }
+
+    /// Stop now: open sessions are closed.
+    pub fn stop(mut self) {
+        for s in &self.shards {
+            let _ = s.mailbox.send(Message::Stop);
+        }
+        self.join();
+    }
+
+    /// Waits until every shard thread has ended (after a drain or stop was sent).
+    fn join(&mut self) {
+        for s in &mut self.shards {
+            if let Some(t) = s.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        for s in &self.shards {
+            let _ = s.mailbox.send(Message::Stop);
+        }
+        self.join();
+    }
+}
+
+/// Refuses, before binding anything, what this build cannot serve.
+fn check_supported(config: &Config) -> Result<(), StartError> {
+    for l in &config.listeners {
+        if l.protocol != Protocol::Tcp {
+            return Err(StartError::Protocol { listener: l.name.clone(), protocol: l.protocol });
+        }
+    }
+    for g in &config.target_groups {
+        Balancer::new(g.algorithm, &g.targets)
+            .map_err(|source| StartError::Algorithm { group: g.name.clone(), source })?;
+    }
+    Ok(())
+}

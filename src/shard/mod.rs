@@ -1,0 +1,235 @@
+//! One shard: one core's share of everything, and its run loop.
+//!
+//! A shard owns, in plain `Rc`/`Cell`/`RefCell` (it is one thread, one monoio runtime): its
+//! SO_REUSEPORT listening sockets, the sessions it accepted, its balancers, its pipe pool and
+//! its counters. Nothing here is touched by another thread; what other threads need goes
+//! through the [`mailbox`] (control in) and [`ShardSnapshot`]s (figures out).
+//!
+//! The only shared write on the connection path is the global connection cap
+//! ([`crate::listener::ConnectionLimit`]): one atomic add when a connection is accepted and one
+//! subtract when it closes, never per byte or per request.
+
+mod latch;
+pub mod mailbox;
+pub mod spawn;
+
+use std::{
+    cell::{Cell, RefCell},
+    net::SocketAddr,
+    rc::Rc,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use tracing::{debug, info};
+
+use crate::{
+    balance::{Balancer, UnsupportedAlgorithm},
+    config::{Config, Protocol, TargetGroup},
+    l4::pipe::PipePool,
+    listener::{self, ConnectionLimit},
+    metrics::{ListenerCounters, ShardSnapshot, TargetCounters},
+};
+
+use latch::Latch;
+use mailbox::{Mailbox, MailboxReceiver, Message};
+
+/// Idle pipes a shard keeps for reuse (each is two file descriptors).
+const PIPE_POOL_CAP: usize = 64;
+
+/// A listener as a shard runs it.
+#[derive(Debug)]
+pub struct ListenerRuntime {
+    pub name: String,
+    pub protocol: Protocol,
+    /// Index of its target group in the shard's group list.
+    pub group: usize,
+    pub idle_timeout: Duration,
+    pub counters: ListenerCounters,
+}
+
+/// A target group as a shard runs it: the settings, the balancer over its targets, and the
+/// per-target counters.
+#[derive(Debug)]
+pub struct GroupRuntime {
+    pub config: TargetGroup,
+    pub balancer: RefCell<Balancer>,
+    pub targets: Vec<Rc<TargetRuntime>>,
+}
+
+#[derive(Debug)]
+pub struct TargetRuntime {
+    pub addr: SocketAddr,
+    pub counters: TargetCounters,
+}
+
+impl GroupRuntime {
+    pub fn new(config: &TargetGroup) -> Result<Self, UnsupportedAlgorithm> {
+        Ok(GroupRuntime {
+            balancer: RefCell::new(Balancer::new(config.algorithm, &config.targets)?),
+            targets: config
+                .targets
+                .iter()
+                .map(|t| Rc::new(TargetRuntime { addr: t.addr, counters: TargetCounters::default() }))
+                .collect(),
+            config: config.clone(),
+        })
+    }
+}
+
+/// One core's state.
+pub struct Shard {
+    pub id: usize,
+    listeners: Vec<Rc<ListenerRuntime>>,
+    groups: Vec<Rc<GroupRuntime>>,
+    /// Empty pipes for splice, reused across sessions.
+    pub pipes: RefCell<PipePool>,
+    limit: Arc<ConnectionLimit>,
+    /// Client sessions open on this shard.
+    sessions: Cell<usize>,
+    splice: bool,
+    /// Set once the shard drains: accept loops end and close their sockets.
+    stop_accepting: Latch,
+}
+
+impl Shard {
+    pub fn new(id: usize, config: &Config, limit: Arc<ConnectionLimit>) -> Result<Shard, UnsupportedAlgorithm> {
+        let groups = config.target_groups.iter().map(GroupRuntime::new).collect::<Result<Vec<_>, _>>()?;
+        let listeners = config
+            .listeners
+            .iter()
+            .map(|l| {
+                Rc::new(ListenerRuntime {
+                    name: l.name.clone(),
+                    protocol: l.protocol,
+                    group: config.group_index(&l.target_group).expect("validated: group exists"),
+                    idle_timeout: l.idle_timeout,
+                    counters: ListenerCounters::default(),
+                })
+            })
+            .collect();
+        Ok(Shard {
+            id,
+            listeners,
+            groups: groups.into_iter().map(Rc::new).collect(),
+            pipes: RefCell::new(PipePool::new(PIPE_POOL_CAP)),
+            limit,
+            sessions: Cell::new(0),
+            splice: config.runtime.splice,
+            stop_accepting: Latch::default(),
+        })
+    }
+
+    pub fn group(&self, index: usize) -> Rc<GroupRuntime> {
+        self.groups[index].clone()
+    }
+
+    pub fn splice_enabled(&self) -> bool {
+        self.splice
+    }
+
+    pub fn limit(&self) -> &ConnectionLimit {
+        &self.limit
+    }
+
+    pub fn accepting(&self) -> bool {
+        !self.stop_accepting.is_set()
+    }
+
+    /// Completes when the shard stops accepting (the accept loops wait on this beside the
+    /// listening socket's readiness).
+    pub async fn stopped_accepting(&self) {
+        self.stop_accepting.wait().await
+    }
+
+    /// Stops accepting: the accept loops wake up and close their sockets.
+    fn stop_accepting(&self) {
+        self.stop_accepting.set();
+    }
+
+    pub fn session_opened(&self) {
+        self.sessions.set(self.sessions.get() + 1);
+    }
+
+    pub fn session_closed(&self) {
+        self.sessions.set(self.sessions.get() - 1);
+    }
+
+    pub fn snapshot(&self) -> ShardSnapshot {
+        let pipes = self.pipes.borrow();
+        ShardSnapshot {
+            listeners: self.listeners.iter().map(|l| l.counters.snapshot(&l.name)).collect(),
+            targets: self
+                .groups
+                .iter()
+                .flat_map(|g| g.targets.iter().map(|t| t.counters.snapshot(&g.config.name, t.addr)))
+                .collect(),
+            sessions: self.sessions.get() as u64,
+            pipes_pooled: pipes.pooled() as u64,
+            pipes_in_use: pipes.in_use() as u64,
+        }
+    }
+}
+
+/// How often a draining shard looks whether its last session has ended.
+const DRAIN_POLL: Duration = Duration::from_millis(20);
+
+/// The shard's life: start one accept loop per listening socket, then serve the mailbox until
+/// told to stop, or until a drain has finished.
+pub async fn run(
+    shard: Rc<Shard>,
+    sockets: Vec<std::net::TcpListener>,
+    mailbox: MailboxReceiver,
+    ready: crossbeam_channel::Sender<Result<(), String>>,
+) {
+    let mailbox = match Mailbox::open(mailbox) {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = ready.send(Err(format!("shard {}: mailbox: {e}", shard.id)));
+            return;
+        }
+    };
+    for (socket, listener) in sockets.into_iter().zip(shard.listeners.clone()) {
+        match monoio::net::TcpListener::from_std(socket) {
+            Ok(socket) => {
+                monoio::spawn(listener::accept_loop(shard.clone(), listener, socket));
+            }
+            Err(e) => {
+                let _ = ready.send(Err(format!("shard {}: listener {}: {e}", shard.id, listener.name)));
+                return;
+            }
+        }
+    }
+    let _ = ready.send(Ok(()));
+    debug!(shard = shard.id, "shard running");
+
+    let mut drain_deadline: Option<Instant> = None;
+    loop {
+        let batch = match drain_deadline {
+            None => mailbox.recv().await,
+            Some(deadline) => {
+                if shard.sessions.get() == 0 {
+                    debug!(shard = shard.id, "drained");
+                    return;
+                }
+                if Instant::now() >= deadline {
+                    info!(shard = shard.id, open = shard.sessions.get(), "drain timeout: closing the remaining sessions");
+                    return;
+                }
+                monoio::time::timeout(DRAIN_POLL, mailbox.recv()).await.unwrap_or_default()
+            }
+        };
+        for message in batch {
+            match message {
+                Message::Stop => return,
+                Message::Drain { deadline } => {
+                    shard.stop_accepting();
+                    drain_deadline = Some(drain_deadline.map_or(deadline, |d| d.min(deadline)));
+                }
+                Message::Snapshot(reply) => {
+                    let _ = reply.send(shard.snapshot());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! Shard threads: naming, CPU pinning, and the monoio runtime each one runs.
+//!
+//! `threads = 0` means one shard per CPU the process may run on (its `sched_getaffinity` set,
+//! so `taskset -c 0 spillway` gives one shard). With `pin = true`, shard `i` is pinned to the
+//! `i`-th CPU of `cpus` (or of the allowed set); a refused pin is a warning, not an error,
+//! since a container may forbid it and the shard still works unpinned.
+
+use std::{future::Future, io, thread::JoinHandle};
+
+use monoio::{FusionDriver, IoUringDriver, LegacyDriver, RuntimeBuilder};
+use tracing::{info, warn};
+
+use crate::config::Driver;
+
+/// io_uring submission queue entries per shard.
+const URING_ENTRIES: u32 = 4096;
+
+/// The CPUs this process may run on, in ascending order.
+pub fn allowed_cpus() -> Vec<usize> {
+    core_affinity::get_core_ids().map(|ids| ids.into_iter().map(|c| c.id).collect()).unwrap_or_default()
+}
+
+/// How many shards to start: `threads`, or one per allowed CPU when it is 0.
+pub fn shard_count(threads: usize) -> usize {
+    if threads > 0 {
+        threads
+    } else {
+        allowed_cpus().len().max(1)
+    }
+}
+
+/// Starts thread `spillway-shard-{id}`, pins it to `cpu`, builds the runtime for `driver` and
+/// runs `make_future()` on it to the end.
+pub fn spawn_shard<F, Fut>(id: usize, cpu: Option<usize>, driver: Driver, make_future: F) -> io::Result<JoinHandle<()>>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = ()>,
+{
+    std::thread::Builder::new().name(format!("spillway-shard-{id}")).spawn(move || {
+        if let Some(cpu) = cpu {
+            if !core_affinity::set_for_current(core_affinity::CoreId { id: cpu }) {
+                warn!(shard = id, cpu, "could not pin the shard to its CPU; running unpinned");
+            }
+        }
+        if let Err(e) = run_on_driver(id, driver, make_future) {
+            tracing::error!(shard = id, error = %e, "could not start the shard's runtime");
+        }
+    })
+}
+
+fn run_on_driver<F, Fut>(id: usize, driver: Driver, make_future: F) -> io::Result<()>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    match driver {
+        Driver::Auto => {
+            let mut rt = RuntimeBuilder::<FusionDriver>::new().with_entries(URING_ENTRIES).enable_timer().build()?;
+            let name = if monoio::utils::detect_uring() { "io_uring" } else { "epoll" };
+            info!(shard = id, driver = name, "shard started");
+            rt.block_on(make_future());
+        }
+        Driver::IoUring => {
+            let mut rt = RuntimeBuilder::<IoUringDriver>::new().with_entries(URING_ENTRIES).enable_timer().build()?;
+            info!(shard = id, driver = "io_uring", "shard started");
+            rt.block_on(make_future());
+        }
+        Driver::Epoll => {
+            let mut rt = RuntimeBuilder::<LegacyDriver>::new().enable_timer().build()?;
+            info!(shard = id, driver = "epoll", "shard started");
+            rt.block_on(make_future());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,192 @@
+//! Test scaffolding: real sockets on 127.0.0.1, port 0, bounded waits.
+//!
+//! Backends run on monoio's *epoll* driver, so that any io_uring kernel worker (`iou-wrk`)
+//! seen in this process belongs to spillway, which is what the io-wq test asserts.
+#![allow(dead_code)]
+
+use std::{
+    io::{Read, Write},
+    net::{SocketAddr, TcpListener, TcpStream},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use monoio::{
+    buf::IoBuf,
+    io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt},
+};
+use spillway::config::{Config, Driver, Listener, Protocol, Target, TargetGroup};
+
+/// An echo target: returns every byte, and half-closes when the client half-closes.
+pub struct Echo {
+    pub addr: SocketAddr,
+    /// Connections on which the echo target read EOF.
+    pub eofs: Arc<AtomicUsize>,
+    pub accepted: Arc<AtomicUsize>,
+}
+
+pub fn echo_server() -> Echo {
+    let std_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    std_listener.set_nonblocking(true).unwrap();
+    let addr = std_listener.local_addr().unwrap();
+    let eofs = Arc::new(AtomicUsize::new(0));
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let (e, a) = (eofs.clone(), accepted.clone());
+    std::thread::Builder::new()
+        .name("test-echo".into())
+        .spawn(move || {
+            let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build().unwrap();
+            rt.block_on(async move {
+                let listener = monoio::net::TcpListener::from_std(std_listener).unwrap();
+                loop {
+                    let Ok((mut s, _)) = listener.accept().await else { continue };
+                    a.fetch_add(1, Ordering::SeqCst);
+                    let e = e.clone();
+                    monoio::spawn(async move {
+                        let mut buf = vec![0u8; 64 * 1024];
+                        loop {
+                            let (r, b) = s.read(buf).await;
+                            buf = b;
+                            match r {
+                                Ok(0) => {
+                                    e.fetch_add(1, Ordering::SeqCst);
+                                    let _ = s.shutdown().await;
+                                    break;
+                                }
+                                Ok(n) => {
+                                    let (w, b) = s.write_all(buf.slice(..n)).await;
+                                    buf = b.into_inner();
+                                    if w.is_err() {
+                                        break;
+                                    }
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                    });
+                }
+            });
+        })
+        .unwrap();
+    Echo { addr, eofs, accepted }
+}
+
+/// An address on 127.0.0.1 where nothing listens (connects are refused).
+pub fn refusing_addr() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+/// A target that never completes a handshake: a listener with a one-slot accept queue that is
+/// already full, so the kernel drops further SYNs and connects hang until their timeout.
+pub struct BlackHole {
+    pub addr: SocketAddr,
+    _listener: socket2::Socket,
+    _fillers: Vec<TcpStream>,
+}
+
+pub fn black_hole() -> BlackHole {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    s.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into()).unwrap();
+    s.listen(0).unwrap();
+    let addr = s.local_addr().unwrap().as_socket().unwrap();
+    let mut fillers = Vec::new();
+    // Fill the queue: connects that complete land in it; once full, SYNs are dropped.
+    for _ in 0..4 {
+        if let Ok(c) = TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
+            fillers.push(c);
+        }
+    }
+    BlackHole { addr, _listener: s, _fillers: fillers }
+}
+
+/// A configuration with one TCP listener `l4` on 127.0.0.1:0 to group `g` over `targets`.
+pub fn tcp_config(targets: &[SocketAddr], threads: usize, driver: Driver) -> Config {
+    let mut config = spillway::config::toml::parse("", "test.toml").unwrap_or_else(|_| empty_config());
+    config.runtime.threads = threads;
+    config.runtime.pin = false;
+    config.runtime.driver = driver;
+    config.listeners = vec![Listener::with_defaults("l4", "127.0.0.1:0".parse().unwrap(), Protocol::Tcp, "g")];
+    config.target_groups = vec![TargetGroup::with_defaults("g", targets.iter().map(|a| Target::new(*a)).collect())];
+    config
+}
+
+fn empty_config() -> Config {
+    Config {
+        runtime: Default::default(),
+        admin: Default::default(),
+        listeners: Vec::new(),
+        target_groups: Vec::new(),
+    }
+}
+
+/// Calls `f` until it returns true or `limit` passes; returns whether it did.
+pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    f()
+}
+
+/// Open file descriptors of this process.
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// Names of this process's threads (io_uring kernel workers show up here as `iou-wrk-N`).
+pub fn thread_names() -> Vec<String> {
+    let mut names = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        if let Ok(comm) = std::fs::read_to_string(task.path().join("comm")) {
+            names.push(comm.trim().to_string());
+        }
+    }
+    names
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so a failure is reproducible.
+pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Sends `data` from one thread while reading the answer on this one. With `half_close`, shuts
+/// the write side after the last byte and reads until EOF; without, reads `data.len()` bytes.
+pub fn send_and_receive(addr: SocketAddr, data: Arc<Vec<u8>>, half_close: bool, limit: Duration) -> Vec<u8> {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(limit)).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let want = data.len();
+    let sender = std::thread::spawn(move || {
+        writer.write_all(&data).unwrap();
+        if half_close {
+            writer.shutdown(std::net::Shutdown::Write).unwrap();
+        }
+    });
+    let mut received = Vec::with_capacity(want);
+    let mut buf = vec![0u8; 256 * 1024];
+    while half_close || received.len() < want {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => received.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("read failed after {} bytes: {e}", received.len()),
+        }
+    }
+    sender.join().unwrap();
+    received
+}
