@@ -51,9 +51,7 @@ impl ConnectionLimit {
 
     /// Reserves a slot for one connection; false at the cap.
     pub fn try_acquire(&self) -> bool {
-        self.open
-            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| (n < self.max).then_some(n + 1))
-            .is_ok()
+        self.open.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| (n < self.max).then_some(n + 1)).is_ok()
     }
 
     pub fn release(&self) {
@@ -238,8 +236,5 @@ fn accept_nonblocking(listener_fd: RawFd) -> io::Result<(std::net::TcpStream, So
 }
 
 fn is_resource_shortage(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM)
-    )
+    matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM))
 }

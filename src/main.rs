@@ -76,6 +76,9 @@ fn main() -> ExitCode {
             warn!(path = %pidfile.display(), error = %e, "cannot write the pid file");
         }
     }
+    for (name, addr) in server.listeners() {
+        info!(listener = %name, %addr, "listening");
+    }
     info!(shards = server.shard_count(), pid = std::process::id(), "spillway running");
     if let Some(r) = report {
         r.ready();

@@ -132,6 +132,11 @@ impl Server {
         self.listeners.iter().find(|(n, _)| n == name).map(|(_, a)| *a)
     }
 
+    /// Every listener's name and the address it listens on.
+    pub fn listeners(&self) -> &[(String, SocketAddr)] {
+        &self.listeners
+    }
+
     pub fn shard_count(&self) -> usize {
         self.shards.len()
     }

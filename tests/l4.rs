@@ -129,10 +129,9 @@ fn all_targets_down(driver: Driver) {
     );
     healthy.idle_timeout = Duration::from_secs(5);
     config.listeners.push(healthy);
-    config.target_groups.push(spillway::config::TargetGroup::with_defaults(
-        "h",
-        vec![spillway::config::Target::new(echo.addr)],
-    ));
+    config
+        .target_groups
+        .push(spillway::config::TargetGroup::with_defaults("h", vec![spillway::config::Target::new(echo.addr)]));
     let server = Server::start(config, StartOptions::default()).unwrap();
 
     let started = Instant::now();
@@ -146,7 +145,12 @@ fn all_targets_down(driver: Driver) {
     assert!(took >= budget - Duration::from_millis(50), "closed after {took:?}: it did not try both targets");
     assert!(took < budget + Duration::from_millis(700), "closed after {took:?}, budget {budget:?}");
 
-    let reply = send_and_receive(server.listener_addr("ok").unwrap(), Arc::new(b"still here".to_vec()), true, Duration::from_secs(5));
+    let reply = send_and_receive(
+        server.listener_addr("ok").unwrap(),
+        Arc::new(b"still here".to_vec()),
+        true,
+        Duration::from_secs(5),
+    );
     assert_eq!(reply, b"still here");
     let s = server.snapshot();
     assert_eq!(s.listener("l4").unwrap().no_target, 1);

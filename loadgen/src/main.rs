@@ -1,1 +1,3 @@
-fn main() { println!("loadgen {}", env!("CARGO_PKG_VERSION")); }
+fn main() {
+    println!("loadgen {}", env!("CARGO_PKG_VERSION"));
+}

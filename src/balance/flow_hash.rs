@@ -59,9 +59,7 @@ impl FlowHash {
         }
         let start = (self.flow_hasher.hash_one(ctx.client) % self.table.len() as u64) as usize;
         let n = self.table.len();
-        (0..n)
-            .map(|step| self.table[(start + step) % n] as usize)
-            .find(|candidate| !tried.contains(candidate))
+        (0..n).map(|step| self.table[(start + step) % n] as usize).find(|candidate| !tried.contains(candidate))
     }
 }
 

@@ -16,10 +16,7 @@ pub struct RoundRobin {
 
 impl RoundRobin {
     pub fn new(targets: &[Target]) -> Self {
-        RoundRobin {
-            weights: targets.iter().map(|t| i64::from(t.weight)).collect(),
-            scores: vec![0; targets.len()],
-        }
+        RoundRobin { weights: targets.iter().map(|t| i64::from(t.weight)).collect(), scores: vec![0; targets.len()] }
     }
 
     /// The next target, skipping those in `tried` and those of weight 0.

@@ -251,10 +251,7 @@ impl Default for Runtime {
 
 impl Default for Admin {
     fn default() -> Self {
-        Admin {
-            listen: defaults::ADMIN_LISTEN.parse().expect("default admin address parses"),
-            token: String::new(),
-        }
+        Admin { listen: defaults::ADMIN_LISTEN.parse().expect("default admin address parses"), token: String::new() }
     }
 }
 
@@ -321,9 +318,8 @@ impl Config {
     /// Reads and validates a configuration file: `.toml` is the native format, anything else is
     /// read as an HAProxy configuration.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigErrors::single(path.display().to_string(), 0, format!("cannot read: {e}"))
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigErrors::single(path.display().to_string(), 0, format!("cannot read: {e}")))?;
         let label = path.display().to_string();
         if path.extension().is_some_and(|e| e == "toml") {
             toml::parse(&text, &label)

@@ -91,10 +91,7 @@ pub async fn serve(shard: Rc<Shard>, listener: Rc<ListenerRuntime>, client: TcpS
 }
 
 /// Tries targets in the balancer's order until one accepts, each within `connect_timeout`.
-async fn connect_some_target(
-    group: &GroupRuntime,
-    peer: SocketAddr,
-) -> Option<(Rc<TargetRuntime>, TcpStream)> {
+async fn connect_some_target(group: &GroupRuntime, peer: SocketAddr) -> Option<(Rc<TargetRuntime>, TcpStream)> {
     let ctx = PickContext { client: peer };
     let mut tried: Vec<usize> = Vec::new();
     let connect_timeout = group.config.connect_timeout;
@@ -143,9 +140,7 @@ async fn forward_both(
         last_activity: &last_activity,
         counters: [&listener.counters.bytes_out, &target.counters.bytes_out],
     };
-    let both = async {
-        monoio::try_join!(direction(shard, &upward), direction(shard, &downward)).map(|_| ())
-    };
+    let both = async { monoio::try_join!(direction(shard, &upward), direction(shard, &downward)).map(|_| ()) };
     let idle = idle_watch(&last_activity, listener.idle_timeout);
     monoio::select! {
         r = both => r,

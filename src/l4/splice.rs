@@ -70,9 +70,7 @@ fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
     let flags = libc::SPLICE_F_NONBLOCK | libc::SPLICE_F_MOVE;
     // SAFETY: plain syscall on fds the caller keeps open for the duration of the call; null
     // offsets mean "current position", as required for sockets and pipes.
-    let n = unsafe {
-        libc::splice(from, std::ptr::null_mut(), to, std::ptr::null_mut(), len, flags)
-    };
+    let n = unsafe { libc::splice(from, std::ptr::null_mut(), to, std::ptr::null_mut(), len, flags) };
     if n < 0 {
         Err(io::Error::last_os_error())
     } else {

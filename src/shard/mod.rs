@@ -213,7 +213,11 @@ pub async fn run(
                     return;
                 }
                 if Instant::now() >= deadline {
-                    info!(shard = shard.id, open = shard.sessions.get(), "drain timeout: closing the remaining sessions");
+                    info!(
+                        shard = shard.id,
+                        open = shard.sessions.get(),
+                        "drain timeout: closing the remaining sessions"
+                    );
                     return;
                 }
                 monoio::time::timeout(DRAIN_POLL, mailbox.recv()).await.unwrap_or_default()

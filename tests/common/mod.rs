@@ -115,12 +115,7 @@ pub fn tcp_config(targets: &[SocketAddr], threads: usize, driver: Driver) -> Con
 }
 
 fn empty_config() -> Config {
-    Config {
-        runtime: Default::default(),
-        admin: Default::default(),
-        listeners: Vec::new(),
-        target_groups: Vec::new(),
-    }
+    Config { runtime: Default::default(), admin: Default::default(), listeners: Vec::new(), target_groups: Vec::new() }
 }
 
 /// Calls `f` until it returns true or `limit` passes; returns whether it did.

@@ -1,0 +1,194 @@
+//! The `spillway` binary's life: version, graceful stop (SIGUSR1), stop now (SIGTERM),
+//! daemon mode with a pid file, and refusing a port another process listens on.
+
+mod common;
+
+use std::{
+    io::{Read, Write},
+    net::{SocketAddr, TcpListener, TcpStream},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use common::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_spillway");
+
+/// A port that was free a moment ago.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn temp_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("spillway-lifecycle-{}-{name}", std::process::id()))
+}
+
+/// Writes a config with one TCP listener on `port` to `target`; returns its path.
+fn write_config(name: &str, port: u16, target: SocketAddr, extra_runtime: &str) -> PathBuf {
+    let path = temp_path(&format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "[runtime]\nthreads = 1\npin = false\n{extra_runtime}\n\
+             [[listener]]\nname = \"l4\"\nbind = \"127.0.0.1:{port}\"\nprotocol = \"tcp\"\ntarget_group = \"g\"\n\
+             [[target_group]]\nname = \"g\"\ntargets = [ {{ addr = \"{target}\" }} ]\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Starts the binary and waits until the port accepts.
+fn start(config: &PathBuf, port: u16) -> Child {
+    let child = Command::new(BIN).arg("-f").arg(config).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    assert!(wait_until(Duration::from_secs(10), || TcpStream::connect(addr).is_ok()), "spillway did not start");
+    child
+}
+
+fn signal(pid: u32, sig: i32) {
+    // SAFETY: kill on a process this test started.
+    assert_eq!(unsafe { libc::kill(pid as i32, sig) }, 0);
+}
+
+/// Waits for the child to exit, at most `limit`; kills it if it did not.
+fn wait_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+#[test]
+fn version_flag_prints_the_version() {
+    for flag in ["-v", "--version"] {
+        let out = Command::new(BIN).arg(flag).output().unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(text.trim(), format!("spillway version {}", env!("CARGO_PKG_VERSION")));
+    }
+}
+
+#[test]
+fn sigusr1_closes_the_listener_and_lets_a_session_finish() {
+    let echo = echo_server();
+    let port = free_port();
+    let config = write_config("usr1", port, echo.addr, "drain_timeout = \"10s\"");
+    let mut child = start(&config, port);
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+
+    let mut session = TcpStream::connect(addr).unwrap();
+    session.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    session.write_all(b"before ").unwrap();
+    let mut b = [0u8; 7];
+    session.read_exact(&mut b).unwrap();
+
+    signal(child.id(), libc::SIGUSR1);
+    // The listener closes: new clients are refused...
+    assert!(
+        wait_until(Duration::from_secs(5), || TcpStream::connect(addr).is_err()),
+        "the listener still accepts after SIGUSR1"
+    );
+    // ...while the session in flight goes on to its end.
+    assert!(child.try_wait().unwrap().is_none(), "exited with a session in flight");
+    session.write_all(b"after").unwrap();
+    session.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut rest = String::new();
+    session.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "after");
+    drop(session);
+    let status = wait_exit(&mut child, Duration::from_secs(5)).expect("did not exit after its last session");
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn sigusr1_drain_timeout_closes_an_idle_session() {
+    let echo = echo_server();
+    let port = free_port();
+    let config = write_config("drain", port, echo.addr, "drain_timeout = \"500ms\"");
+    let mut child = start(&config, port);
+    let mut session = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    session.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    session.write_all(b"x").unwrap();
+    let mut b = [0u8; 1];
+    session.read_exact(&mut b).unwrap();
+    let started = Instant::now();
+    signal(child.id(), libc::SIGUSR1);
+    let status = wait_exit(&mut child, Duration::from_secs(5)).expect("did not exit at the drain timeout");
+    assert!(status.success());
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(450), "exited after {took:?}, before the drain timeout");
+    assert!(matches!(session.read(&mut b), Ok(0) | Err(_)), "the session survived the process");
+}
+
+#[test]
+fn sigterm_stops_now() {
+    let echo = echo_server();
+    let port = free_port();
+    let config = write_config("term", port, echo.addr, "drain_timeout = \"30s\"");
+    let mut child = start(&config, port);
+    let mut session = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    session.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    session.write_all(b"x").unwrap();
+    let mut b = [0u8; 1];
+    session.read_exact(&mut b).unwrap();
+    signal(child.id(), libc::SIGTERM);
+    let status = wait_exit(&mut child, Duration::from_secs(3)).expect("SIGTERM did not stop it at once");
+    assert!(status.success());
+    assert!(matches!(session.read(&mut b), Ok(0) | Err(_)));
+}
+
+#[test]
+fn daemon_mode_writes_the_pid_file_and_serves() {
+    let echo = echo_server();
+    let port = free_port();
+    let config = write_config("daemon", port, echo.addr, "");
+    let pidfile = temp_path("daemon.pid");
+    let status = Command::new(BIN)
+        .args(["-D", "-p"])
+        .arg(&pidfile)
+        .arg("-f")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    // The parent returns only once the daemon serves.
+    assert!(status.success());
+    let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    let reply = send_and_receive(
+        ([127, 0, 0, 1], port).into(),
+        std::sync::Arc::new(b"hi".to_vec()),
+        true,
+        Duration::from_secs(5),
+    );
+    assert_eq!(reply, b"hi");
+    // SAFETY: signalling the daemon this test started (its pid from its own pid file).
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    // SAFETY: signal 0 only checks that the process exists.
+    assert!(wait_until(Duration::from_secs(5), || unsafe { libc::kill(pid, 0) } != 0), "daemon still running");
+    assert!(wait_until(Duration::from_secs(2), || !pidfile.exists()), "pid file left behind");
+}
+
+#[test]
+fn a_port_in_use_is_a_clear_error_at_start() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let config = write_config("inuse", port, "127.0.0.1:9".parse().unwrap(), "");
+    let out = Command::new(BIN).arg("-f").arg(&config).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains(&format!("listener l4: cannot listen on 127.0.0.1:{port}")), "{err}");
+    assert!(err.contains("in use"), "{err}");
+    // Daemon mode reports the same error through the parent.
+    let out = Command::new(BIN).arg("-D").arg("-f").arg(&config).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8(out.stderr).unwrap().contains("in use"));
+}
