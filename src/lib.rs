@@ -24,4 +24,4 @@ pub mod server;
 pub mod shard;
 pub mod sockopt;
 
-pub use server::{Server, StartError, StartOptions};
+pub use server::{ReloadError, Server, StartError, StartOptions};

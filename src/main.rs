@@ -26,19 +26,17 @@ fn main() -> ExitCode {
         eprintln!("spillway: no configuration file: use -f FILE (see --help)");
         return ExitCode::FAILURE;
     };
-    let mut config = match Config::load(path) {
-        Ok(c) => c,
+    let config = match Config::load(path) {
+        Ok(mut c) => {
+            c.runtime.threads = cli.threads.unwrap_or(c.runtime.threads);
+            c.runtime.cpus = cli.cpus.clone().unwrap_or(c.runtime.cpus);
+            c
+        }
         Err(problems) => {
             eprintln!("{problems}");
             return ExitCode::FAILURE;
         }
     };
-    if let Some(threads) = cli.threads {
-        config.runtime.threads = threads;
-    }
-    if let Some(cpus) = cli.cpus {
-        config.runtime.cpus = cpus;
-    }
     if cli.check {
         println!("Configuration file is valid");
         return ExitCode::SUCCESS;
@@ -61,7 +59,7 @@ fn main() -> ExitCode {
     // Registered before the shards start, so an early SIGUSR1 is not fatal.
     let mut signals = Signals::new([SIGUSR1, SIGTERM, SIGINT, SIGHUP]).expect("signal handlers install");
     let drain_timeout = config.runtime.drain_timeout;
-    let server = match Server::start(config, StartOptions::default()) {
+    let mut server = match Server::start(config, StartOptions::default()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("spillway: {e}");
@@ -90,7 +88,7 @@ fn main() -> ExitCode {
                 server.drain(drain_timeout);
                 break;
             }
-            SIGHUP => warn!("SIGHUP: reloading target groups is not available in this build yet"),
+            SIGHUP => reload(&mut server, path),
             _ => {
                 info!("stopping now");
                 server.stop();
@@ -102,4 +100,15 @@ fn main() -> ExitCode {
         let _ = std::fs::remove_file(pidfile);
     }
     ExitCode::SUCCESS
+}
+
+/// SIGHUP: re-read the file and apply its target groups; a bad file changes nothing.
+fn reload(server: &mut Server, path: &std::path::Path) {
+    match Config::load(path) {
+        Ok(new) => match server.update_groups(new) {
+            Ok(()) => info!(file = %path.display(), "SIGHUP: target groups reloaded"),
+            Err(e) => warn!(file = %path.display(), "SIGHUP: {e}"),
+        },
+        Err(problems) => warn!(file = %path.display(), "SIGHUP: configuration not applied:\n{problems}"),
+    }
 }

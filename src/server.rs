@@ -37,6 +37,19 @@ pub enum StartError {
     Shard { shard: usize, reason: String },
 }
 
+/// Why a reload was not applied (the running configuration stays in force).
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("listener {0} changed: listener changes need a restart or a -sf reload; nothing was applied")]
+    ListenerChanged(String),
+    #[error(
+        "the listeners are not the same set: listener changes need a restart or a -sf reload; nothing was applied"
+    )]
+    ListenersDiffer,
+    #[error("target group {group}: {source}")]
+    Algorithm { group: String, source: crate::balance::UnsupportedAlgorithm },
+}
+
 /// How long control operations wait for a shard's answer.
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -144,6 +157,33 @@ impl Server {
     /// Client connections open now, over all shards (the global cap's counter).
     pub fn open_connections(&self) -> usize {
         self.limit.open()
+    }
+
+    /// Applies the target groups of `new` (targets, weights, algorithm, limits) to every
+    /// shard without dropping a connection. Listeners must be unchanged; the process-level
+    /// settings (`[runtime]`, `[admin]`) keep their running values.
+    pub fn update_groups(&mut self, new: Config) -> Result<(), ReloadError> {
+        if new.listeners.len() != self.config.listeners.len() {
+            return Err(ReloadError::ListenersDiffer);
+        }
+        for (old, new) in self.config.listeners.iter().zip(&new.listeners) {
+            if old != new {
+                return Err(ReloadError::ListenerChanged(new.name.clone()));
+            }
+        }
+        for g in &new.target_groups {
+            Balancer::new(g.algorithm, &g.targets)
+                .map_err(|source| ReloadError::Algorithm { group: g.name.clone(), source })?;
+        }
+        let mut next = new;
+        next.runtime = self.config.runtime.clone();
+        next.admin = self.config.admin.clone();
+        let next = Arc::new(next);
+        for s in &self.shards {
+            let _ = s.mailbox.send(Message::UpdateGroups(next.clone()));
+        }
+        self.config = next;
+        Ok(())
     }
 
     /// The figures of every shard, added up.

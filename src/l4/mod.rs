@@ -70,7 +70,7 @@ impl Flow<'_> {
 
 /// Serves one accepted client connection on a TCP listener, to its end.
 pub async fn serve(shard: Rc<Shard>, listener: Rc<ListenerRuntime>, client: TcpStream, peer: SocketAddr) {
-    let group = shard.group(listener.group);
+    let group = shard.group(listener.group.get());
     let Some((target, upstream)) = connect_some_target(&group, peer).await else {
         debug!(listener = %listener.name, client = %peer, "no target reachable; closing client");
         listener.counters.no_target.add(1);

@@ -26,6 +26,8 @@ pub enum Message {
     Drain { deadline: Instant },
     /// End the shard now: open sessions are closed.
     Stop,
+    /// Apply the target groups of this (validated) configuration.
+    UpdateGroups(std::sync::Arc<crate::config::Config>),
     /// Send this shard's figures back.
     Snapshot(Sender<ShardSnapshot>),
 }

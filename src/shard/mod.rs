@@ -42,8 +42,9 @@ const PIPE_POOL_CAP: usize = 64;
 pub struct ListenerRuntime {
     pub name: String,
     pub protocol: Protocol,
-    /// Index of its target group in the shard's group list.
-    pub group: usize,
+    /// Index of its target group in the shard's group list (changes when a reload reorders
+    /// the groups).
+    pub group: Cell<usize>,
     pub idle_timeout: Duration,
     pub counters: ListenerCounters,
 }
@@ -64,13 +65,19 @@ pub struct TargetRuntime {
 }
 
 impl GroupRuntime {
-    pub fn new(config: &TargetGroup) -> Result<Self, UnsupportedAlgorithm> {
+    /// Builds a group. Targets that `previous` already had keep their runtime (and so their
+    /// counters) across a reload; new ones start from zero.
+    pub fn new(config: &TargetGroup, previous: Option<&GroupRuntime>) -> Result<Self, UnsupportedAlgorithm> {
+        let reuse = |addr: SocketAddr| previous.and_then(|p| p.targets.iter().find(|t| t.addr == addr).cloned());
         Ok(GroupRuntime {
             balancer: RefCell::new(Balancer::new(config.algorithm, &config.targets)?),
             targets: config
                 .targets
                 .iter()
-                .map(|t| Rc::new(TargetRuntime { addr: t.addr, counters: TargetCounters::default() }))
+                .map(|t| {
+                    reuse(t.addr)
+                        .unwrap_or_else(|| Rc::new(TargetRuntime { addr: t.addr, counters: TargetCounters::default() }))
+                })
                 .collect(),
             config: config.clone(),
         })
@@ -81,7 +88,8 @@ impl GroupRuntime {
 pub struct Shard {
     pub id: usize,
     listeners: Vec<Rc<ListenerRuntime>>,
-    groups: Vec<Rc<GroupRuntime>>,
+    /// Replaced as a whole on reload; sessions keep the `Rc` of the group they started with.
+    groups: RefCell<Vec<Rc<GroupRuntime>>>,
     /// Empty pipes for splice, reused across sessions.
     pub pipes: RefCell<PipePool>,
     limit: Arc<ConnectionLimit>,
@@ -94,7 +102,7 @@ pub struct Shard {
 
 impl Shard {
     pub fn new(id: usize, config: &Config, limit: Arc<ConnectionLimit>) -> Result<Shard, UnsupportedAlgorithm> {
-        let groups = config.target_groups.iter().map(GroupRuntime::new).collect::<Result<Vec<_>, _>>()?;
+        let groups = config.target_groups.iter().map(|g| GroupRuntime::new(g, None)).collect::<Result<Vec<_>, _>>()?;
         let listeners = config
             .listeners
             .iter()
@@ -102,7 +110,7 @@ impl Shard {
                 Rc::new(ListenerRuntime {
                     name: l.name.clone(),
                     protocol: l.protocol,
-                    group: config.group_index(&l.target_group).expect("validated: group exists"),
+                    group: Cell::new(config.group_index(&l.target_group).expect("validated: group exists")),
                     idle_timeout: l.idle_timeout,
                     counters: ListenerCounters::default(),
                 })
@@ -111,7 +119,7 @@ impl Shard {
         Ok(Shard {
             id,
             listeners,
-            groups: groups.into_iter().map(Rc::new).collect(),
+            groups: RefCell::new(groups.into_iter().map(Rc::new).collect()),
             pipes: RefCell::new(PipePool::new(PIPE_POOL_CAP)),
             limit,
             sessions: Cell::new(0),
@@ -121,7 +129,27 @@ impl Shard {
     }
 
     pub fn group(&self, index: usize) -> Rc<GroupRuntime> {
-        self.groups[index].clone()
+        self.groups.borrow()[index].clone()
+    }
+
+    /// Applies the target groups of a reloaded configuration: balancers are rebuilt from the
+    /// new target lists, targets that stay keep their counters, sessions in flight go on with
+    /// the group they started with. Listeners are unchanged (the control thread checked).
+    pub fn apply_groups(&self, config: &Config) -> Result<(), UnsupportedAlgorithm> {
+        let old = self.groups.borrow().clone();
+        let new = config
+            .target_groups
+            .iter()
+            .map(|g| {
+                let previous = old.iter().find(|o| o.config.name == g.name);
+                GroupRuntime::new(g, previous.map(|p| &**p)).map(Rc::new)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        *self.groups.borrow_mut() = new;
+        for (l, lc) in self.listeners.iter().zip(&config.listeners) {
+            l.group.set(config.group_index(&lc.target_group).expect("validated: group exists"));
+        }
+        Ok(())
     }
 
     pub fn splice_enabled(&self) -> bool {
@@ -161,6 +189,7 @@ impl Shard {
             listeners: self.listeners.iter().map(|l| l.counters.snapshot(&l.name)).collect(),
             targets: self
                 .groups
+                .borrow()
                 .iter()
                 .flat_map(|g| g.targets.iter().map(|t| t.counters.snapshot(&g.config.name, t.addr)))
                 .collect(),
@@ -229,6 +258,11 @@ pub async fn run(
                 Message::Drain { deadline } => {
                     shard.stop_accepting();
                     drain_deadline = Some(drain_deadline.map_or(deadline, |d| d.min(deadline)));
+                }
+                Message::UpdateGroups(config) => {
+                    if let Err(e) = shard.apply_groups(&config) {
+                        tracing::warn!(shard = shard.id, error = %e, "reload not applied");
+                    }
                 }
                 Message::Snapshot(reply) => {
                     let _ = reply.send(shard.snapshot());

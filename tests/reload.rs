@@ -1,0 +1,109 @@
+//! Applying new target groups to a running spillway (the SIGHUP path) without dropping a
+//! connection.
+
+mod common;
+
+use std::{
+    io::{Read, Write},
+    net::TcpStream,
+    process::{Command, Stdio},
+    sync::Arc,
+    time::Duration,
+};
+
+use common::*;
+use spillway::{
+    config::{Driver, Target},
+    Server, StartOptions,
+};
+
+#[test]
+fn new_targets_take_new_sessions_while_old_sessions_go_on() {
+    let (old, new) = (echo_server(), echo_server());
+    let mut server = Server::start(tcp_config(&[old.addr], 2, Driver::Auto), StartOptions::default()).unwrap();
+    let addr = server.listener_addr("l4").unwrap();
+
+    // A session on the old target, open across the reload.
+    let mut long = TcpStream::connect(addr).unwrap();
+    long.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    long.write_all(b"a").unwrap();
+    let mut b = [0u8; 1];
+    long.read_exact(&mut b).unwrap();
+
+    let mut next = server.config().clone();
+    next.target_groups[0].targets = vec![Target::new(new.addr)];
+    server.update_groups(next).unwrap();
+
+    // The message reaches each shard between two sessions; give it a moment.
+    assert!(wait_until(Duration::from_secs(2), || {
+        let _ = send_and_receive(addr, Arc::new(b"probe".to_vec()), true, Duration::from_secs(5));
+        new.accepted.load(std::sync::atomic::Ordering::SeqCst) >= 2
+    }));
+    let before = old.accepted.load(std::sync::atomic::Ordering::SeqCst);
+    for _ in 0..6 {
+        assert_eq!(send_and_receive(addr, Arc::new(b"x".to_vec()), true, Duration::from_secs(5)), b"x");
+    }
+    assert_eq!(old.accepted.load(std::sync::atomic::Ordering::SeqCst), before, "old target still gets sessions");
+
+    // The session that started before the reload is untouched.
+    long.write_all(b"b").unwrap();
+    long.read_exact(&mut b).unwrap();
+    assert_eq!(&b, b"b");
+}
+
+#[test]
+fn a_kept_target_keeps_its_counters_and_a_listener_change_is_refused() {
+    let (a, b) = (echo_server(), echo_server());
+    let mut server = Server::start(tcp_config(&[a.addr], 1, Driver::Auto), StartOptions::default()).unwrap();
+    let addr = server.listener_addr("l4").unwrap();
+    for _ in 0..3 {
+        send_and_receive(addr, Arc::new(b"x".to_vec()), true, Duration::from_secs(5));
+    }
+    let mut next = server.config().clone();
+    next.target_groups[0].targets.push(Target::new(b.addr));
+    server.update_groups(next.clone()).unwrap();
+    assert!(wait_until(Duration::from_secs(2), || server.snapshot().target(b.addr).is_some()));
+    assert_eq!(server.snapshot().target(a.addr).unwrap().sessions, 3);
+
+    next.listeners[0].idle_timeout = Duration::from_secs(1);
+    let err = server.update_groups(next).unwrap_err();
+    assert!(err.to_string().contains("listener l4 changed"), "{err}");
+}
+
+#[test]
+fn sighup_rereads_the_file() {
+    let (old, new) = (echo_server(), echo_server());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let path = std::env::temp_dir().join(format!("spillway-reload-{}.toml", std::process::id()));
+    let write = |target: std::net::SocketAddr| {
+        std::fs::write(
+            &path,
+            format!(
+                "[runtime]\nthreads = 1\npin = false\n[[listener]]\nname = \"l4\"\nbind = \"127.0.0.1:{port}\"\n\
+                 protocol = \"tcp\"\ntarget_group = \"g\"\n[[target_group]]\nname = \"g\"\n\
+                 targets = [ {{ addr = \"{target}\" }} ]\n"
+            ),
+        )
+        .unwrap()
+    };
+    write(old.addr);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spillway"))
+        .arg("-f")
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    assert!(wait_until(Duration::from_secs(10), || TcpStream::connect(addr).is_ok()));
+    write(new.addr);
+    // SAFETY: signalling the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+    let switched = wait_until(Duration::from_secs(5), || {
+        let _ = send_and_receive(addr, Arc::new(b"x".to_vec()), true, Duration::from_secs(5));
+        new.accepted.load(std::sync::atomic::Ordering::SeqCst) > 0
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(switched, "sessions did not move to the new target after SIGHUP");
+}
