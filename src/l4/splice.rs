@@ -84,7 +84,17 @@ pub async fn forward(flow: &Flow<'_>, pool: &RefCell<PipePool>) -> io::Result<Sp
     let dst_fd = flow.dst_fd();
     let mut lease = PipeLease { pool, pipe: None, held: 0 };
     let mut moved_any = false;
+    // After a short splice the kernel has told us the socket is empty (fill) or full (drain):
+    // arm readiness straight away instead of paying one more splice to hear EAGAIN. Safe on
+    // both drivers: POLL_ADD and the epoll driver's `relaxed = false` check the current state
+    // when armed, so bytes that arrived in between are not missed.
+    let mut source_drained = false;
     loop {
+        if source_drained {
+            lease.release_if_empty();
+            readable(flow.src).await?;
+            source_drained = false;
+        }
         // Fill: one splice from the source socket into the pipe.
         let pipe = lease.pipe()?;
         let (pipe_r, pipe_w, room) = (pipe.read_fd(), pipe.write_fd(), pipe.capacity() - lease.held);
@@ -95,11 +105,11 @@ pub async fn forward(flow: &Flow<'_>, pool: &RefCell<PipePool>) -> io::Result<Sp
                 Ok(n) => {
                     lease.held += n;
                     moved_any = true;
+                    source_drained = n < room;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if lease.held == 0 {
-                        lease.release_if_empty();
-                        readable(flow.src).await?;
+                        source_drained = true;
                         continue;
                     }
                 }
@@ -113,6 +123,10 @@ pub async fn forward(flow: &Flow<'_>, pool: &RefCell<PipePool>) -> io::Result<Sp
                 Ok(n) => {
                     lease.held -= n;
                     flow.moved(n);
+                    if lease.held > 0 {
+                        // Short write: the socket's send buffer is full.
+                        writable(flow.dst).await?;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => writable(flow.dst).await?,
                 Err(e) => return Err(e),
