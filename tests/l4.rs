@@ -239,3 +239,19 @@ fn a_second_instance_on_the_same_port_is_refused() {
     assert!(text.contains("in use") || text.contains("Address already"), "{text}");
     assert!(text.contains("listener l4"), "{text}");
 }
+
+on_both_drivers!(copy_fallback_round_trip_is_byte_identical, copy_fallback);
+fn copy_fallback(driver: Driver) {
+    // `splice = false` takes the same path as a kernel that refuses splice: the copy loop.
+    let echo = echo_server();
+    let mut config = tcp_config(&[echo.addr], 1, driver);
+    config.runtime.splice = false;
+    let server = Server::start(config, StartOptions::default()).unwrap();
+    let data = Arc::new(random_bytes(16 * MIB, 0xc0b1));
+    let received = send_and_receive(server.listener_addr("l4").unwrap(), data.clone(), true, Duration::from_secs(30));
+    assert_eq!(echo.eofs.load(Ordering::SeqCst), 1);
+    assert!(received == *data, "bytes differ on the copy path");
+    let s = server.snapshot();
+    assert_eq!(s.pipes_pooled + s.pipes_in_use, 0, "the copy path must not take pipes");
+    assert_eq!(s.listener("l4").unwrap().bytes_out, data.len() as u64);
+}

@@ -192,3 +192,58 @@ fn a_port_in_use_is_a_clear_error_at_start() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8(out.stderr).unwrap().contains("in use"));
 }
+
+#[test]
+fn running_out_of_descriptors_is_survived() {
+    use std::os::unix::process::CommandExt;
+    let echo = echo_server();
+    let port = free_port();
+    let config = write_config("emfile", port, echo.addr, "");
+    let mut command = Command::new(BIN);
+    command.arg("-f").arg(&config).stdout(Stdio::null()).stderr(Stdio::piped());
+    // SAFETY: setrlimit is async-signal-safe; it only lowers the child's own limit.
+    unsafe {
+        command.pre_exec(|| {
+            let lim = libc::rlimit { rlim_cur: 48, rlim_max: 48 };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().unwrap();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    assert!(wait_until(Duration::from_secs(10), || TcpStream::connect(addr).is_ok()), "spillway did not start");
+
+    // Far more sessions than 48 descriptors allow: spillway hits EMFILE on accept or connect.
+    let mut crowd = Vec::new();
+    for _ in 0..60 {
+        if let Ok(c) = TcpStream::connect(addr) {
+            c.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+            crowd.push(c);
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(child.try_wait().unwrap().is_none(), "spillway died when descriptors ran out");
+    drop(crowd);
+
+    // Once descriptors are free again, it serves as before.
+    let served = wait_until(Duration::from_secs(5), || {
+        let mut c = match TcpStream::connect(addr) {
+            Ok(c) => c,
+            Err(_) => return false,
+        };
+        c.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+        let mut b = [0u8; 2];
+        c.write_all(b"ok").is_ok() && c.read_exact(&mut b).is_ok() && &b == b"ok"
+    });
+    signal(child.id(), libc::SIGTERM);
+    let status = wait_exit(&mut child, Duration::from_secs(5));
+    let mut log = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        let _ = err.read_to_string(&mut log);
+    }
+    assert!(served, "no service after descriptors were freed; log:\n{log}");
+    assert!(status.is_some_and(|s| s.success()), "{status:?}; log:\n{log}");
+    assert!(log.contains("Too many open files") || log.contains("os error 24"), "EMFILE was never hit; log:\n{log}");
+}
