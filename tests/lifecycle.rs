@@ -47,6 +47,17 @@ fn start(config: &PathBuf, port: u16) -> Child {
     child
 }
 
+/// A session through spillway on `port` that has carried one byte each way (so it is
+/// established end to end, not waiting in a backlog).
+fn established_session(port: u16) -> TcpStream {
+    let mut session = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    session.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    session.write_all(b"x").unwrap();
+    let mut b = [0u8; 1];
+    session.read_exact(&mut b).unwrap();
+    session
+}
+
 fn signal(pid: u32, sig: i32) {
     // SAFETY: kill on a process this test started.
     assert_eq!(unsafe { libc::kill(pid as i32, sig) }, 0);
@@ -84,11 +95,7 @@ fn sigusr1_closes_the_listener_and_lets_a_session_finish() {
     let mut child = start(&config, port);
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
 
-    let mut session = TcpStream::connect(addr).unwrap();
-    session.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    session.write_all(b"before ").unwrap();
-    let mut b = [0u8; 7];
-    session.read_exact(&mut b).unwrap();
+    let mut session = established_session(port);
 
     signal(child.id(), libc::SIGUSR1);
     // The listener closes: new clients are refused...
@@ -114,11 +121,8 @@ fn sigusr1_drain_timeout_closes_an_idle_session() {
     let port = free_port();
     let config = write_config("drain", port, echo.addr, "drain_timeout = \"500ms\"");
     let mut child = start(&config, port);
-    let mut session = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    session.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    session.write_all(b"x").unwrap();
+    let mut session = established_session(port);
     let mut b = [0u8; 1];
-    session.read_exact(&mut b).unwrap();
     let started = Instant::now();
     signal(child.id(), libc::SIGUSR1);
     let status = wait_exit(&mut child, Duration::from_secs(5)).expect("did not exit at the drain timeout");
@@ -134,11 +138,8 @@ fn sigterm_stops_now() {
     let port = free_port();
     let config = write_config("term", port, echo.addr, "drain_timeout = \"30s\"");
     let mut child = start(&config, port);
-    let mut session = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    session.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    session.write_all(b"x").unwrap();
+    let mut session = established_session(port);
     let mut b = [0u8; 1];
-    session.read_exact(&mut b).unwrap();
     signal(child.id(), libc::SIGTERM);
     let status = wait_exit(&mut child, Duration::from_secs(3)).expect("SIGTERM did not stop it at once");
     assert!(status.success());
