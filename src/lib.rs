@@ -8,6 +8,8 @@
 //! - [`listener`]: SO_REUSEPORT sockets per shard, the accept loop, the global connection cap.
 //! - [`balance`]: picking a target (one algorithm per file).
 //! - [`l4`]: a TCP session: connect, then splice both ways with half-close.
+//! - [`http`]: the HTTP listener: codec, request flow, bodies, errors; [`pool`]: idle backend
+//!   connections per shard; [`io`]: readiness-driven non-blocking socket I/O.
 //! - [`metrics`]: per-shard counters and merged snapshots.
 //! - [`cli`], [`daemon`], [`logging`], [`demo`]: what the binary needs around the server.
 //! - [`sockopt`]: the few socket settings std and monoio do not expose.
@@ -16,10 +18,13 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod http;
+pub mod io;
 pub mod l4;
 pub mod listener;
 pub mod logging;
 pub mod metrics;
+pub mod pool;
 pub mod server;
 pub mod shard;
 pub mod sockopt;

@@ -204,8 +204,14 @@ fn start_session(guard: SessionGuard, stream: monoio::net::TcpStream, peer: Sock
                 drop(guard);
             });
         }
-        // Refused at start-up (server.rs): only TCP listeners reach a shard.
-        Protocol::Http | Protocol::Https => drop((guard, stream)),
+        Protocol::Http => {
+            monoio::spawn(async move {
+                crate::http::proxy::serve(guard.shard.clone(), guard.listener.clone(), stream, peer).await;
+                drop(guard);
+            });
+        }
+        // Refused at start-up (server.rs) until TLS lands.
+        Protocol::Https => drop((guard, stream)),
     }
 }
 

@@ -13,7 +13,6 @@ use std::{
 };
 
 use crate::{
-    balance::Balancer,
     config::{Config, Protocol},
     listener::{self, ConnectionLimit},
     metrics::ShardSnapshot,
@@ -29,10 +28,8 @@ use crate::{
 pub enum StartError {
     #[error("listener {listener}: cannot listen on {addr}: {source}{hint}")]
     Bind { listener: String, addr: SocketAddr, source: std::io::Error, hint: &'static str },
-    #[error("listener {listener}: protocol {protocol:?} is not available in this build (tcp is)")]
+    #[error("listener {listener}: protocol {protocol:?} is not available in this build (tcp and http are)")]
     Protocol { listener: String, protocol: Protocol },
-    #[error("target group {group}: {source}")]
-    Algorithm { group: String, source: crate::balance::UnsupportedAlgorithm },
     #[error("cannot start shard {shard}: {reason}")]
     Shard { shard: usize, reason: String },
 }
@@ -46,8 +43,6 @@ pub enum ReloadError {
         "the listeners are not the same set: listener changes need a restart or a -sf reload; nothing was applied"
     )]
     ListenersDiffer,
-    #[error("target group {group}: {source}")]
-    Algorithm { group: String, source: crate::balance::UnsupportedAlgorithm },
 }
 
 /// How long control operations wait for a shard's answer.
@@ -81,6 +76,7 @@ impl Server {
         let _ = crate::sockopt::raise_fd_limit();
 
         let mut listeners = Vec::new();
+        let mut resolved = Vec::new();
         let mut sockets_per_shard: Vec<Vec<std::net::TcpListener>> = (0..shard_count).map(|_| Vec::new()).collect();
         for l in &config.listeners {
             let (addr, sockets) = listener::bind(l.bind, shard_count, options.handover).map_err(|source| {
@@ -92,11 +88,17 @@ impl Server {
                 StartError::Bind { listener: l.name.clone(), addr: l.bind, source, hint }
             })?;
             listeners.push((l.name.clone(), addr));
+            resolved.push(addr);
             for (i, s) in sockets.into_iter().enumerate() {
                 sockets_per_shard[i].push(s);
             }
         }
 
+        // Shards see the addresses actually bound (a port 0 resolved), e.g. for X-Forwarded-Port.
+        let mut config = config;
+        for (l, addr) in config.listeners.iter_mut().zip(resolved) {
+            l.bind = addr;
+        }
         let config = Arc::new(config);
         let limit = Arc::new(ConnectionLimit::new(config.runtime.max_connections));
         let cpus = if config.runtime.cpus.is_empty() { spawn::allowed_cpus() } else { config.runtime.cpus.clone() };
@@ -108,12 +110,8 @@ impl Server {
             let cpu = (config.runtime.pin && !cpus.is_empty()).then(|| cpus[id % cpus.len()]);
             let (cfg, lim, ready) = (config.clone(), limit.clone(), ready_tx.clone());
             let thread = spawn::spawn_shard(id, cpu, config.runtime.driver, move || async move {
-                match Shard::new(id, &cfg, lim) {
-                    Ok(s) => shard::run(std::rc::Rc::new(s), sockets, receiver, ready).await,
-                    Err(e) => {
-                        let _ = ready.send(Err(e.to_string()));
-                    }
-                }
+                let s = Shard::new(id, &cfg, lim);
+                shard::run(std::rc::Rc::new(s), sockets, receiver, ready).await
             })
             .map_err(|e| StartError::Shard { shard: id, reason: e.to_string() })?;
             shards.push(ShardHandle { mailbox: sender, thread: Some(thread) });
@@ -170,10 +168,6 @@ impl Server {
             if old != new {
                 return Err(ReloadError::ListenerChanged(new.name.clone()));
             }
-        }
-        for g in &new.target_groups {
-            Balancer::new(g.algorithm, &g.targets)
-                .map_err(|source| ReloadError::Algorithm { group: g.name.clone(), source })?;
         }
         let mut next = new;
         next.runtime = self.config.runtime.clone();
@@ -244,13 +238,9 @@ impl Drop for Server {
 /// Refuses, before binding anything, what this build cannot serve.
 fn check_supported(config: &Config) -> Result<(), StartError> {
     for l in &config.listeners {
-        if l.protocol != Protocol::Tcp {
+        if l.protocol == Protocol::Https {
             return Err(StartError::Protocol { listener: l.name.clone(), protocol: l.protocol });
         }
-    }
-    for g in &config.target_groups {
-        Balancer::new(g.algorithm, &g.targets)
-            .map_err(|source| StartError::Algorithm { group: g.name.clone(), source })?;
     }
     Ok(())
 }

@@ -9,13 +9,22 @@
 //! target with a weight above zero has been tried.
 
 pub mod flow_hash;
+pub mod least_connections;
+pub mod least_outstanding;
+pub mod random_two;
 pub mod round_robin;
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, rc::Rc};
 
-use crate::config::{Algorithm, Target};
+use crate::{
+    config::{Algorithm, Target},
+    shard::TargetRuntime,
+};
 
 pub use flow_hash::FlowHash;
+pub use least_connections::LeastConnections;
+pub use least_outstanding::LeastOutstanding;
+pub use random_two::RandomTwo;
 pub use round_robin::RoundRobin;
 
 /// What a pick may depend on.
@@ -28,30 +37,57 @@ pub struct PickContext {
 #[derive(Debug)]
 pub enum Balancer {
     RoundRobin(RoundRobin),
+    LeastOutstanding(LeastOutstanding),
+    LeastConnections(LeastConnections),
     FlowHash(FlowHash),
+    RandomTwo(RandomTwo),
 }
 
 impl Balancer {
     /// Builds the balancer for `algorithm` over `targets` (indices into that slice are what
-    /// `pick` returns).
-    pub fn new(algorithm: Algorithm, targets: &[Target]) -> Result<Balancer, UnsupportedAlgorithm> {
+    /// `pick` returns). `seed` feeds the randomised algorithms (differs per shard).
+    pub fn new(algorithm: Algorithm, targets: &[Target], seed: u64) -> Balancer {
         match algorithm {
-            Algorithm::RoundRobin => Ok(Balancer::RoundRobin(RoundRobin::new(targets))),
-            Algorithm::FlowHash => Ok(Balancer::FlowHash(FlowHash::new(targets))),
-            other => Err(UnsupportedAlgorithm(other)),
+            Algorithm::RoundRobin => Balancer::RoundRobin(RoundRobin::new(targets)),
+            Algorithm::LeastOutstandingRequests => Balancer::LeastOutstanding(LeastOutstanding::new(targets)),
+            Algorithm::LeastConnections => Balancer::LeastConnections(LeastConnections::new(targets)),
+            Algorithm::FlowHash => Balancer::FlowHash(FlowHash::new(targets)),
+            Algorithm::RandomTwo => Balancer::RandomTwo(RandomTwo::new(targets, seed)),
         }
     }
 
+    /// The next target for this connection or request. `targets` are the group's runtimes, in
+    /// the order the balancer was built from (the load-aware algorithms read their counters).
     #[inline]
-    pub fn pick(&mut self, ctx: &PickContext, tried: &[usize]) -> Option<usize> {
+    pub fn pick(&mut self, ctx: &PickContext, tried: &[usize], targets: &[Rc<TargetRuntime>]) -> Option<usize> {
         match self {
             Balancer::RoundRobin(b) => b.pick(tried),
+            Balancer::LeastOutstanding(b) => b.pick(tried, targets),
+            Balancer::LeastConnections(b) => b.pick(tried, targets),
             Balancer::FlowHash(b) => b.pick(ctx, tried),
+            Balancer::RandomTwo(b) => b.pick(tried, targets),
         }
     }
 }
 
-/// An algorithm this build cannot run on the listener that asks for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("algorithm {0:?} is not available in this build (round_robin and flow_hash are)")]
-pub struct UnsupportedAlgorithm(pub Algorithm);
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::metrics::TargetCounters;
+
+    /// Targets with these weights, and their runtimes (fresh counters).
+    pub fn runtimes(weights: &[u32]) -> (Vec<Target>, Vec<Rc<TargetRuntime>>) {
+        let cfg: Vec<Target> = weights
+            .iter()
+            .enumerate()
+            .map(|(i, &w)| {
+                let mut t = Target::new(format!("127.0.0.1:{}", 9000 + i).parse().unwrap());
+                t.weight = w;
+                t
+            })
+            .collect();
+        let rts =
+            cfg.iter().map(|t| Rc::new(TargetRuntime { addr: t.addr, counters: TargetCounters::default() })).collect();
+        (cfg, rts)
+    }
+}

@@ -5,36 +5,16 @@
 //! from the driver only after `EAGAIN`, EOF turned into `shutdown(SHUT_WR)` on the other side.
 //! The buffer is allocated only when a direction first has bytes to move.
 
-use std::{io, os::fd::RawFd};
+use std::io;
 
 use super::{
     splice::{readable, writable},
     Flow,
 };
+use crate::io::{recv as read, send as write};
 
 /// Bytes read per `read(2)`.
 const COPY_CHUNK: usize = 64 * 1024;
-
-fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
-    // SAFETY: buf is a valid writable region of buf.len() bytes.
-    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
-}
-
-fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
-    // SAFETY: buf is a valid readable region of buf.len() bytes. MSG_NOSIGNAL: a closed peer
-    // must give EPIPE, not kill the process.
-    let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
-}
 
 /// Moves `flow.src` → `flow.dst` until EOF (then half-closes `dst`) or an error.
 pub async fn forward(flow: &Flow<'_>) -> io::Result<()> {

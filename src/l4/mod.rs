@@ -82,9 +82,12 @@ pub async fn serve(shard: Rc<Shard>, listener: Rc<ListenerRuntime>, client: TcpS
         debug!(error = %e, "socket setup failed");
         return;
     }
+    // A TCP session is one request in flight and one backend connection for as long as it lasts.
     target.counters.active.add(1);
-    let outcome = forward_both(&shard, &listener, &target, &client, &upstream).await;
+    target.counters.connections.add(1);
+    let outcome = relay(&shard, &client, &upstream, listener.idle_timeout, &listener, &target).await;
     target.counters.active.sub(1);
+    target.counters.connections.sub(1);
     if let Err(e) = outcome {
         debug!(listener = %listener.name, client = %peer, target = %target.addr, error = %e, "session ended");
     }
@@ -96,7 +99,7 @@ async fn connect_some_target(group: &GroupRuntime, peer: SocketAddr) -> Option<(
     let mut tried: Vec<usize> = Vec::new();
     let connect_timeout = group.config.connect_timeout;
     while tried.len() < group.targets.len() {
-        let index = group.balancer.borrow_mut().pick(&ctx, &tried)?;
+        let index = group.balancer.borrow_mut().pick(&ctx, &tried, &group.targets)?;
         tried.push(index);
         let target = group.targets[index].clone();
         match monoio::time::timeout(connect_timeout, TcpStream::connect_addr(target.addr)).await {
@@ -119,13 +122,16 @@ fn prepare(s: &TcpStream) -> io::Result<()> {
     s.set_nodelay(true)
 }
 
-/// Runs both directions until both end, one fails, or the session is idle too long.
-async fn forward_both(
+/// Moves bytes both ways between `client` and `upstream` until both directions end, one fails,
+/// or no byte moves for `idle`. Used by TCP sessions and by upgraded (WebSocket) HTTP
+/// connections. Both sockets must be non-blocking.
+pub async fn relay(
     shard: &Shard,
-    listener: &ListenerRuntime,
-    target: &TargetRuntime,
     client: &TcpStream,
     upstream: &TcpStream,
+    idle: Duration,
+    listener: &ListenerRuntime,
+    target: &TargetRuntime,
 ) -> io::Result<()> {
     let last_activity = Cell::new(Instant::now());
     let upward = Flow {
@@ -141,10 +147,10 @@ async fn forward_both(
         counters: [&listener.counters.bytes_out, &target.counters.bytes_out],
     };
     let both = async { monoio::try_join!(direction(shard, &upward), direction(shard, &downward)).map(|_| ()) };
-    let idle = idle_watch(&last_activity, listener.idle_timeout);
+    let watch = idle_watch(&last_activity, idle);
     monoio::select! {
         r = both => r,
-        _ = idle => Err(io::Error::new(io::ErrorKind::TimedOut, "idle timeout")),
+        _ = watch => Err(io::Error::new(io::ErrorKind::TimedOut, "idle timeout")),
     }
 }
 

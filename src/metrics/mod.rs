@@ -43,6 +43,13 @@ pub struct ListenerCounters {
     pub bytes_out: ByteCounter,
     /// Client connections closed because no target could be reached.
     pub no_target: Counter,
+    /// HTTP requests received (complete heads).
+    pub requests: Counter,
+    /// Responses spillway made itself (`HTTPCode_ELB_4XX` / `_5XX`).
+    pub elb_4xx: Counter,
+    pub elb_5xx: Counter,
+    /// Responses from targets by class, 1xx..5xx (`HTTPCode_Backend_*`).
+    pub backend_by_class: [Counter; 5],
 }
 
 /// One target's figures on one shard.
@@ -50,14 +57,22 @@ pub struct ListenerCounters {
 pub struct TargetCounters {
     /// Sessions (or backend connections) established.
     pub sessions: Counter,
-    /// Sessions open now.
+    /// Requests (HTTP) or sessions (TCP) in flight to the target now: what
+    /// `least_outstanding_requests` and `random_two` balance on.
     pub active: Counter,
+    /// Backend connections open now, busy or idle in the pool: what `least_connections`
+    /// balances on.
+    pub connections: Counter,
     /// Connects refused or timed out (`BackendConnectionErrors`).
     pub connect_errors: Counter,
     /// Bytes delivered to the target.
     pub bytes_in: ByteCounter,
     /// Bytes delivered from the target to clients.
     pub bytes_out: ByteCounter,
+    /// HTTP requests sent to the target, and how many went over a reused (pooled) connection
+    /// (`BackendConnectionReuseRatio` = reused / requests).
+    pub requests: Counter,
+    pub reused: Counter,
 }
 
 /// Plain-number copy of a [`ListenerCounters`].
@@ -69,6 +84,10 @@ pub struct ListenerSnapshot {
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub no_target: u64,
+    pub requests: u64,
+    pub elb_4xx: u64,
+    pub elb_5xx: u64,
+    pub backend_by_class: [u64; 5],
 }
 
 /// Plain-number copy of a [`TargetCounters`].
@@ -78,9 +97,12 @@ pub struct TargetSnapshot {
     pub addr: Option<SocketAddr>,
     pub sessions: u64,
     pub active: u64,
+    pub connections: u64,
     pub connect_errors: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    pub requests: u64,
+    pub reused: u64,
 }
 
 /// Everything one shard reports, or the sum over shards.
@@ -96,6 +118,22 @@ pub struct ShardSnapshot {
 }
 
 impl ListenerCounters {
+    /// Counts a response spillway made itself.
+    pub fn count_elb_response(&self, status: u16) {
+        if status >= 500 {
+            self.elb_5xx.add(1);
+        } else if status >= 400 {
+            self.elb_4xx.add(1);
+        }
+    }
+
+    /// Counts a response from a target by its class.
+    pub fn count_backend_response(&self, status: u16) {
+        if let Some(c) = self.backend_by_class.get(usize::from(status / 100).wrapping_sub(1)) {
+            c.add(1);
+        }
+    }
+
     pub fn snapshot(&self, name: &str) -> ListenerSnapshot {
         ListenerSnapshot {
             name: name.to_string(),
@@ -104,6 +142,10 @@ impl ListenerCounters {
             bytes_in: self.bytes_in.get(),
             bytes_out: self.bytes_out.get(),
             no_target: self.no_target.get(),
+            requests: self.requests.get(),
+            elb_4xx: self.elb_4xx.get(),
+            elb_5xx: self.elb_5xx.get(),
+            backend_by_class: std::array::from_fn(|i| self.backend_by_class[i].get()),
         }
     }
 }
@@ -115,9 +157,12 @@ impl TargetCounters {
             addr: Some(addr),
             sessions: self.sessions.get(),
             active: self.active.get(),
+            connections: self.connections.get(),
             connect_errors: self.connect_errors.get(),
             bytes_in: self.bytes_in.get(),
             bytes_out: self.bytes_out.get(),
+            requests: self.requests.get(),
+            reused: self.reused.get(),
         }
     }
 }
@@ -133,6 +178,12 @@ impl ShardSnapshot {
                     m.bytes_in += l.bytes_in;
                     m.bytes_out += l.bytes_out;
                     m.no_target += l.no_target;
+                    m.requests += l.requests;
+                    m.elb_4xx += l.elb_4xx;
+                    m.elb_5xx += l.elb_5xx;
+                    for (a, b) in m.backend_by_class.iter_mut().zip(l.backend_by_class) {
+                        *a += b;
+                    }
                 }
                 None => self.listeners.push(l.clone()),
             }
@@ -142,9 +193,12 @@ impl ShardSnapshot {
                 Some(m) => {
                     m.sessions += t.sessions;
                     m.active += t.active;
+                    m.connections += t.connections;
                     m.connect_errors += t.connect_errors;
                     m.bytes_in += t.bytes_in;
                     m.bytes_out += t.bytes_out;
+                    m.requests += t.requests;
+                    m.reused += t.reused;
                 }
                 None => self.targets.push(t.clone()),
             }

@@ -24,8 +24,9 @@ use std::{
 use tracing::{debug, info};
 
 use crate::{
-    balance::{Balancer, UnsupportedAlgorithm},
+    balance::Balancer,
     config::{Config, Protocol, TargetGroup},
+    http::resources::HttpShard,
     l4::pipe::PipePool,
     listener::{self, ConnectionLimit},
     metrics::{ListenerCounters, ShardSnapshot, TargetCounters},
@@ -46,6 +47,15 @@ pub struct ListenerRuntime {
     /// the groups).
     pub group: Cell<usize>,
     pub idle_timeout: Duration,
+    /// HTTP: the whole request head must arrive within this, else 408.
+    pub request_timeout: Duration,
+    /// HTTP: idle limit of an upgraded (WebSocket) tunnel.
+    pub tunnel_timeout: Duration,
+    /// HTTP: `X-Forwarded-Port` and `X-Forwarded-Proto` values, and the `Host` given to an
+    /// HTTP/1.0 request without one.
+    pub port: u16,
+    pub scheme: &'static str,
+    pub host: String,
     pub counters: ListenerCounters,
 }
 
@@ -67,10 +77,10 @@ pub struct TargetRuntime {
 impl GroupRuntime {
     /// Builds a group. Targets that `previous` already had keep their runtime (and so their
     /// counters) across a reload; new ones start from zero.
-    pub fn new(config: &TargetGroup, previous: Option<&GroupRuntime>) -> Result<Self, UnsupportedAlgorithm> {
+    pub fn new(config: &TargetGroup, previous: Option<&GroupRuntime>, seed: u64) -> Self {
         let reuse = |addr: SocketAddr| previous.and_then(|p| p.targets.iter().find(|t| t.addr == addr).cloned());
-        Ok(GroupRuntime {
-            balancer: RefCell::new(Balancer::new(config.algorithm, &config.targets)?),
+        GroupRuntime {
+            balancer: RefCell::new(Balancer::new(config.algorithm, &config.targets, seed)),
             targets: config
                 .targets
                 .iter()
@@ -80,7 +90,7 @@ impl GroupRuntime {
                 })
                 .collect(),
             config: config.clone(),
-        })
+        }
     }
 }
 
@@ -92,6 +102,8 @@ pub struct Shard {
     groups: RefCell<Vec<Rc<GroupRuntime>>>,
     /// Empty pipes for splice, reused across sessions.
     pub pipes: RefCell<PipePool>,
+    /// Buffers, idle backend connections and limits of the HTTP listeners.
+    pub http: HttpShard,
     limit: Arc<ConnectionLimit>,
     /// Client sessions open on this shard.
     sessions: Cell<usize>,
@@ -101,8 +113,9 @@ pub struct Shard {
 }
 
 impl Shard {
-    pub fn new(id: usize, config: &Config, limit: Arc<ConnectionLimit>) -> Result<Shard, UnsupportedAlgorithm> {
-        let groups = config.target_groups.iter().map(|g| GroupRuntime::new(g, None)).collect::<Result<Vec<_>, _>>()?;
+    pub fn new(id: usize, config: &Config, limit: Arc<ConnectionLimit>) -> Shard {
+        let groups: Vec<GroupRuntime> =
+            config.target_groups.iter().map(|g| GroupRuntime::new(g, None, balancer_seed(id))).collect();
         let listeners = config
             .listeners
             .iter()
@@ -112,20 +125,26 @@ impl Shard {
                     protocol: l.protocol,
                     group: Cell::new(config.group_index(&l.target_group).expect("validated: group exists")),
                     idle_timeout: l.idle_timeout,
+                    request_timeout: l.request_timeout,
+                    tunnel_timeout: l.tunnel_timeout,
+                    port: l.bind.port(),
+                    scheme: if l.protocol == Protocol::Https { "https" } else { "http" },
+                    host: l.bind.to_string(),
                     counters: ListenerCounters::default(),
                 })
             })
             .collect();
-        Ok(Shard {
+        Shard {
             id,
             listeners,
             groups: RefCell::new(groups.into_iter().map(Rc::new).collect()),
             pipes: RefCell::new(PipePool::new(PIPE_POOL_CAP)),
+            http: HttpShard::default(),
             limit,
             sessions: Cell::new(0),
             splice: config.runtime.splice,
             stop_accepting: Latch::default(),
-        })
+        }
     }
 
     pub fn group(&self, index: usize) -> Rc<GroupRuntime> {
@@ -135,21 +154,20 @@ impl Shard {
     /// Applies the target groups of a reloaded configuration: balancers are rebuilt from the
     /// new target lists, targets that stay keep their counters, sessions in flight go on with
     /// the group they started with. Listeners are unchanged (the control thread checked).
-    pub fn apply_groups(&self, config: &Config) -> Result<(), UnsupportedAlgorithm> {
+    pub fn apply_groups(&self, config: &Config) {
         let old = self.groups.borrow().clone();
         let new = config
             .target_groups
             .iter()
             .map(|g| {
                 let previous = old.iter().find(|o| o.config.name == g.name);
-                GroupRuntime::new(g, previous.map(|p| &**p)).map(Rc::new)
+                Rc::new(GroupRuntime::new(g, previous.map(|p| &**p), balancer_seed(self.id)))
             })
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect();
         *self.groups.borrow_mut() = new;
         for (l, lc) in self.listeners.iter().zip(&config.listeners) {
             l.group.set(config.group_index(&lc.target_group).expect("validated: group exists"));
         }
-        Ok(())
     }
 
     pub fn splice_enabled(&self) -> bool {
@@ -162,6 +180,11 @@ impl Shard {
 
     pub fn accepting(&self) -> bool {
         !self.stop_accepting.is_set()
+    }
+
+    /// Draining: finish what is in flight, keep no client connection alive for more.
+    pub fn draining(&self) -> bool {
+        self.stop_accepting.is_set()
     }
 
     /// Completes when the shard stops accepting (the accept loops wait on this beside the
@@ -200,6 +223,22 @@ impl Shard {
     }
 }
 
+/// A seed for the randomised balancers: different per shard and per start.
+fn balancer_seed(shard: usize) -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos() as u64;
+    now ^ (shard as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// How often a shard closes idle backend connections that expired or were closed by the target.
+const POOL_EVICT_EVERY: Duration = Duration::from_secs(2);
+
+async fn evict_idle_backend_connections(shard: Rc<Shard>) {
+    loop {
+        monoio::time::sleep(POOL_EVICT_EVERY).await;
+        shard.http.pool.evict_idle();
+    }
+}
+
 /// How often a draining shard looks whether its last session has ended.
 const DRAIN_POLL: Duration = Duration::from_millis(20);
 
@@ -231,6 +270,7 @@ pub async fn run(
     }
     let _ = ready.send(Ok(()));
     debug!(shard = shard.id, "shard running");
+    monoio::spawn(evict_idle_backend_connections(shard.clone()));
 
     let mut drain_deadline: Option<Instant> = None;
     loop {
@@ -259,11 +299,7 @@ pub async fn run(
                     shard.stop_accepting();
                     drain_deadline = Some(drain_deadline.map_or(deadline, |d| d.min(deadline)));
                 }
-                Message::UpdateGroups(config) => {
-                    if let Err(e) = shard.apply_groups(&config) {
-                        tracing::warn!(shard = shard.id, error = %e, "reload not applied");
-                    }
-                }
+                Message::UpdateGroups(config) => shard.apply_groups(&config),
                 Message::Snapshot(reply) => {
                     let _ = reply.send(shard.snapshot());
                 }

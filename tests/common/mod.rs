@@ -4,6 +4,8 @@
 //! seen in this process belongs to spillway, which is what the io-wq test asserts.
 #![allow(dead_code)]
 
+pub mod http_backend;
+
 use std::{
     io::{Read, Write},
     net::{SocketAddr, TcpListener, TcpStream},
@@ -35,12 +37,16 @@ pub fn echo_server() -> Echo {
     let eofs = Arc::new(AtomicUsize::new(0));
     let accepted = Arc::new(AtomicUsize::new(0));
     let (e, a) = (eofs.clone(), accepted.clone());
+    // Returns only once the server's runtime exists, so descriptor counts taken after this
+    // call (the fd-leak test) include the runtime's own epoll and eventfd.
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("test-echo".into())
         .spawn(move || {
             let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build().unwrap();
             rt.block_on(async move {
                 let listener = monoio::net::TcpListener::from_std(std_listener).unwrap();
+                ready_tx.send(()).unwrap();
                 loop {
                     let Ok((mut s, _)) = listener.accept().await else { continue };
                     a.fetch_add(1, Ordering::SeqCst);
@@ -71,6 +77,7 @@ pub fn echo_server() -> Echo {
             });
         })
         .unwrap();
+    ready_rx.recv().unwrap();
     Echo { addr, eofs, accepted }
 }
 
@@ -133,6 +140,18 @@ pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 /// Open file descriptors of this process.
 pub fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// What each open descriptor of this process is (`socket:[...]`, `pipe:[...]`, ...), sorted.
+pub fn fd_kinds() -> Vec<String> {
+    let mut kinds: Vec<String> = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .map(|t| t.display().to_string())
+        .collect();
+    kinds.sort();
+    kinds
 }
 
 /// Names of this process's threads (io_uring kernel workers show up here as `iou-wrk-N`).

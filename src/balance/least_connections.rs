@@ -1,0 +1,46 @@
+//! Least connections: the target with the fewest open backend connections (busy or idle in
+//! this shard's pool), relative to its weight — HAProxy's `balance leastconn`.
+//!
+//! On a TCP listener a session is one connection, so this equals least outstanding. On an HTTP
+//! listener it differs: pooled idle connections count, which favours targets this shard has
+//! not yet opened many connections to. Same scoring and tie rotation as `least_outstanding`.
+
+use std::rc::Rc;
+
+use crate::{config::Target, shard::TargetRuntime};
+
+use super::least_outstanding::least_loaded;
+
+#[derive(Debug)]
+pub struct LeastConnections {
+    weights: Vec<u64>,
+    cursor: usize,
+}
+
+impl LeastConnections {
+    pub fn new(targets: &[Target]) -> Self {
+        LeastConnections { weights: targets.iter().map(|t| u64::from(t.weight)).collect(), cursor: 0 }
+    }
+
+    pub fn pick(&mut self, tried: &[usize], targets: &[Rc<TargetRuntime>]) -> Option<usize> {
+        let chosen = least_loaded(&self.weights, self.cursor, tried, |i| targets[i].counters.connections.get())?;
+        self.cursor = chosen + 1;
+        Some(chosen)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::balance::tests::runtimes;
+
+    #[test]
+    fn counts_connections_not_requests() {
+        let (cfg, rts) = runtimes(&[1, 1]);
+        let mut b = LeastConnections::new(&cfg);
+        rts[0].counters.active.add(5);
+        rts[1].counters.connections.add(1);
+        assert_eq!(b.pick(&[], &rts), Some(0));
+        assert_eq!(b.pick(&[0], &rts), Some(1));
+    }
+}

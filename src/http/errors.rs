@@ -1,0 +1,148 @@
+//! The responses spillway makes itself, pre-rendered at compile time.
+//!
+//! Each is a complete `HTTP/1.1` message: status line, `Content-Type: text/plain`, a
+//! `Content-Length` matching the one-line body (`"503 Service Unavailable\n"`), and
+//! `Connection: close` ([`response`]) or `Connection: keep-alive` ([`response_keep_alive`],
+//! for answers after which the request's framing is still known, such as a 503 for a request
+//! that was read whole). Writing one is a single `&'static [u8]`: no formatting, no allocation.
+//!
+//! Invariants: every table entry is a well-formed response whose Content-Length equals its
+//! body length (checked by the tests, which parse each one with the codec); an unknown status
+//! gets the 500 response.
+
+macro_rules! canned {
+    ($code:literal, $reason:literal, $len:literal, $conn:literal) => {
+        concat!(
+            "HTTP/1.1 ",
+            $code,
+            " ",
+            $reason,
+            "\r\nContent-Type: text/plain\r\nContent-Length: ",
+            $len,
+            "\r\nConnection: ",
+            $conn,
+            "\r\n\r\n",
+            $code,
+            " ",
+            $reason,
+            "\n"
+        )
+        .as_bytes()
+    };
+}
+
+macro_rules! table {
+    ($($code:literal $reason:literal $len:literal),* $(,)?) => {
+        /// `(status, reason phrase, close response, keep-alive response)`.
+        const TABLE: &[(u16, &str, &[u8], &[u8])] = &[
+            $(($code, $reason, canned!($code, $reason, $len, "close"), canned!($code, $reason, $len, "keep-alive")),)*
+        ];
+    };
+}
+
+// The third column is the body length: "NNN " + reason + "\n".
+table! {
+    400 "Bad Request" 16,
+    408 "Request Timeout" 20,
+    413 "Content Too Large" 22,
+    414 "URI Too Long" 17,
+    417 "Expectation Failed" 23,
+    431 "Request Header Fields Too Large" 36,
+    500 "Internal Server Error" 26,
+    501 "Not Implemented" 20,
+    502 "Bad Gateway" 16,
+    503 "Service Unavailable" 24,
+    504 "Gateway Timeout" 20,
+    505 "HTTP Version Not Supported" 31,
+}
+
+/// The interim response spillway sends for `Expect: 100-continue`.
+pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+fn entry(status: u16) -> &'static (u16, &'static str, &'static [u8], &'static [u8]) {
+    TABLE.iter().find(|e| e.0 == status).unwrap_or(&TABLE[6])
+}
+
+/// The complete response for `status`, closing the connection; an unknown status gets 500's.
+pub fn response(status: u16) -> &'static [u8] {
+    entry(status).2
+}
+
+/// The same response with `Connection: keep-alive`, for when the connection stays usable.
+pub fn response_keep_alive(status: u16) -> &'static [u8] {
+    entry(status).3
+}
+
+/// The head of [`response`] alone (an answer to a HEAD request carries no body).
+pub fn head_only(status: u16) -> &'static [u8] {
+    let full = response(status);
+    let body = 5 + entry(status).1.len();
+    &full[..full.len() - body]
+}
+
+/// The reason phrase spillway uses for `status` ("Internal Server Error" if unknown).
+pub fn reason(status: u16) -> &'static str {
+    entry(status).1
+}
+
+/// The statuses spillway can answer itself.
+pub fn statuses() -> impl Iterator<Item = u16> {
+    TABLE.iter().map(|e| e.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::codec::{parse_response, BodyFraming, Limits, Method, Parsed};
+
+    #[test]
+    fn every_response_is_well_formed_with_a_matching_content_length() {
+        let mut headers = Vec::new();
+        for status in statuses() {
+            for (bytes, keep_alive) in [(response(status), false), (response_keep_alive(status), true)] {
+                let Ok(Parsed::Complete(head)) = parse_response(bytes, &Limits::default(), Method::Get, &mut headers)
+                else {
+                    panic!("{status}: not a complete response");
+                };
+                let body = &bytes[head.head_len..];
+                assert_eq!(head.status, status);
+                assert_eq!(head.framing, BodyFraming::Length(body.len() as u64), "{status}");
+                assert_eq!(body, format!("{status} {}\n", reason(status)).as_bytes());
+                assert_eq!(head.keep_alive, keep_alive);
+            }
+        }
+    }
+
+    #[test]
+    fn the_400_response_byte_for_byte() {
+        assert_eq!(
+            response(400),
+            b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 16\r\n\
+              Connection: close\r\n\r\n400 Bad Request\n"
+        );
+    }
+
+    #[test]
+    fn every_status_the_contract_needs_is_there_and_unknown_ones_get_500() {
+        for s in [400, 408, 413, 414, 417, 431, 500, 501, 502, 503, 504, 505] {
+            assert!(response(s).starts_with(format!("HTTP/1.1 {s} ").as_bytes()));
+        }
+        assert_eq!(response(418), response(500));
+        assert_eq!(response(0), response(500));
+    }
+
+    #[test]
+    fn head_only_is_the_response_without_its_body() {
+        for s in statuses() {
+            assert!(head_only(s).ends_with(b"\r\n\r\n"));
+            assert_eq!(&response(s)[..head_only(s).len()], head_only(s));
+        }
+    }
+
+    #[test]
+    fn continue_is_an_interim_response() {
+        let mut headers = Vec::new();
+        let parsed = parse_response(CONTINUE, &Limits::default(), Method::Post, &mut headers);
+        assert!(matches!(parsed, Ok(Parsed::Complete(h)) if h.status == 100 && h.framing == BodyFraming::None));
+    }
+}

@@ -1,0 +1,417 @@
+//! The request flow of an HTTP listener, one client connection at a time:
+//!
+//! ```text
+//! wait (idle_timeout) → read head (request_timeout, else 408) → [100 Continue]
+//!   → pick target → pooled connection or connect (next target on failure, else 503)
+//!   → send rewritten head + body → wait first response byte (response_timeout, else 504)
+//!   → relay response head + body → pool the backend connection → next request
+//! ```
+//!
+//! Front-end pipelining is honoured by construction: requests are taken one at a time from the
+//! client's buffer and answered in order; a backend connection carries one request at a time.
+//!
+//! Errors are answered where they arise and close the client connection when its framing can
+//! no longer be trusted (every error spillway makes itself closes: the rest of the input cannot
+//! be resynchronised). A target that resets or answers garbage gets *this* request a 502; other
+//! connections are not affected. A reused pooled connection that fails before any response byte
+//! is retried once on a fresh connection when the request can be sent again (its whole body
+//! was in the buffer): the target may have closed it just as we wrote.
+
+use std::{net::SocketAddr, rc::Rc, time::Instant};
+
+use monoio::net::TcpStream;
+use tracing::debug;
+
+use super::{
+    buffer::{InBuf, Scratch},
+    codec::{self, BodyFraming, HttpError, Parsed, RequestHead, ResponseHead},
+    errors,
+    headers::{self, ForwardContext},
+    relay::{relay_body, Framer, RelayError},
+};
+use crate::{
+    balance::PickContext,
+    io::{self, IoError},
+    pool::BackendConn,
+    shard::{GroupRuntime, ListenerRuntime, Shard, TargetRuntime},
+};
+
+/// What to do with the client connection after an exchange.
+enum After {
+    KeepAlive,
+    Close,
+}
+
+/// The client side of a connection: its socket, and the scratch while one is held.
+struct Client {
+    stream: TcpStream,
+    peer: SocketAddr,
+    scratch: Option<Scratch>,
+}
+
+impl Client {
+    /// Gives the scratch back when no pipelined byte is waiting in it.
+    fn release_if_idle(&mut self, shard: &Shard) {
+        if self.scratch.as_ref().is_some_and(|s| s.client_in.is_empty()) {
+            shard.http.scratch.give_back(self.scratch.take().expect("checked"));
+        }
+    }
+
+    /// Sends a response spillway made itself, counts it, and tells the caller to close.
+    async fn reject(&self, listener: &ListenerRuntime, status: u16) -> After {
+        listener.counters.count_elb_response(status);
+        let deadline = Instant::now() + listener.idle_timeout;
+        let _ = io::write_all(&self.stream, errors::response(status), Some(deadline)).await;
+        After::Close
+    }
+}
+
+/// Serves one client connection of an HTTP listener to its end.
+pub async fn serve(shard: Rc<Shard>, listener: Rc<ListenerRuntime>, stream: TcpStream, peer: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let mut client = Client { stream, peer, scratch: None };
+    loop {
+        let head = match next_request(&shard, &listener, &mut client).await {
+            Ok(Some(head)) => head,
+            Ok(None) => break,
+            Err(e) => {
+                client.reject(&listener, e.status).await;
+                break;
+            }
+        };
+        listener.counters.requests.add(1);
+        match exchange(&shard, &listener, &mut client, head).await {
+            After::KeepAlive if !shard.draining() => client.release_if_idle(&shard),
+            _ => break,
+        }
+    }
+    if let Some(s) = client.scratch.take() {
+        shard.http.scratch.give_back(s);
+    }
+}
+
+/// Waits for and parses the next request head. `Ok(None)`: the client closed or stayed idle
+/// past `idle_timeout` (closed silently, as ELB does). `Err`: the status to answer.
+async fn next_request(
+    shard: &Shard,
+    listener: &ListenerRuntime,
+    client: &mut Client,
+) -> Result<Option<RequestHead>, HttpError> {
+    let limits = &shard.http.limits;
+    let mut deadline = None;
+    loop {
+        if let Some(s) = client.scratch.as_mut().filter(|s| !s.client_in.is_empty()) {
+            match codec::parse_request(s.client_in.bytes(), limits, &mut s.request_headers)? {
+                Parsed::Complete(head) => return Ok(Some(head)),
+                Parsed::Partial => {}
+            }
+            deadline.get_or_insert_with(|| Instant::now() + listener.request_timeout);
+        } else {
+            // Between requests: hold no buffer while waiting for the next one.
+            client.release_if_idle(shard);
+            match io::readable(&client.stream, Some(Instant::now() + listener.idle_timeout)).await {
+                Ok(()) => deadline = Some(Instant::now() + listener.request_timeout),
+                Err(_) => return Ok(None),
+            }
+        }
+        let stream = &client.stream;
+        let scratch = client.scratch.get_or_insert_with(|| shard.http.scratch.take());
+        match scratch.client_in.fill(stream, shard.http.buffer_limit, deadline).await {
+            Ok(0) => return Ok(None),
+            Ok(_) => {}
+            Err(IoError::TimedOut) if !scratch.client_in.is_empty() => {
+                return Err(HttpError { status: 408, reason: "request head not complete within request_timeout" })
+            }
+            Err(_) => return Ok(None),
+        }
+    }
+}
+
+/// One request and its response.
+async fn exchange(shard: &Shard, listener: &ListenerRuntime, client: &mut Client, head: RequestHead) -> After {
+    let group = shard.group(listener.group.get());
+    if head.expect_continue && !matches!(head.framing, BodyFraming::None | BodyFraming::Length(0)) {
+        let deadline = Some(Instant::now() + listener.idle_timeout);
+        if io::write_all(&client.stream, errors::CONTINUE, deadline).await.is_err() {
+            return After::Close;
+        }
+    }
+    let Some(upstream) = connect_some_target(shard, &group, client.peer).await else {
+        return client.reject(listener, 503).await;
+    };
+    let target = upstream.target.clone();
+    target.counters.requests.add(1);
+    target.counters.active.add(1);
+    let after = forward(shard, listener, &group, client, head, upstream).await;
+    target.counters.active.sub(1);
+    after
+}
+
+/// Tries targets in the balancer's order: a pooled connection, else a new one within
+/// `connect_timeout`. Nothing has been sent yet, so moving to the next target is safe for any
+/// method.
+async fn connect_some_target(shard: &Shard, group: &GroupRuntime, peer: SocketAddr) -> Option<BackendConn> {
+    let ctx = PickContext { client: peer };
+    let mut tried = Vec::new();
+    while tried.len() < group.targets.len() {
+        let index = group.balancer.borrow_mut().pick(&ctx, &tried, &group.targets)?;
+        tried.push(index);
+        let target = &group.targets[index];
+        if let Some(conn) = shard.http.pool.take(target.addr) {
+            return Some(conn);
+        }
+        match BackendConn::connect(target.clone(), group.config.connect_timeout).await {
+            Ok(conn) => return Some(conn),
+            Err(e) => {
+                debug!(target = %target.addr, error = %e, "connect failed");
+                target.counters.connect_errors.add(1);
+            }
+        }
+    }
+    None
+}
+
+/// Sends the request on `upstream` and relays the response back.
+async fn forward(
+    shard: &Shard,
+    listener: &ListenerRuntime,
+    group: &GroupRuntime,
+    client: &mut Client,
+    head: RequestHead,
+    mut upstream: BackendConn,
+) -> After {
+    let scratch = client.scratch.as_mut().expect("a request head was parsed into it");
+    let ctx = ForwardContext {
+        client_ip: client.peer.ip(),
+        listener_port: listener.port,
+        proto: listener.scheme,
+        listener_host: &listener.host,
+    };
+    headers::write_request_head(&mut scratch.out, scratch.client_in.bytes(), &head, &scratch.request_headers, &ctx);
+    scratch.client_in.consume(head.head_len);
+    // The whole body already read? Then a failed reused connection can be retried.
+    let replayable = body_in_buffer(&head, &scratch.client_in);
+    let mut attempt_fresh = false;
+    loop {
+        let sent = send_request(shard, listener, client, &head, &upstream, replayable).await;
+        let scratch = client.scratch.as_mut().expect("held during the exchange");
+        let outcome = match sent {
+            Ok(()) => {
+                let deadline = Instant::now() + group.config.response_timeout;
+                read_response_head(shard, &upstream, scratch, head.method, deadline).await
+            }
+            Err(Failure::Client) => return After::Close,
+            Err(Failure::Answer(status)) => return client.reject(listener, status).await,
+            Err(other) => Err(other),
+        };
+        match outcome {
+            Ok(response) => return respond(shard, listener, client, &head, response, upstream).await,
+            Err(Failure::TargetSilent) if upstream.reused && replayable && !attempt_fresh => {
+                // The pooled connection died under us: once more on a fresh one.
+                attempt_fresh = true;
+                let target = upstream.target.clone();
+                match BackendConn::connect(target.clone(), group.config.connect_timeout).await {
+                    Ok(fresh) => upstream = fresh,
+                    Err(_) => {
+                        target.counters.connect_errors.add(1);
+                        return client.reject(listener, 502).await;
+                    }
+                }
+            }
+            Err(Failure::TargetSilent) | Err(Failure::TargetBroken) => return client.reject(listener, 502).await,
+            Err(Failure::TimedOut) => return client.reject(listener, 504).await,
+            Err(Failure::Answer(status)) => return client.reject(listener, status).await,
+            Err(Failure::Client) => return After::Close,
+        }
+    }
+}
+
+/// How an exchange went wrong, and so what the client gets.
+enum Failure {
+    /// The client went away or broke the body framing beyond an answer.
+    Client,
+    /// Answer the client with this status (spillway's own response).
+    Answer(u16),
+    /// The target closed or reset before any response byte.
+    TargetSilent,
+    /// The target answered something that is not a valid response.
+    TargetBroken,
+    /// No response byte within `response_timeout`.
+    TimedOut,
+}
+
+/// Whether the request's whole body (if any) is already in the client buffer.
+fn body_in_buffer(head: &RequestHead, input: &InBuf) -> bool {
+    match head.framing {
+        BodyFraming::None => true,
+        BodyFraming::Length(n) => n <= input.bytes().len() as u64,
+        BodyFraming::Chunked | BodyFraming::UntilClose => false,
+    }
+}
+
+/// Writes the rewritten head and relays the body to the target.
+async fn send_request(
+    shard: &Shard,
+    listener: &ListenerRuntime,
+    client: &mut Client,
+    head: &RequestHead,
+    upstream: &BackendConn,
+    replayable: bool,
+) -> Result<(), Failure> {
+    let scratch = client.scratch.as_mut().expect("held during the exchange");
+    let deadline = Some(Instant::now() + listener.idle_timeout);
+    if io::write_all(&upstream.stream, &scratch.out, deadline).await.is_err() {
+        return Err(Failure::TargetSilent);
+    }
+    let Some(mut framer) = Framer::for_framing(head.framing) else { return Ok(()) };
+    let target = &upstream.target;
+    let counters = [&listener.counters.bytes_in, &target.counters.bytes_in];
+    if replayable {
+        // Send from the buffer without consuming: a retry must be able to send it again.
+        let BodyFraming::Length(n) = head.framing else { unreachable!("only Length bodies are replayable") };
+        let body = &scratch.client_in.bytes()[..n as usize];
+        if io::write_all(&upstream.stream, body, deadline).await.is_err() {
+            return Err(Failure::TargetSilent);
+        }
+        return Ok(());
+    }
+    let limit = shard.http.buffer_limit;
+    match relay_body(
+        &client.stream,
+        &mut scratch.client_in,
+        &upstream.stream,
+        &mut framer,
+        listener.idle_timeout,
+        limit,
+        counters,
+    )
+    .await
+    {
+        Ok(()) => Ok(()),
+        Err(RelayError::Framing(e)) => Err(Failure::Answer(e.status)),
+        Err(RelayError::Source(IoError::TimedOut)) => Err(Failure::Answer(408)),
+        Err(RelayError::Source(_)) | Err(RelayError::Truncated) => Err(Failure::Client),
+        Err(RelayError::Destination(_)) => Err(Failure::TargetBroken),
+    }
+}
+
+/// Reads the target's response head, skipping interim (1xx) responses other than 101.
+async fn read_response_head(
+    shard: &Shard,
+    upstream: &BackendConn,
+    scratch: &mut Scratch,
+    method: codec::Method,
+    deadline: Instant,
+) -> Result<ResponseHead, Failure> {
+    let limits = &shard.http.limits;
+    loop {
+        if !scratch.target_in.is_empty() {
+            match codec::parse_response(scratch.target_in.bytes(), limits, method, &mut scratch.response_headers) {
+                Ok(Parsed::Complete(r)) if (100..200).contains(&r.status) && r.status != 101 => {
+                    // 100 Continue (spillway answered Expect itself) and other interim answers.
+                    scratch.target_in.consume(r.head_len);
+                    continue;
+                }
+                Ok(Parsed::Complete(r)) => return Ok(r),
+                Ok(Parsed::Partial) => {}
+                Err(_) => return Err(Failure::TargetBroken),
+            }
+        }
+        let got_something = !scratch.target_in.is_empty();
+        match scratch.target_in.fill(&upstream.stream, shard.http.buffer_limit, Some(deadline)).await {
+            Ok(0) if got_something => return Err(Failure::TargetBroken),
+            Ok(0) => return Err(Failure::TargetSilent),
+            Ok(_) => {}
+            Err(IoError::TimedOut) => return Err(Failure::TimedOut),
+            Err(_) if got_something => return Err(Failure::TargetBroken),
+            Err(_) => return Err(Failure::TargetSilent),
+        }
+    }
+}
+
+/// Sends the response head and body to the client; pools the backend connection when both
+/// sides allow; turns a 101 into a tunnel.
+async fn respond(
+    shard: &Shard,
+    listener: &ListenerRuntime,
+    client: &mut Client,
+    request: &RequestHead,
+    response: ResponseHead,
+    upstream: BackendConn,
+) -> After {
+    listener.counters.count_backend_response(response.status);
+    let scratch = client.scratch.as_mut().expect("held during the exchange");
+    if !matches!(request.framing, BodyFraming::None) && body_in_buffer(request, &scratch.client_in) {
+        // The body was sent from the buffer without consuming it (replayable): consume now.
+        if let BodyFraming::Length(n) = request.framing {
+            scratch.client_in.consume(n as usize);
+        }
+    }
+    let upgrade = response.status == 101 && request.upgrade;
+    let until_close = matches!(response.framing, BodyFraming::UntilClose);
+    let close_client = !request.keep_alive || until_close || shard.draining();
+    headers::write_response_head(
+        &mut scratch.out,
+        scratch.target_in.bytes(),
+        &response,
+        &scratch.response_headers,
+        request.version,
+        close_client && !upgrade,
+    );
+    scratch.target_in.consume(response.head_len);
+    let deadline = Some(Instant::now() + listener.idle_timeout);
+    if io::write_all(&client.stream, &scratch.out, deadline).await.is_err() {
+        return After::Close;
+    }
+    if upgrade {
+        return tunnel(shard, listener, client, &upstream).await;
+    }
+    if let Some(mut framer) = Framer::for_framing(response.framing) {
+        let counters = [&listener.counters.bytes_out, &upstream.target.counters.bytes_out];
+        let limit = shard.http.buffer_limit;
+        let relayed = relay_body(
+            &upstream.stream,
+            &mut scratch.target_in,
+            &client.stream,
+            &mut framer,
+            listener.idle_timeout,
+            limit,
+            counters,
+        )
+        .await;
+        if let Err(e) = relayed {
+            // The head is out: the only honest signal left is closing the connection.
+            debug!(error = %e, "response body cut");
+            return After::Close;
+        }
+    }
+    if upstream.reused {
+        upstream.target.counters.reused.add(1);
+    }
+    // Reuse the backend connection only when its framing is intact and nothing extra came.
+    if response.keep_alive && !until_close && scratch.target_in.is_empty() {
+        shard.http.pool.put(upstream);
+    }
+    scratch.target_in.clear();
+    if close_client {
+        After::Close
+    } else {
+        After::KeepAlive
+    }
+}
+
+/// After a 101: the connection becomes a two-way byte tunnel (WebSocket), spliced like a TCP
+/// session, with its own idle limit (`tunnel_timeout`).
+async fn tunnel(shard: &Shard, listener: &ListenerRuntime, client: &mut Client, upstream: &BackendConn) -> After {
+    let scratch = client.scratch.as_mut().expect("held during the exchange");
+    let deadline = Some(Instant::now() + listener.idle_timeout);
+    // Bytes that came with the heads belong to the tunnel.
+    if io::write_all(&upstream.stream, scratch.client_in.bytes(), deadline).await.is_err()
+        || io::write_all(&client.stream, scratch.target_in.bytes(), deadline).await.is_err()
+    {
+        return After::Close;
+    }
+    let target: &TargetRuntime = &upstream.target;
+    let _ = crate::l4::relay(shard, &client.stream, &upstream.stream, listener.tunnel_timeout, listener, target).await;
+    After::Close
+}

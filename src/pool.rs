@@ -1,0 +1,125 @@
+//! Per-shard idle keep-alive connections to targets (connection multiplexing, as ELB calls
+//! it): a request takes an idle connection to its target if one is alive, or connects.
+//!
+//! Invariants and race windows:
+//! - the pool is per shard (`RefCell`, no lock); a connection is in the pool only while no
+//!   request uses it, and one request at a time uses a backend connection;
+//! - a connection the target closed while idle is found before reuse: `recv(MSG_PEEK |
+//!   MSG_DONTWAIT)` must say `EAGAIN` (nothing to read, still open). Data or EOF means the target
+//!   closed it or sent something unasked for: it is dropped. The window between that check and
+//!   our write (the target closes just then) is covered by the caller's one retry on a fresh
+//!   connection when a reused one fails before any response byte;
+//! - connections idle longer than [`POOL_IDLE_TIMEOUT`] are closed by [`Pool::evict_idle`],
+//!   most targets close keep-alive connections after 5–75 s of silence themselves;
+//! - every [`BackendConn`] counts itself in its target's `connections` gauge from connect to
+//!   drop, so `least_connections` and the figures see pooled connections too.
+
+use std::{
+    cell::RefCell,
+    io,
+    net::SocketAddr,
+    os::fd::AsRawFd,
+    rc::Rc,
+    time::{Duration, Instant},
+};
+
+use monoio::net::TcpStream;
+
+use crate::{shard::TargetRuntime, sockopt};
+
+/// Idle connections kept per target per shard.
+pub const POOL_MAX_IDLE_PER_TARGET: usize = 128;
+/// An idle connection older than this is closed rather than reused.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A connection to a target, counted in the target's `connections` gauge while it exists.
+pub struct BackendConn {
+    pub stream: TcpStream,
+    pub target: Rc<TargetRuntime>,
+    /// Taken from the pool (it served a request before).
+    pub reused: bool,
+}
+
+impl Drop for BackendConn {
+    fn drop(&mut self) {
+        self.target.counters.connections.sub(1);
+    }
+}
+
+impl BackendConn {
+    /// Connects to `target` within `timeout`; the socket is non-blocking with Nagle off.
+    pub async fn connect(target: Rc<TargetRuntime>, timeout: Duration) -> io::Result<BackendConn> {
+        let stream = match monoio::time::timeout(timeout, TcpStream::connect_addr(target.addr)).await {
+            Ok(r) => r?,
+            Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
+        };
+        sockopt::set_nonblocking(stream.as_raw_fd())?;
+        stream.set_nodelay(true)?;
+        target.counters.connections.add(1);
+        target.counters.sessions.add(1);
+        Ok(BackendConn { stream, target, reused: false })
+    }
+
+    /// Still open, and nothing unasked-for waiting to be read.
+    fn is_idle_and_open(&self) -> bool {
+        let mut byte = 0u8;
+        // SAFETY: one-byte peek into a valid local.
+        let n = unsafe {
+            libc::recv(self.stream.as_raw_fd(), (&mut byte as *mut u8).cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT)
+        };
+        n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock
+    }
+}
+
+struct Idle {
+    conn: BackendConn,
+    since: Instant,
+}
+
+/// One shard's idle backend connections, by target address.
+#[derive(Default)]
+pub struct Pool {
+    idle: RefCell<ahash::AHashMap<SocketAddr, Vec<Idle>>>,
+}
+
+impl Pool {
+    /// An idle, open connection to `addr`, most recently used first (warm), or None.
+    pub fn take(&self, addr: SocketAddr) -> Option<BackendConn> {
+        let mut idle = self.idle.borrow_mut();
+        let list = idle.get_mut(&addr)?;
+        while let Some(Idle { mut conn, since }) = list.pop() {
+            if since.elapsed() < POOL_IDLE_TIMEOUT && conn.is_idle_and_open() {
+                conn.reused = true;
+                return Some(conn);
+            }
+        }
+        None
+    }
+
+    /// Keeps `conn` for a later request (or closes it when the target's list is full).
+    pub fn put(&self, conn: BackendConn) {
+        let mut idle = self.idle.borrow_mut();
+        let list = idle.entry(conn.target.addr).or_default();
+        if list.len() < POOL_MAX_IDLE_PER_TARGET {
+            list.push(Idle { conn, since: Instant::now() });
+        }
+    }
+
+    /// Closes connections idle longer than [`POOL_IDLE_TIMEOUT`] or closed by their target.
+    pub fn evict_idle(&self) {
+        let mut idle = self.idle.borrow_mut();
+        for list in idle.values_mut() {
+            list.retain(|i| i.since.elapsed() < POOL_IDLE_TIMEOUT && i.conn.is_idle_and_open());
+        }
+        idle.retain(|_, list| !list.is_empty());
+    }
+
+    /// Idle connections held now (all targets).
+    pub fn len(&self) -> usize {
+        self.idle.borrow().values().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

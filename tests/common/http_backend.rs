@@ -1,0 +1,234 @@
+//! An HTTP/1.1 test target with behaviours chosen by path, recording what it receives.
+//!
+//! Deliberately simple and independent of spillway's codec (a shared parser would hide a
+//! shared bug): one thread per connection, blocking I/O, keep-alive.
+//!
+//! | path | answer |
+//! |---|---|
+//! | `/echo-head` | 200, body = the request head exactly as received |
+//! | `/echo-body` | 200, body = the request body (Content-Length or chunked, decoded) |
+//! | `/slow?ms=N` | waits N ms, then 200 `slow` |
+//! | `/reset` | closes the connection with a TCP reset, no answer |
+//! | `/garbage` | answers bytes that are not HTTP |
+//! | `/chunked` | 200 with a chunked body `hello, world` in three chunks |
+//! | `/big?bytes=N` | 200 with N bytes (a repeating pattern) |
+//! | `/close` | 200 with `Connection: close`, then closes |
+//! | `/status?code=N` | N with a short body |
+//! | `/ws` (with Upgrade) | 101, then echoes every byte until EOF |
+//! | `/ping` | 200 `pong` |
+//! | anything else | 200 `ok` |
+#![allow(dead_code)]
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::{SocketAddr, TcpListener, TcpStream},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
+
+#[derive(Clone, Default)]
+pub struct Seen {
+    pub connections: Arc<AtomicUsize>,
+    pub requests: Arc<AtomicUsize>,
+    /// Every request head received, in order.
+    pub heads: Arc<Mutex<Vec<String>>>,
+}
+
+pub struct HttpBackend {
+    pub addr: SocketAddr,
+    pub seen: Seen,
+}
+
+pub fn http_backend() -> HttpBackend {
+    http_backend_with_delay(Duration::ZERO)
+}
+
+/// A backend that waits `delay` before every answer: a slow target.
+pub fn http_backend_with_delay(delay: Duration) -> HttpBackend {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Seen::default();
+    let s = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            s.connections.fetch_add(1, Ordering::SeqCst);
+            let s = s.clone();
+            std::thread::spawn(move || {
+                let _ = serve(stream, &s, delay);
+            });
+        }
+    });
+    HttpBackend { addr, seen }
+}
+
+pub fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| b'a' + (i % 26) as u8).collect()
+}
+
+fn query(path: &str, key: &str) -> Option<u64> {
+    let q = path.split_once('?')?.1;
+    q.split('&').find_map(|kv| kv.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
+}
+
+fn serve(stream: TcpStream, seen: &Seen, delay: Duration) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut out = stream.try_clone()?;
+    let mut reader = BufReader::new(stream);
+    loop {
+        // Head.
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 {
+                return Ok(());
+            }
+            head.push_str(&line);
+            if line == "\r\n" {
+                break;
+            }
+        }
+        seen.requests.fetch_add(1, Ordering::SeqCst);
+        seen.heads.lock().unwrap().push(head.clone());
+        let request_line = head.lines().next().unwrap_or("").to_string();
+        let path = request_line.split(' ').nth(1).unwrap_or("/").to_string();
+        let lower = head.to_ascii_lowercase();
+        let header =
+            |name: &str| lower.lines().find_map(|l| l.strip_prefix(&format!("{name}:")).map(|v| v.trim().to_string()));
+        // Body.
+        let mut body = Vec::new();
+        if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+            loop {
+                let mut size_line = String::new();
+                reader.read_line(&mut size_line)?;
+                let size = usize::from_str_radix(size_line.trim().split(';').next().unwrap_or("0"), 16).unwrap_or(0);
+                if size == 0 {
+                    let mut trailer = String::new();
+                    while reader.read_line(&mut trailer)? > 0 && trailer != "\r\n" {
+                        trailer.clear();
+                    }
+                    break;
+                }
+                let mut chunk = vec![0; size + 2];
+                reader.read_exact(&mut chunk)?;
+                body.extend_from_slice(&chunk[..size]);
+            }
+        } else if let Some(n) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+            body.resize(n, 0);
+            reader.read_exact(&mut body)?;
+        }
+        let respond = |out: &mut TcpStream, status: &str, extra: &str, body: &[u8]| -> std::io::Result<()> {
+            out.write_all(format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\n{extra}\r\n", body.len()).as_bytes())?;
+            out.write_all(body)
+        };
+        std::thread::sleep(delay);
+        let close_requested = header("connection").is_some_and(|v| v.contains("close"));
+        match path.split('?').next().unwrap_or("/") {
+            "/echo-head" => respond(&mut out, "200 OK", "", head.as_bytes())?,
+            "/echo-body" => respond(&mut out, "200 OK", "", &body)?,
+            "/slow" => {
+                std::thread::sleep(Duration::from_millis(query(&path, "ms").unwrap_or(1000)));
+                respond(&mut out, "200 OK", "", b"slow")?
+            }
+            "/reset" => {
+                let s = socket2::SockRef::from(&out);
+                s.set_linger(Some(Duration::ZERO))?;
+                return Ok(());
+            }
+            "/garbage" => {
+                out.write_all(b"this is not http\r\n\r\n")?;
+                return Ok(());
+            }
+            "/chunked" => out.write_all(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n2\r\n, \r\n5\r\nworld\r\n0\r\n\r\n",
+            )?,
+            "/big" => respond(&mut out, "200 OK", "", &pattern(query(&path, "bytes").unwrap_or(1024) as usize))?,
+            "/close" => {
+                respond(&mut out, "200 OK", "Connection: close\r\n", b"bye")?;
+                return Ok(());
+            }
+            "/status" => {
+                let code = query(&path, "code").unwrap_or(200);
+                respond(&mut out, &format!("{code} Status"), "", format!("{code}").as_bytes())?
+            }
+            "/ws" if header("upgrade").is_some() => {
+                out.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")?;
+                // Echo until EOF (bytes already buffered first).
+                let buffered = reader.buffer().to_vec();
+                out.write_all(&buffered)?;
+                reader.consume(buffered.len());
+                let mut inner = reader.into_inner();
+                let mut buf = [0u8; 8192];
+                loop {
+                    let n = inner.read(&mut buf)?;
+                    if n == 0 {
+                        let _ = out.shutdown(std::net::Shutdown::Write);
+                        return Ok(());
+                    }
+                    out.write_all(&buf[..n])?;
+                }
+            }
+            "/ping" => respond(&mut out, "200 OK", "", b"pong")?,
+            _ => respond(&mut out, "200 OK", "", b"ok")?,
+        }
+        if close_requested {
+            return Ok(());
+        }
+    }
+}
+
+/// Sends raw bytes to `addr` and reads until the peer closes or `limit` passes; returns what
+/// came back.
+pub fn raw_exchange(addr: SocketAddr, request: &[u8], limit: Duration) -> Vec<u8> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(limit)).unwrap();
+    s.write_all(request).unwrap();
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    got
+}
+
+/// Reads one HTTP/1.1 response (Content-Length or chunked body) from `reader`; returns
+/// (status, head, body).
+pub fn read_response(reader: &mut BufReader<TcpStream>) -> std::io::Result<(u16, String, Vec<u8>)> {
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        head.push_str(&line);
+        if line == "\r\n" {
+            break;
+        }
+    }
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let lower = head.to_ascii_lowercase();
+    let header =
+        |name: &str| lower.lines().find_map(|l| l.strip_prefix(&format!("{name}:")).map(|v| v.trim().to_string()));
+    let mut body = Vec::new();
+    if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        loop {
+            let mut size_line = String::new();
+            reader.read_line(&mut size_line)?;
+            let size = usize::from_str_radix(size_line.trim(), 16).unwrap_or(0);
+            if size == 0 {
+                let mut end = String::new();
+                reader.read_line(&mut end)?;
+                break;
+            }
+            let mut chunk = vec![0; size + 2];
+            reader.read_exact(&mut chunk)?;
+            body.extend_from_slice(&chunk[..size]);
+        }
+    } else if let Some(n) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        body.resize(n, 0);
+        reader.read_exact(&mut body)?;
+    } else if status != 101 && status != 204 && status != 304 && status >= 200 {
+        reader.read_to_end(&mut body)?;
+    }
+    Ok((status, head, body))
+}
