@@ -81,25 +81,52 @@ fn main() -> ExitCode {
     if let Some(r) = report {
         r.ready();
     }
-    for signal in signals.forever() {
-        match signal {
-            SIGUSR1 => {
-                info!(timeout = ?drain_timeout, "SIGUSR1: graceful stop");
-                server.drain(drain_timeout);
-                break;
-            }
-            SIGHUP => reload(&mut server, path),
-            _ => {
-                info!("stopping now");
-                server.stop();
-                break;
-            }
-        }
-    }
+    let code = supervise(&mut server, &mut signals, path, drain_timeout);
     if let Some(pidfile) = &cli.pidfile {
         let _ = std::fs::remove_file(pidfile);
     }
-    ExitCode::SUCCESS
+    server.stop();
+    code
+}
+
+/// How often the control thread looks at signals and at the shards.
+const SUPERVISE_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Serves signals until the process should end: SIGUSR1 starts a drain (and SIGTERM/SIGINT
+/// still cut it short), SIGHUP reloads, and a shard that died (a panic) ends the process with
+/// an error rather than leave its share of the port accepting connections nobody serves.
+fn supervise(
+    server: &mut Server,
+    signals: &mut Signals,
+    path: &std::path::Path,
+    drain: std::time::Duration,
+) -> ExitCode {
+    let mut draining = false;
+    loop {
+        for signal in signals.pending() {
+            match signal {
+                SIGUSR1 if !draining => {
+                    info!(timeout = ?drain, "SIGUSR1: graceful stop");
+                    server.begin_drain(drain);
+                    draining = true;
+                }
+                SIGUSR1 => {}
+                SIGHUP => reload(server, path),
+                _ => {
+                    info!("stopping now");
+                    return ExitCode::SUCCESS;
+                }
+            }
+        }
+        if draining && server.finished() {
+            return ExitCode::SUCCESS;
+        }
+        if !draining && server.shard_died() {
+            tracing::error!("a shard ended unexpectedly; stopping so that no port is left half served");
+            return ExitCode::FAILURE;
+        }
+        std::thread::sleep(SUPERVISE_EVERY);
+    }
 }
 
 /// SIGHUP: re-read the file and apply its target groups; a bad file changes nothing.

@@ -201,11 +201,28 @@ impl Server {
 
     /// Graceful stop: close the listeners, let sessions finish for up to `timeout`, then end.
     pub fn drain(mut self, timeout: Duration) {
+        self.begin_drain(timeout);
+        self.join();
+    }
+
+    /// Starts a graceful stop and returns at once; [`Server::finished`] tells when it is over.
+    /// A later [`Server::stop`] cuts it short (SIGTERM during a drain).
+    pub fn begin_drain(&self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         for s in &self.shards {
             let _ = s.mailbox.send(Message::Drain { deadline });
         }
-        self.join();
+    }
+
+    /// Every shard thread has ended.
+    pub fn finished(&self) -> bool {
+        self.shards.iter().all(|s| s.thread.as_ref().is_none_or(|t| t.is_finished()))
+    }
+
+    /// Some shard thread ended without being told to (a panic): its share of the listening
+    /// sockets would accept connections nobody serves.
+    pub fn shard_died(&self) -> bool {
+        self.shards.iter().any(|s| s.thread.as_ref().is_some_and(|t| t.is_finished()))
     }
 
     /// Stop now: open sessions are closed.

@@ -248,3 +248,32 @@ fn running_out_of_descriptors_is_survived() {
     assert!(status.is_some_and(|s| s.success()), "{status:?}; log:\n{log}");
     assert!(log.contains("Too many open files") || log.contains("os error 24"), "EMFILE was never hit; log:\n{log}");
 }
+
+#[test]
+fn sigterm_during_a_drain_stops_now() {
+    let echo = echo_server();
+    let port = free_port();
+    let config = write_config("drainterm", port, echo.addr, "drain_timeout = \"30s\"");
+    let mut child = start(&config, port);
+    let _session = established_session(port);
+    signal(child.id(), libc::SIGUSR1);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(child.try_wait().unwrap().is_none(), "exited with a session in flight");
+    let started = Instant::now();
+    signal(child.id(), libc::SIGTERM);
+    let status = wait_exit(&mut child, Duration::from_secs(3)).expect("SIGTERM did not cut the drain short");
+    assert!(status.success());
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn sigint_stops_now() {
+    let echo = echo_server();
+    let port = free_port();
+    let config = write_config("int", port, echo.addr, "drain_timeout = \"30s\"");
+    let mut child = start(&config, port);
+    let _session = established_session(port);
+    signal(child.id(), libc::SIGINT);
+    let status = wait_exit(&mut child, Duration::from_secs(3)).expect("SIGINT did not stop it at once");
+    assert!(status.success());
+}

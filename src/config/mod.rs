@@ -189,6 +189,10 @@ impl StatusMatcher {
 pub mod defaults {
     use super::*;
 
+    /// The longest duration any setting accepts: longer ones are typing mistakes, and the
+    /// runtime's timers cannot represent arbitrarily distant deadlines.
+    pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
+
     pub const THREADS: usize = 0;
     pub const PIN: bool = true;
     pub const DRIVER: Driver = Driver::Auto;

@@ -53,6 +53,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         _ => 0,
     };
     match number.parse::<u64>().ok().and_then(|n| n.checked_mul(millis_per_unit)) {
+        Some(millis) if millis_per_unit > 0 && Duration::from_millis(millis) > defaults::MAX_DURATION => {
+            Err(format!("duration \"{text}\" is longer than the maximum of 30 days"))
+        }
         Some(millis) if millis_per_unit > 0 => Ok(Duration::from_millis(millis)),
         _ => Err(format!("invalid duration \"{text}\": expected a number with a unit (ms, s, m, h)")),
     }
@@ -666,6 +669,11 @@ weight = 2
         for bad in "10|s||1.5s|-1s|10 s|10sec|99999999999999999999s|9999999999999999999h".split('|') {
             let message = format!("invalid duration \"{bad}\": expected a number with a unit (ms, s, m, h)");
             assert_eq!(parse_duration(bad), Err(message));
+        }
+        assert_eq!(parse_duration("720h"), Ok(defaults::MAX_DURATION));
+        for too_long in ["721h", "18446744073709551615ms"] {
+            let message = format!("duration \"{too_long}\" is longer than the maximum of 30 days");
+            assert_eq!(parse_duration(too_long), Err(message));
         }
     }
 
