@@ -22,7 +22,7 @@ use std::{
     os::fd::{AsRawFd, FromRawFd, RawFd},
     rc::Rc,
     sync::atomic::{AtomicUsize, Ordering},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use socket2::{Domain, Socket, Type};
@@ -127,6 +127,7 @@ const BACKOFF_MIN: Duration = Duration::from_millis(5);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// How often a shard paused at the connection cap looks again.
 const CAP_POLL: Duration = Duration::from_millis(5);
+const PAUSE_WARN_EVERY: Duration = Duration::from_secs(10);
 /// Connections accepted in one go before the loop yields to the sessions (HAProxy's
 /// `tune.maxaccept` role): fairness between a burst of new clients and established ones.
 const MAX_ACCEPT_BATCH: usize = 64;
@@ -141,6 +142,9 @@ const MAX_ACCEPT_BATCH: usize = 64;
 pub async fn accept_loop(shard: Rc<Shard>, listener: Rc<ListenerRuntime>, socket: monoio::net::TcpListener) {
     let mut backoff = BACKOFF_MIN;
     let mut paused = false;
+    // At most one "paused" warning per PAUSE_WARN_EVERY: under churn at the cap the loop
+    // pauses and resumes constantly, and a log flood (into a pipe nobody reads) stalls a shard.
+    let mut last_pause_warning: Option<Instant> = None;
     let fd = socket.as_raw_fd();
     'outer: while shard.accepting() {
         monoio::select! {
@@ -155,17 +159,15 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: Rc<ListenerRuntime>, socket
         }
         for _ in 0..MAX_ACCEPT_BATCH {
             if !shard.limit().try_acquire() {
-                if !paused {
+                if !paused && last_pause_warning.is_none_or(|t| t.elapsed() >= PAUSE_WARN_EVERY) {
                     warn!(shard = shard.id, listener = %listener.name, "max_connections reached: accept paused");
-                    paused = true;
+                    last_pause_warning = Some(Instant::now());
                 }
+                paused = true;
                 monoio::time::sleep(CAP_POLL).await;
                 continue 'outer;
             }
-            if paused {
-                debug!(shard = shard.id, listener = %listener.name, "below max_connections: accept resumed");
-                paused = false;
-            }
+            paused = false;
             match accept_nonblocking(fd) {
                 Ok((stream, peer)) => {
                     backoff = BACKOFF_MIN;
@@ -191,8 +193,25 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: Rc<ListenerRuntime>, socket
                 }
             }
         }
+        // After a batch, let the sessions run before accepting more. (Under epoll, readiness of
+        // a non-empty backlog returns at once, so without this the batch limit would not yield.)
+        yield_now().await;
     }
     debug!(shard = shard.id, listener = %listener.name, "listener closed");
+}
+
+/// Lets every other ready task of the shard run once before this one goes on.
+async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            return std::task::Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    })
+    .await
 }
 
 /// Hands an accepted connection to the session code of its listener's protocol.

@@ -62,9 +62,10 @@ fn main() -> ExitCode {
     let mut server = match Server::start(config, StartOptions::default()) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("spillway: {e}");
-            if let Some(r) = report {
-                r.failed(&format!("spillway: {e}"));
+            // With -D the parent prints it (it owns the terminal); print it once.
+            match report {
+                Some(r) => r.failed(&format!("spillway: {e}")),
+                None => eprintln!("spillway: {e}"),
             }
             return ExitCode::FAILURE;
         }

@@ -43,6 +43,8 @@ pub enum ReloadError {
         "the listeners are not the same set: listener changes need a restart or a -sf reload; nothing was applied"
     )]
     ListenersDiffer,
+    #[error("listener {listener} names target group {group}, which the new configuration lacks; nothing was applied")]
+    MissingGroup { listener: String, group: String },
 }
 
 /// How long control operations wait for a shard's answer.
@@ -72,7 +74,11 @@ impl Server {
     /// Binds every listener and starts the shards; returns when all of them accept.
     pub fn start(config: Config, options: StartOptions) -> Result<Server, StartError> {
         check_supported(&config)?;
-        let shard_count = spawn::shard_count(config.runtime.threads);
+        let shard_count = spawn::shard_count(config.runtime.threads, &config.runtime.cpus);
+        // splice(2) into a socket whose peer has gone raises SIGPIPE (it has no MSG_NOSIGNAL):
+        // ignore it, as a library user's process may not have (Rust binaries do by default).
+        // SAFETY: setting a signal disposition to SIG_IGN has no preconditions.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
         let _ = crate::sockopt::raise_fd_limit();
 
         let mut listeners = Vec::new();
@@ -167,6 +173,11 @@ impl Server {
         for (old, new) in self.config.listeners.iter().zip(&new.listeners) {
             if old != new {
                 return Err(ReloadError::ListenerChanged(new.name.clone()));
+            }
+        }
+        for l in &new.listeners {
+            if new.group_index(&l.target_group).is_none() {
+                return Err(ReloadError::MissingGroup { listener: l.name.clone(), group: l.target_group.clone() });
             }
         }
         let mut next = new;

@@ -31,3 +31,19 @@ pub fn raise_fd_limit() -> io::Result<u64> {
     }
     Ok(lim.rlim_cur)
 }
+
+/// Makes the coming close(2) send a TCP reset instead of a FIN (`SO_LINGER` with a zero
+/// timeout). Used to pass a reset from one side of a session on to the other.
+pub fn reset_on_close(fd: RawFd) {
+    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    // SAFETY: setsockopt reads the struct we pass; failure (not a socket) is harmless.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+}

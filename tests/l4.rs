@@ -255,3 +255,58 @@ fn copy_fallback(driver: Driver) {
     assert_eq!(s.pipes_pooled + s.pipes_in_use, 0, "the copy path must not take pipes");
     assert_eq!(s.listener("l4").unwrap().bytes_out, data.len() as u64);
 }
+
+/// Reads until EOF or an error; returns the bytes and whether it ended in a reset.
+fn read_to_end_or_reset(s: &mut TcpStream) -> (Vec<u8>, bool) {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return (got, false),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return (got, true),
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+}
+
+on_both_drivers!(a_target_reset_reaches_the_client_as_a_reset, target_reset);
+fn target_reset(driver: Driver) {
+    // A close-delimited transfer cut by a reset must not look complete to the client.
+    let target = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let target_addr = target.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let (mut s, _) = target.accept().unwrap();
+        s.write_all(b"partial").unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO)).unwrap();
+    });
+    let server = Server::start(tcp_config(&[target_addr], 1, driver), StartOptions::default()).unwrap();
+    let mut c = TcpStream::connect(server.listener_addr("l4").unwrap()).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let (_, reset) = read_to_end_or_reset(&mut c);
+    assert!(reset, "the target's reset reached the client as a clean end of stream");
+}
+
+on_both_drivers!(a_client_reset_reaches_the_target_as_a_reset, client_reset);
+fn client_reset(driver: Driver) {
+    let target = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let target_addr = target.local_addr().unwrap();
+    let (got_byte_tx, got_byte_rx) = std::sync::mpsc::channel();
+    let seen = std::thread::spawn(move || {
+        let (mut s, _) = target.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut b = [0u8; 1];
+        s.read_exact(&mut b).unwrap();
+        got_byte_tx.send(()).unwrap();
+        read_to_end_or_reset(&mut s).1
+    });
+    let server = Server::start(tcp_config(&[target_addr], 1, driver), StartOptions::default()).unwrap();
+    let mut c = TcpStream::connect(server.listener_addr("l4").unwrap()).unwrap();
+    c.write_all(b"x").unwrap();
+    got_byte_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    socket2::SockRef::from(&c).set_linger(Some(Duration::ZERO)).unwrap();
+    drop(c);
+    assert!(seen.join().unwrap(), "the client's reset reached the target as a clean end of stream");
+    drop(server);
+}

@@ -65,9 +65,16 @@ fn a_kept_target_keeps_its_counters_and_a_listener_change_is_refused() {
     assert!(wait_until(Duration::from_secs(2), || server.snapshot().target(b.addr).is_some()));
     assert_eq!(server.snapshot().target(a.addr).unwrap().sessions, 3);
 
+    let mut no_group = next.clone();
+    no_group.target_groups[0].name = "other".into();
+    let err = server.update_groups(no_group).unwrap_err();
+    assert!(err.to_string().contains("names target group g, which the new configuration lacks"), "{err}");
+
     next.listeners[0].idle_timeout = Duration::from_secs(1);
     let err = server.update_groups(next).unwrap_err();
     assert!(err.to_string().contains("listener l4 changed"), "{err}");
+    // Refused reloads changed nothing: the running groups still serve.
+    assert_eq!(send_and_receive(addr, Arc::new(b"y".to_vec()), true, Duration::from_secs(5)), b"y");
 }
 
 #[test]

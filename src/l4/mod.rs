@@ -148,10 +148,19 @@ pub async fn relay(
     };
     let both = async { monoio::try_join!(direction(shard, &upward), direction(shard, &downward)).map(|_| ()) };
     let watch = idle_watch(&last_activity, idle);
-    monoio::select! {
+    let outcome = monoio::select! {
         r = both => r,
         _ = watch => Err(io::Error::new(io::ErrorKind::TimedOut, "idle timeout")),
+    };
+    if let Err(e) = &outcome {
+        if e.kind() != io::ErrorKind::TimedOut {
+            // One side reset (or broke): pass the reset on instead of a clean FIN, so that a
+            // truncated close-delimited transfer never looks complete on the other side.
+            sockopt::reset_on_close(client.as_raw_fd());
+            sockopt::reset_on_close(upstream.as_raw_fd());
+        }
     }
+    outcome
 }
 
 /// One direction: splice when allowed and possible, else copy.

@@ -22,6 +22,9 @@ pub const PIPE_SIZE_WANTED: usize = 1024 * 1024;
 /// budget (`fs.pipe-user-pages-soft`) is spent, the kernel refuses large sizes.
 pub const PIPE_SIZE_MIN: usize = 256 * 1024;
 
+/// Warn about small pipes once per process, not once per pipe.
+static WARNED_SMALL_PIPES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// One pipe: the read end and the write end, and the capacity the kernel granted.
 #[derive(Debug)]
 pub struct Pipe {
@@ -42,14 +45,24 @@ impl Pipe {
         }
         // SAFETY: pipe2 succeeded, so both fds are open and owned by nobody else.
         let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-        let mut capacity = 64 * 1024;
         for size in [PIPE_SIZE_WANTED, PIPE_SIZE_MIN] {
             // SAFETY: fcntl on an fd we own.
-            let got = unsafe { libc::fcntl(write.as_raw_fd(), libc::F_SETPIPE_SZ, size as libc::c_int) };
-            if got > 0 {
-                capacity = got as usize;
+            if unsafe { libc::fcntl(write.as_raw_fd(), libc::F_SETPIPE_SZ, size as libc::c_int) } > 0 {
                 break;
             }
+        }
+        // What the kernel actually granted: past the user's pipe budget a new pipe may be as
+        // small as two pages, whatever was asked.
+        // SAFETY: fcntl on an fd we own.
+        let capacity = unsafe { libc::fcntl(write.as_raw_fd(), libc::F_GETPIPE_SZ) };
+        let capacity = if capacity > 0 { capacity as usize } else { 4096 };
+        if capacity < PIPE_SIZE_MIN && !WARNED_SMALL_PIPES.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::warn!(
+                granted = capacity,
+                wanted = PIPE_SIZE_WANTED,
+                "the kernel refused large pipes (the user's pipe budget, fs.pipe-user-pages-soft, is spent?): \
+                 splice moves fewer bytes per call; run as root or raise the sysctl"
+            );
         }
         Ok(Pipe { read, write, capacity })
     }

@@ -25,8 +25,8 @@ use super::{
     Flow,
 };
 
-/// How a splice direction ended without moving its bytes: splice is not possible here and the
-/// caller should fall back to copying.
+/// How a splice direction ended. `Unsupported`: splice is not possible here (refused by the
+/// kernel, or no pipe to be had) and no byte is pending: the caller goes on by copying.
 pub enum SpliceOutcome {
     Done,
     Unsupported,
@@ -95,8 +95,10 @@ pub async fn forward(flow: &Flow<'_>, pool: &RefCell<PipePool>) -> io::Result<Sp
             readable(flow.src).await?;
             source_drained = false;
         }
-        // Fill: one splice from the source socket into the pipe.
-        let pipe = lease.pipe()?;
+        // Fill: one splice from the source socket into the pipe. No pipe to be had (EMFILE,
+        // ENFILE): the pipe is empty whenever a new one is needed, so the copy loop can go on
+        // from here.
+        let Ok(pipe) = lease.pipe() else { return Ok(SpliceOutcome::Unsupported) };
         let (pipe_r, pipe_w, room) = (pipe.read_fd(), pipe.write_fd(), pipe.capacity() - lease.held);
         let mut eof = false;
         if room > 0 {

@@ -20,10 +20,13 @@ pub fn allowed_cpus() -> Vec<usize> {
     core_affinity::get_core_ids().map(|ids| ids.into_iter().map(|c| c.id).collect()).unwrap_or_default()
 }
 
-/// How many shards to start: `threads`, or one per allowed CPU when it is 0.
-pub fn shard_count(threads: usize) -> usize {
+/// How many shards to start: `threads`; when it is 0, one per CPU of `cpus` if given, else
+/// one per CPU the process may run on.
+pub fn shard_count(threads: usize, cpus: &[usize]) -> usize {
     if threads > 0 {
         threads
+    } else if !cpus.is_empty() {
+        cpus.len()
     } else {
         allowed_cpus().len().max(1)
     }
@@ -55,10 +58,21 @@ where
 {
     match driver {
         Driver::Auto => {
-            let mut rt = RuntimeBuilder::<FusionDriver>::new().with_entries(URING_ENTRIES).enable_timer().build()?;
-            let name = if monoio::utils::detect_uring() { "io_uring" } else { "epoll" };
-            info!(shard = id, driver = name, "shard started");
-            rt.block_on(make_future());
+            match RuntimeBuilder::<FusionDriver>::new().with_entries(URING_ENTRIES).enable_timer().build() {
+                Ok(mut rt) => {
+                    let name = if monoio::utils::detect_uring() { "io_uring" } else { "epoll" };
+                    info!(shard = id, driver = name, "shard started");
+                    rt.block_on(make_future());
+                }
+                // io_uring was detected, but the shard's ring could not be built (memlock limit on
+                // older kernels, for one): run on epoll rather than not at all.
+                Err(e) => {
+                    warn!(shard = id, error = %e, "cannot build the io_uring ring; falling back to epoll");
+                    let mut rt = RuntimeBuilder::<LegacyDriver>::new().enable_timer().build()?;
+                    info!(shard = id, driver = "epoll", "shard started");
+                    rt.block_on(make_future());
+                }
+            }
         }
         Driver::IoUring => {
             let mut rt = RuntimeBuilder::<IoUringDriver>::new().with_entries(URING_ENTRIES).enable_timer().build()?;
@@ -72,4 +86,17 @@ where
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_count_follows_threads_then_cpus_then_the_allowed_set() {
+        assert_eq!(shard_count(3, &[0]), 3);
+        assert_eq!(shard_count(0, &[0]), 1, "--cpus 0 with threads = 0 means one shard");
+        assert_eq!(shard_count(0, &[0, 2, 3]), 3);
+        assert_eq!(shard_count(0, &[]), allowed_cpus().len().max(1));
+    }
 }
