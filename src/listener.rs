@@ -140,6 +140,7 @@ const MAX_ACCEPT_BATCH: usize = 64;
 /// own SO_REUSEPORT queue, and a shard that reserved the last slot while waiting on an empty
 /// queue would starve a client waiting in another shard's queue.
 pub async fn accept_loop(shard: Rc<Shard>, listener: Rc<ListenerRuntime>, socket: monoio::net::TcpListener) {
+    shard.accept_loop_started();
     let mut backoff = BACKOFF_MIN;
     let mut paused = false;
     // At most one "paused" warning per PAUSE_WARN_EVERY: under churn at the cap the loop
@@ -197,6 +198,8 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: Rc<ListenerRuntime>, socket
         // a non-empty backlog returns at once, so without this the batch limit would not yield.)
         yield_now().await;
     }
+    drop(socket);
+    shard.accept_loop_ended();
     debug!(shard = shard.id, listener = %listener.name, "listener closed");
 }
 
@@ -217,15 +220,25 @@ async fn yield_now() {
 /// Hands an accepted connection to the session code of its listener's protocol.
 fn start_session(guard: SessionGuard, stream: monoio::net::TcpStream, peer: SocketAddr) {
     match guard.listener.protocol {
+        // Each session ends by itself, or when the shard closes (its future, and with it the
+        // sockets, pipes and buffers it holds, is dropped there).
         Protocol::Tcp => {
             monoio::spawn(async move {
-                l4::serve(guard.shard.clone(), guard.listener.clone(), stream, peer).await;
+                let (shard, listener) = (guard.shard.clone(), guard.listener.clone());
+                monoio::select! {
+                    _ = l4::serve(shard.clone(), listener, stream, peer) => {}
+                    _ = shard.closing() => {}
+                }
                 drop(guard);
             });
         }
         Protocol::Http => {
             monoio::spawn(async move {
-                crate::http::proxy::serve(guard.shard.clone(), guard.listener.clone(), stream, peer).await;
+                let (shard, listener) = (guard.shard.clone(), guard.listener.clone());
+                monoio::select! {
+                    _ = crate::http::proxy::serve(shard.clone(), listener, stream, peer) => {}
+                    _ = shard.closing() => {}
+                }
                 drop(guard);
             });
         }

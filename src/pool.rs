@@ -114,6 +114,11 @@ impl Pool {
         idle.retain(|_, list| !list.is_empty());
     }
 
+    /// Closes every idle connection (the shard is ending).
+    pub fn clear(&self) {
+        self.idle.borrow_mut().clear();
+    }
+
     /// Idle connections held now (all targets).
     pub fn len(&self) -> usize {
         self.idle.borrow().values().map(Vec::len).sum()

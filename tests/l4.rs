@@ -310,3 +310,43 @@ fn client_reset(driver: Driver) {
     assert!(seen.join().unwrap(), "the client's reset reached the target as a clean end of stream");
     drop(server);
 }
+
+on_both_drivers!(stop_closes_sessions_and_listeners, stop_closes_everything);
+fn stop_closes_everything(driver: Driver) {
+    let echo = echo_server();
+    let server = Server::start(tcp_config(&[echo.addr], 2, driver), StartOptions::default()).unwrap();
+    let addr = server.listener_addr("l4").unwrap();
+    let mut sessions: Vec<TcpStream> = (0..4)
+        .map(|_| {
+            let mut c = TcpStream::connect(addr).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            c.write_all(b"x").unwrap();
+            let mut b = [0u8; 1];
+            c.read_exact(&mut b).unwrap();
+            c
+        })
+        .collect();
+    let started = Instant::now();
+    server.stop();
+    assert!(started.elapsed() < Duration::from_secs(2), "stop took {:?}", started.elapsed());
+    for c in &mut sessions {
+        let mut b = [0u8; 1];
+        assert!(matches!(c.read(&mut b), Ok(0) | Err(_)), "a session outlived stop()");
+    }
+    assert!(TcpStream::connect(addr).is_err(), "the listener outlived stop()");
+}
+
+on_both_drivers!(drain_timeout_closes_what_is_left_in_process, drain_closes_leftovers);
+fn drain_closes_leftovers(driver: Driver) {
+    let echo = echo_server();
+    let server = Server::start(tcp_config(&[echo.addr], 1, driver), StartOptions::default()).unwrap();
+    let addr = server.listener_addr("l4").unwrap();
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(b"x").unwrap();
+    let mut b = [0u8; 1];
+    c.read_exact(&mut b).unwrap();
+    server.drain(Duration::from_millis(200));
+    assert!(matches!(c.read(&mut b), Ok(0) | Err(_)), "a session outlived the drain deadline");
+    assert!(TcpStream::connect(addr).is_err(), "the listener outlived the drain");
+}

@@ -81,6 +81,7 @@ fn run_clients(
 
 fn scenario(driver: Driver) {
     let echo = echo_server();
+    let before_server = open_fds();
     let server = Server::start(tcp_config(&[echo.addr], 2, driver), StartOptions::default()).unwrap();
     let addr = server.listener_addr("l4").unwrap();
     // The clients' runtime is built before the baseline, so its own descriptors are in it.
@@ -118,7 +119,14 @@ fn scenario(driver: Driver) {
                 .collect::<Vec<_>>()
         }
     );
+    // Stopping closes everything the server had: listeners, pipes, runtimes, mailboxes.
+    drop(client_rt);
     server.stop();
+    assert!(
+        wait_until(Duration::from_secs(5), || open_fds() == before_server),
+        "{driver:?}: {} descriptors open after stop, {before_server} before the server started",
+        open_fds()
+    );
 }
 
 #[test]

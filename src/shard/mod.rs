@@ -110,6 +110,12 @@ pub struct Shard {
     splice: bool,
     /// Set once the shard drains: accept loops end and close their sockets.
     stop_accepting: Latch,
+    /// Set when the shard ends: every session and background task drops what it holds (its
+    /// sockets close). A monoio runtime that ends does not drop its parked tasks, so the shard
+    /// must end them itself before returning.
+    closing: Latch,
+    /// Accept loops still running (they close their listening socket when they end).
+    accept_loops: Cell<usize>,
 }
 
 impl Shard {
@@ -144,6 +150,8 @@ impl Shard {
             sessions: Cell::new(0),
             splice: config.runtime.splice,
             stop_accepting: Latch::default(),
+            closing: Latch::default(),
+            accept_loops: Cell::new(0),
         }
     }
 
@@ -198,6 +206,33 @@ impl Shard {
         self.stop_accepting.set();
     }
 
+    /// Completes when the shard is ending: the caller drops what it holds.
+    pub async fn closing(&self) {
+        self.closing.wait().await
+    }
+
+    pub fn accept_loop_started(&self) {
+        self.accept_loops.set(self.accept_loops.get() + 1);
+    }
+
+    pub fn accept_loop_ended(&self) {
+        self.accept_loops.set(self.accept_loops.get() - 1);
+    }
+
+    /// Ends everything the shard runs and waits (briefly) until sessions and accept loops have
+    /// dropped their sockets.
+    async fn close_all(&self) {
+        self.stop_accepting();
+        self.closing.set();
+        for _ in 0..CLOSE_WAIT_ROUNDS {
+            if self.sessions.get() == 0 && self.accept_loops.get() == 0 {
+                return;
+            }
+            monoio::time::sleep(Duration::from_millis(1)).await;
+        }
+        tracing::warn!(shard = self.id, sessions = self.sessions.get(), "sessions did not close in time");
+    }
+
     pub fn session_opened(&self) {
         self.sessions.set(self.sessions.get() + 1);
     }
@@ -234,10 +269,16 @@ const POOL_EVICT_EVERY: Duration = Duration::from_secs(2);
 
 async fn evict_idle_backend_connections(shard: Rc<Shard>) {
     loop {
-        monoio::time::sleep(POOL_EVICT_EVERY).await;
-        shard.http.pool.evict_idle();
+        monoio::select! {
+            _ = monoio::time::sleep(POOL_EVICT_EVERY) => shard.http.pool.evict_idle(),
+            _ = shard.closing() => return,
+        }
     }
 }
+
+/// Rounds of 1 ms a closing shard waits for its sessions to drop their sockets (they do so on
+/// their next poll, which comes at once: this is a safety bound, not a delay).
+const CLOSE_WAIT_ROUNDS: usize = 1000;
 
 /// How often a draining shard looks whether its last session has ended.
 const DRAIN_POLL: Duration = Duration::from_millis(20);
@@ -273,13 +314,13 @@ pub async fn run(
     monoio::spawn(evict_idle_backend_connections(shard.clone()));
 
     let mut drain_deadline: Option<Instant> = None;
-    loop {
+    'life: loop {
         let batch = match drain_deadline {
             None => mailbox.recv().await,
             Some(deadline) => {
                 if shard.sessions.get() == 0 {
                     debug!(shard = shard.id, "drained");
-                    return;
+                    break 'life;
                 }
                 if Instant::now() >= deadline {
                     info!(
@@ -287,14 +328,14 @@ pub async fn run(
                         open = shard.sessions.get(),
                         "drain timeout: closing the remaining sessions"
                     );
-                    return;
+                    break 'life;
                 }
                 monoio::time::timeout(DRAIN_POLL, mailbox.recv()).await.unwrap_or_default()
             }
         };
         for message in batch {
             match message {
-                Message::Stop => return,
+                Message::Stop => break 'life,
                 Message::Drain { deadline } => {
                     shard.stop_accepting();
                     drain_deadline = Some(drain_deadline.map_or(deadline, |d| d.min(deadline)));
@@ -306,4 +347,8 @@ pub async fn run(
             }
         }
     }
+    // Whatever is still open (sessions past the drain deadline, idle backend connections,
+    // listening sockets) is closed here, before the runtime goes away.
+    shard.close_all().await;
+    shard.http.pool.clear();
 }
