@@ -335,6 +335,21 @@ fn no_reachable_target_is_503() {
 
 #[test]
 fn a_target_closing_an_idle_pooled_connection_is_survived() {
+    // The target closes keep-alive connections idle for 200 ms; the pooled one dies while idle
+    // and the next request must still succeed (on a new connection).
+    let b = http_backend_with_keep_alive(Duration::from_millis(200));
+    let server = http_server(&[b.addr], |_| {});
+    for round in 0..3 {
+        assert_eq!(get(&server, "/ping").2, b"pong", "round {round}");
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    assert_eq!(b.seen.requests.load(Ordering::SeqCst), 3);
+    assert_eq!(b.seen.connections.load(Ordering::SeqCst), 3, "a dead pooled connection was reused");
+    assert_eq!(server.snapshot().listener("l4").unwrap().elb_5xx, 0);
+}
+
+#[test]
+fn a_target_answering_connection_close_is_not_pooled() {
     // The test backend closes after `/close`; spillway must not reuse that connection.
     let b = http_backend();
     let server = http_server(&[b.addr], |_| {});
@@ -390,4 +405,17 @@ fn websocket_upgrade_becomes_a_tunnel_both_ways() {
         r.read_exact(&mut back).unwrap();
         assert_eq!(back, msg);
     }
+}
+
+#[test]
+fn a_head_arriving_one_byte_at_a_time_is_served() {
+    let b = http_backend();
+    let server = http_server(&[b.addr], |_| {});
+    let (mut s, mut r) = connect(&server);
+    s.set_nodelay(true).unwrap();
+    for byte in b"GET /ping HTTP/1.1\r\nHost: t\r\nX-Slow: drip\r\n\r\n" {
+        s.write_all(&[*byte]).unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(read_response(&mut r).unwrap().2, b"pong");
 }

@@ -99,11 +99,23 @@ async fn next_request(
 ) -> Result<Option<RequestHead>, HttpError> {
     let limits = &shard.http.limits;
     let mut deadline = None;
+    // Bytes present at the last parse: a head arriving a byte at a time is parsed again only
+    // when a line may have ended (or every REPARSE_EVERY bytes, so that over-long lines are
+    // refused while still arriving), not on every read (quadratic).
+    let mut parsed_len: Option<usize> = None;
     loop {
         if let Some(s) = client.scratch.as_mut().filter(|s| !s.client_in.is_empty()) {
-            match codec::parse_request(s.client_in.bytes(), limits, &mut s.request_headers)? {
-                Parsed::Complete(head) => return Ok(Some(head)),
-                Parsed::Partial => {}
+            let bytes = s.client_in.bytes();
+            let worth_parsing = match parsed_len {
+                None => true,
+                Some(n) => bytes[n.min(bytes.len())..].contains(&b'\n') || bytes.len() >= n + REPARSE_EVERY,
+            };
+            if worth_parsing {
+                parsed_len = Some(bytes.len());
+                match codec::parse_request(bytes, limits, &mut s.request_headers)? {
+                    Parsed::Complete(head) => return Ok(Some(head)),
+                    Parsed::Partial => {}
+                }
             }
             deadline.get_or_insert_with(|| Instant::now() + listener.request_timeout);
         } else {
@@ -126,6 +138,9 @@ async fn next_request(
         }
     }
 }
+
+/// See `next_request`: at most one parse per this many bytes of a head without a line end.
+const REPARSE_EVERY: usize = 4096;
 
 /// One request and its response.
 async fn exchange(shard: &Shard, listener: &ListenerRuntime, client: &mut Client, head: RequestHead) -> After {

@@ -43,11 +43,21 @@ pub struct HttpBackend {
 }
 
 pub fn http_backend() -> HttpBackend {
-    http_backend_with_delay(Duration::ZERO)
+    http_backend_with(Duration::ZERO, Duration::from_secs(30))
 }
 
 /// A backend that waits `delay` before every answer: a slow target.
 pub fn http_backend_with_delay(delay: Duration) -> HttpBackend {
+    http_backend_with(delay, Duration::from_secs(30))
+}
+
+/// A backend that closes a keep-alive connection idle for `keep_alive` (as Node.js does after
+/// 5 s): a pooled connection to it dies while idle.
+pub fn http_backend_with_keep_alive(keep_alive: Duration) -> HttpBackend {
+    http_backend_with(Duration::ZERO, keep_alive)
+}
+
+fn http_backend_with(delay: Duration, keep_alive: Duration) -> HttpBackend {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = Seen::default();
@@ -58,7 +68,7 @@ pub fn http_backend_with_delay(delay: Duration) -> HttpBackend {
             s.connections.fetch_add(1, Ordering::SeqCst);
             let s = s.clone();
             std::thread::spawn(move || {
-                let _ = serve(stream, &s, delay);
+                let _ = serve(stream, &s, delay, keep_alive);
             });
         }
     });
@@ -74,8 +84,8 @@ fn query(path: &str, key: &str) -> Option<u64> {
     q.split('&').find_map(|kv| kv.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
 }
 
-fn serve(stream: TcpStream, seen: &Seen, delay: Duration) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+fn serve(stream: TcpStream, seen: &Seen, delay: Duration, keep_alive: Duration) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(keep_alive))?;
     let mut out = stream.try_clone()?;
     let mut reader = BufReader::new(stream);
     loop {
