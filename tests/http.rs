@@ -419,3 +419,22 @@ fn a_head_arriving_one_byte_at_a_time_is_served() {
     }
     assert_eq!(read_response(&mut r).unwrap().2, b"pong");
 }
+
+#[test]
+fn a_streamed_body_followed_by_a_pipelined_request_keeps_both_intact() {
+    // The body arrives in two parts (so it is relayed, not sent from the buffer), and the next
+    // request, longer than the body, is already pipelined behind it.
+    let b = http_backend();
+    let server = http_server(&[b.addr], |_| {});
+    let (mut s, mut r) = connect(&server);
+    s.set_nodelay(true).unwrap();
+    s.write_all(b"POST /echo-body HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nfirst").unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    // One write, so the body's tail and the next request arrive in the same read.
+    s.write_all(b"-halfGET /ping HTTP/1.1\r\nHost: t\r\nX-Padding: make-this-request-longer-than-the-body\r\n\r\n")
+        .unwrap();
+    let (status, _, body) = read_response(&mut r).unwrap();
+    assert_eq!((status, body.as_slice()), (200, &b"first-half"[..]));
+    let (status, _, body) = read_response(&mut r).unwrap();
+    assert_eq!((status, body.as_slice()), (200, &b"pong"[..]));
+}

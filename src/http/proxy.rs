@@ -220,7 +220,7 @@ async fn forward(
             Err(other) => Err(other),
         };
         match outcome {
-            Ok(response) => return respond(shard, listener, client, &head, response, upstream).await,
+            Ok(response) => return respond(shard, listener, client, &head, replayable, response, upstream).await,
             Err(Failure::TargetSilent) if upstream.reused && replayable && !attempt_fresh => {
                 // The pooled connection died under us: once more on a fresh one.
                 attempt_fresh = true;
@@ -346,21 +346,23 @@ async fn read_response_head(
 
 /// Sends the response head and body to the client; pools the backend connection when both
 /// sides allow; turns a 101 into a tunnel.
+#[allow(clippy::too_many_arguments)]
 async fn respond(
     shard: &Shard,
     listener: &ListenerRuntime,
     client: &mut Client,
     request: &RequestHead,
+    sent_from_buffer: bool,
     response: ResponseHead,
     upstream: BackendConn,
 ) -> After {
     listener.counters.count_backend_response(response.status);
     let scratch = client.scratch.as_mut().expect("held during the exchange");
-    if !matches!(request.framing, BodyFraming::None) && body_in_buffer(request, &scratch.client_in) {
-        // The body was sent from the buffer without consuming it (replayable): consume now.
-        if let BodyFraming::Length(n) = request.framing {
-            scratch.client_in.consume(n as usize);
-        }
+    // A body sent from the buffer without consuming it (so that a retry could send it again)
+    // is consumed now. Decided before sending: afterwards the buffer may hold the next
+    // pipelined request, which must not be mistaken for this body.
+    if let (true, BodyFraming::Length(n)) = (sent_from_buffer, request.framing) {
+        scratch.client_in.consume(n as usize);
     }
     let upgrade = response.status == 101 && request.upgrade;
     let until_close = matches!(response.framing, BodyFraming::UntilClose);
