@@ -438,3 +438,12 @@ fn a_streamed_body_followed_by_a_pipelined_request_keeps_both_intact() {
     let (status, _, body) = read_response(&mut r).unwrap();
     assert_eq!((status, body.as_slice()), (200, &b"pong"[..]));
 }
+
+#[test]
+fn a_switch_of_protocols_nobody_asked_for_is_502_and_not_pooled() {
+    let b = http_backend();
+    let server = http_server(&[b.addr], |_| {});
+    assert_eq!(get(&server, "/unasked-101").0, 502);
+    assert_eq!(get(&server, "/ping").2, b"pong");
+    assert_eq!(b.seen.connections.load(Ordering::SeqCst), 2, "the switched connection was reused");
+}

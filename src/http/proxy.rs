@@ -220,6 +220,8 @@ async fn forward(
             Err(other) => Err(other),
         };
         match outcome {
+            // A switch of protocols nobody asked for: the connection is no longer HTTP.
+            Ok(response) if response.status == 101 && !head.upgrade => return client.reject(listener, 502).await,
             Ok(response) => return respond(shard, listener, client, &head, replayable, response, upstream).await,
             Err(Failure::TargetSilent) if upstream.reused && replayable && !attempt_fresh => {
                 // The pooled connection died under us: once more on a fresh one.
@@ -287,6 +289,9 @@ async fn send_request(
         let body = &scratch.client_in.bytes()[..n as usize];
         if io::write_all(&upstream.stream, body, deadline).await.is_err() {
             return Err(Failure::TargetSilent);
+        }
+        for c in counters {
+            c.add(n);
         }
         return Ok(());
     }

@@ -16,6 +16,7 @@
 //! | `/status?code=N` | N with a short body |
 //! | `/ws` (with Upgrade) | 101, then echoes every byte until EOF |
 //! | `/ping` | 200 `pong` |
+//! | `/unasked-101` | 101 to a request that did not ask to upgrade, then bytes |
 //! | anything else | 200 `ok` |
 #![allow(dead_code)]
 
@@ -182,6 +183,10 @@ fn serve(stream: TcpStream, seen: &Seen, delay: Duration, keep_alive: Duration) 
                 }
             }
             "/ping" => respond(&mut out, "200 OK", "", b"pong")?,
+            "/unasked-101" => {
+                out.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: surprise\r\nConnection: Upgrade\r\n\r\n")?;
+                out.write_all(b"binary junk")?;
+            }
             _ => respond(&mut out, "200 OK", "", b"ok")?,
         }
         if close_requested {
