@@ -80,7 +80,10 @@ pub async fn serve(shard: Rc<Shard>, listener: Rc<ListenerRuntime>, stream: TcpS
             }
         };
         listener.counters.requests.add(1);
-        match exchange(&shard, &listener, &mut client, head).await {
+        // Boxed: the exchange's state (request and response relays, a possible tunnel) is
+        // large, and the task of a connection waiting for its next request would otherwise
+        // carry it all the time — kilobytes per idle keep-alive connection.
+        match Box::pin(exchange(&shard, &listener, &mut client, head)).await {
             After::KeepAlive if !shard.draining() => client.release_if_idle(&shard),
             _ => break,
         }
@@ -138,6 +141,9 @@ async fn next_request(
         }
     }
 }
+
+/// Body bytes sent together with a response head at most (the rest is relayed after).
+const COALESCE_MAX: usize = 64 * 1024;
 
 /// See `next_request`: at most one parse per this many bytes of a head without a line end.
 const REPARSE_EVERY: usize = 4096;
@@ -204,8 +210,14 @@ async fn forward(
     };
     headers::write_request_head(&mut scratch.out, scratch.client_in.bytes(), &head, &scratch.request_headers, &ctx);
     scratch.client_in.consume(head.head_len);
-    // The whole body already read? Then a failed reused connection can be retried.
+    // The whole body already read? Then it goes out with the head in one send, and a failed
+    // reused connection can be retried by sending `out` again.
     let replayable = body_in_buffer(&head, &scratch.client_in);
+    if let (true, BodyFraming::Length(n)) = (replayable, head.framing) {
+        scratch.out.extend_from_slice(&scratch.client_in.bytes()[..n as usize]);
+        listener.counters.bytes_in.add(n);
+        upstream.target.counters.bytes_in.add(n);
+    }
     let mut attempt_fresh = false;
     loop {
         let sent = send_request(shard, listener, client, &head, &upstream, replayable).await;
@@ -280,21 +292,12 @@ async fn send_request(
     if io::write_all(&upstream.stream, &scratch.out, deadline).await.is_err() {
         return Err(Failure::TargetSilent);
     }
+    if replayable {
+        return Ok(()); // the body went out with the head
+    }
     let Some(mut framer) = Framer::for_framing(head.framing) else { return Ok(()) };
     let target = &upstream.target;
     let counters = [&listener.counters.bytes_in, &target.counters.bytes_in];
-    if replayable {
-        // Send from the buffer without consuming: a retry must be able to send it again.
-        let BodyFraming::Length(n) = head.framing else { unreachable!("only Length bodies are replayable") };
-        let body = &scratch.client_in.bytes()[..n as usize];
-        if io::write_all(&upstream.stream, body, deadline).await.is_err() {
-            return Err(Failure::TargetSilent);
-        }
-        for c in counters {
-            c.add(n);
-        }
-        return Ok(());
-    }
     let limit = shard.http.buffer_limit;
     match relay_body(
         &client.stream,
@@ -338,6 +341,15 @@ async fn read_response_head(
             }
         }
         let got_something = !scratch.target_in.is_empty();
+        if !got_something {
+            // The answer cannot be there yet (the request just left): wait for readiness
+            // first instead of paying a read that says EAGAIN.
+            match io::readable(&upstream.stream, Some(deadline)).await {
+                Ok(()) => {}
+                Err(IoError::TimedOut) => return Err(Failure::TimedOut),
+                Err(_) => return Err(Failure::TargetSilent),
+            }
+        }
         match scratch.target_in.fill(&upstream.stream, shard.http.buffer_limit, Some(deadline)).await {
             Ok(0) if got_something => return Err(Failure::TargetBroken),
             Ok(0) => return Err(Failure::TargetSilent),
@@ -361,7 +373,6 @@ async fn respond(
     response: ResponseHead,
     upstream: BackendConn,
 ) -> After {
-    listener.counters.count_backend_response(response.status);
     let scratch = client.scratch.as_mut().expect("held during the exchange");
     // A body sent from the buffer without consuming it (so that a retry could send it again)
     // is consumed now. Decided before sending: afterwards the buffer may hold the next
@@ -381,6 +392,25 @@ async fn respond(
         close_client && !upgrade,
     );
     scratch.target_in.consume(response.head_len);
+    // The body bytes already read go out with the head, in one send (one segment for a small
+    // response instead of two); the rest, if any, is relayed after.
+    let mut framer = if upgrade { None } else { Framer::for_framing(response.framing) };
+    let mut body_done = framer.is_none();
+    if let Some(f) = framer.as_mut() {
+        let buffered = scratch.target_in.bytes();
+        match f.advance(&buffered[..buffered.len().min(COALESCE_MAX)]) {
+            Ok((take, done)) => {
+                scratch.out.extend_from_slice(&buffered[..take]);
+                scratch.target_in.consume(take);
+                listener.counters.bytes_out.add(take as u64);
+                upstream.target.counters.bytes_out.add(take as u64);
+                body_done = done;
+            }
+            // The target's body framing is broken and nothing was sent yet: 502.
+            Err(_) => return client.reject(listener, 502).await,
+        }
+    }
+    listener.counters.count_backend_response(response.status);
     let deadline = Some(Instant::now() + listener.idle_timeout);
     if io::write_all(&client.stream, &scratch.out, deadline).await.is_err() {
         return After::Close;
@@ -388,7 +418,7 @@ async fn respond(
     if upgrade {
         return tunnel(shard, listener, client, &upstream).await;
     }
-    if let Some(mut framer) = Framer::for_framing(response.framing) {
+    if let (false, Some(mut framer)) = (body_done, framer) {
         let counters = [&listener.counters.bytes_out, &upstream.target.counters.bytes_out];
         let limit = shard.http.buffer_limit;
         let relayed = relay_body(

@@ -41,7 +41,7 @@ impl Framer {
     }
 
     /// How much of `input` belongs to the body, and whether the body ends there.
-    fn advance(&mut self, input: &[u8]) -> Result<(usize, bool), HttpError> {
+    pub fn advance(&mut self, input: &[u8]) -> Result<(usize, bool), HttpError> {
         match self {
             Framer::Length(s) => Ok(s.advance(input)),
             Framer::Chunked(s) => s.advance(input),
