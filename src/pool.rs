@@ -8,7 +8,8 @@
 //!   MSG_DONTWAIT)` must say `EAGAIN` (nothing to read, still open). Data or EOF means the target
 //!   closed it or sent something unasked for: it is dropped. The window between that check and
 //!   our write (the target closes just then) is covered by the caller's one retry on a fresh
-//!   connection when a reused one fails before any response byte;
+//!   connection when a reused one fails before any response byte; for requests that can be
+//!   retried, a connection idle under a second skips the peek and relies on that retry;
 //! - connections idle longer than [`POOL_IDLE_TIMEOUT`] are closed by [`Pool::evict_idle`],
 //!   most targets close keep-alive connections after 5–75 s of silence themselves;
 //! - every [`BackendConn`] counts itself in its target's `connections` gauge from connect to
@@ -31,6 +32,9 @@ use crate::{shard::TargetRuntime, sockopt};
 pub const POOL_MAX_IDLE_PER_TARGET: usize = 128;
 /// An idle connection older than this is closed rather than reused.
 pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Idle for less than this, a connection is reused without the liveness peek when the request
+/// can be retried (see [`Pool::take`]).
+pub const TRUST_RECENT: Duration = Duration::from_secs(1);
 
 /// A connection to a target, counted in the target's `connections` gauge while it exists.
 pub struct BackendConn {
@@ -84,11 +88,19 @@ pub struct Pool {
 
 impl Pool {
     /// An idle, open connection to `addr`, most recently used first (warm), or None.
-    pub fn take(&self, addr: SocketAddr) -> Option<BackendConn> {
+    ///
+    /// `can_retry`: the caller can send the request again on a fresh connection if this one
+    /// turns out dead before any response byte. Then a connection idle for less than
+    /// [`TRUST_RECENT`] is taken without the liveness peek (one syscall per request saved):
+    /// targets close idle keep-alive connections after seconds, not milliseconds, and the rare
+    /// one closed just then costs a retry, not an error.
+    pub fn take(&self, addr: SocketAddr, can_retry: bool) -> Option<BackendConn> {
         let mut idle = self.idle.borrow_mut();
         let list = idle.get_mut(&addr)?;
         while let Some(Idle { mut conn, since }) = list.pop() {
-            if since.elapsed() < POOL_IDLE_TIMEOUT && conn.is_idle_and_open() {
+            let age = since.elapsed();
+            let trusted = can_retry && age < TRUST_RECENT;
+            if age < POOL_IDLE_TIMEOUT && (trusted || conn.is_idle_and_open()) {
                 conn.reused = true;
                 return Some(conn);
             }

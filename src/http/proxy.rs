@@ -157,7 +157,15 @@ async fn exchange(shard: &Shard, listener: &ListenerRuntime, client: &mut Client
             return After::Close;
         }
     }
-    let Some(upstream) = connect_some_target(shard, &group, client.peer).await else {
+    // Can the request be sent again if a pooled connection dies under it? (Its body, if any,
+    // is all in the buffer.)
+    let scratch = client.scratch.as_ref().expect("a request head was parsed into it");
+    let can_retry = match head.framing {
+        BodyFraming::None => true,
+        BodyFraming::Length(n) => (head.head_len as u64).saturating_add(n) <= scratch.client_in.bytes().len() as u64,
+        BodyFraming::Chunked | BodyFraming::UntilClose => false,
+    };
+    let Some(upstream) = connect_some_target(shard, &group, client.peer, can_retry).await else {
         return client.reject(listener, 503).await;
     };
     let target = upstream.target.clone();
@@ -171,14 +179,19 @@ async fn exchange(shard: &Shard, listener: &ListenerRuntime, client: &mut Client
 /// Tries targets in the balancer's order: a pooled connection, else a new one within
 /// `connect_timeout`. Nothing has been sent yet, so moving to the next target is safe for any
 /// method.
-async fn connect_some_target(shard: &Shard, group: &GroupRuntime, peer: SocketAddr) -> Option<BackendConn> {
+async fn connect_some_target(
+    shard: &Shard,
+    group: &GroupRuntime,
+    peer: SocketAddr,
+    can_retry: bool,
+) -> Option<BackendConn> {
     let ctx = PickContext { client: peer };
     let mut tried = Vec::new();
     while tried.len() < group.targets.len() {
         let index = group.balancer.borrow_mut().pick(&ctx, &tried, &group.targets)?;
         tried.push(index);
         let target = &group.targets[index];
-        if let Some(conn) = shard.http.pool.take(target.addr) {
+        if let Some(conn) = shard.http.pool.take(target.addr, can_retry) {
             return Some(conn);
         }
         match BackendConn::connect(target.clone(), group.config.connect_timeout).await {
