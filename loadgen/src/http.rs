@@ -290,21 +290,24 @@ mod tests {
         assert_eq!(r, b"GET / HTTP/1.1\r\nhost: other\r\n\r\n");
     }
 
+    /// The statuses read from `stream` when it arrives in two parts, split at `cut`.
+    fn statuses_split_at(stream: &[u8], cut: usize) -> Vec<u16> {
+        let mut r = ResponseReader::default();
+        let mut got = Vec::new();
+        for part in [&stream[..cut], &stream[cut..]] {
+            feed(&mut r, part);
+            while let Some(x) = r.next(false).unwrap() {
+                got.push(x.status);
+            }
+        }
+        got
+    }
+
     #[test]
     fn pipelined_length_responses_split_anywhere() {
         let stream = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloHTTP/1.1 503 X\r\ncontent-length: 0\r\n\r\n";
         for cut in 0..stream.len() {
-            let mut r = ResponseReader::default();
-            let mut got = Vec::new();
-            feed(&mut r, &stream[..cut]);
-            while let Some(x) = r.next(false).unwrap() {
-                got.push(x.status);
-            }
-            feed(&mut r, &stream[cut..]);
-            while let Some(x) = r.next(false).unwrap() {
-                got.push(x.status);
-            }
-            assert_eq!(got, vec![200, 503], "cut at {cut}");
+            assert_eq!(statuses_split_at(stream, cut), vec![200, 503], "cut at {cut}");
         }
     }
 
@@ -312,17 +315,7 @@ mod tests {
     fn chunked_with_trailer_and_interim() {
         let stream = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 C\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\nT: 1\r\n\r\nHTTP/1.1 204 N\r\n\r\n";
         for cut in 0..stream.len() {
-            let mut r = ResponseReader::default();
-            let mut got = Vec::new();
-            feed(&mut r, &stream[..cut]);
-            while let Some(x) = r.next(false).unwrap() {
-                got.push(x.status);
-            }
-            feed(&mut r, &stream[cut..]);
-            while let Some(x) = r.next(false).unwrap() {
-                got.push(x.status);
-            }
-            assert_eq!(got, vec![201, 204], "cut at {cut}");
+            assert_eq!(statuses_split_at(stream, cut), vec![201, 204], "cut at {cut}");
         }
     }
 

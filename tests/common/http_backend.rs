@@ -106,27 +106,11 @@ fn serve(stream: TcpStream, seen: &Seen, delay: Duration, keep_alive: Duration) 
         seen.heads.lock().unwrap().push(head.clone());
         let request_line = head.lines().next().unwrap_or("").to_string();
         let path = request_line.split(' ').nth(1).unwrap_or("/").to_string();
-        let lower = head.to_ascii_lowercase();
-        let header =
-            |name: &str| lower.lines().find_map(|l| l.strip_prefix(&format!("{name}:")).map(|v| v.trim().to_string()));
+        let header = |name: &str| header_value(&head, name);
         // Body.
         let mut body = Vec::new();
         if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
-            loop {
-                let mut size_line = String::new();
-                reader.read_line(&mut size_line)?;
-                let size = usize::from_str_radix(size_line.trim().split(';').next().unwrap_or("0"), 16).unwrap_or(0);
-                if size == 0 {
-                    let mut trailer = String::new();
-                    while reader.read_line(&mut trailer)? > 0 && trailer != "\r\n" {
-                        trailer.clear();
-                    }
-                    break;
-                }
-                let mut chunk = vec![0; size + 2];
-                reader.read_exact(&mut chunk)?;
-                body.extend_from_slice(&chunk[..size]);
-            }
+            body = read_chunked(&mut reader)?;
         } else if let Some(n) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
             body.resize(n, 0);
             reader.read_exact(&mut body)?;
@@ -221,24 +205,10 @@ pub fn read_response(reader: &mut BufReader<TcpStream>) -> std::io::Result<(u16,
         }
     }
     let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let lower = head.to_ascii_lowercase();
-    let header =
-        |name: &str| lower.lines().find_map(|l| l.strip_prefix(&format!("{name}:")).map(|v| v.trim().to_string()));
+    let header = |name: &str| header_value(&head, name);
     let mut body = Vec::new();
     if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
-        loop {
-            let mut size_line = String::new();
-            reader.read_line(&mut size_line)?;
-            let size = usize::from_str_radix(size_line.trim(), 16).unwrap_or(0);
-            if size == 0 {
-                let mut end = String::new();
-                reader.read_line(&mut end)?;
-                break;
-            }
-            let mut chunk = vec![0; size + 2];
-            reader.read_exact(&mut chunk)?;
-            body.extend_from_slice(&chunk[..size]);
-        }
+        body = read_chunked(reader)?;
     } else if let Some(n) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
         body.resize(n, 0);
         reader.read_exact(&mut body)?;
@@ -246,4 +216,29 @@ pub fn read_response(reader: &mut BufReader<TcpStream>) -> std::io::Result<(u16,
         reader.read_to_end(&mut body)?;
     }
     Ok((status, head, body))
+}
+
+/// The value of header `name` (lower case) in a raw head, trimmed.
+fn header_value(head: &str, name: &str) -> Option<String> {
+    head.to_ascii_lowercase().lines().find_map(|l| l.strip_prefix(&format!("{name}:")).map(|v| v.trim().to_string()))
+}
+
+/// Reads a chunked body (extensions ignored, trailers skipped) and returns it decoded.
+fn read_chunked(reader: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let mut size_line = String::new();
+        reader.read_line(&mut size_line)?;
+        let size = usize::from_str_radix(size_line.trim().split(';').next().unwrap_or("0"), 16).unwrap_or(0);
+        if size == 0 {
+            let mut trailer = String::new();
+            while reader.read_line(&mut trailer)? > 0 && trailer != "\r\n" {
+                trailer.clear();
+            }
+            return Ok(body);
+        }
+        let mut chunk = vec![0; size + 2];
+        reader.read_exact(&mut chunk)?;
+        body.extend_from_slice(&chunk[..size]);
+    }
 }
