@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Compare spillway against HAProxy and against no proxy at all, on this machine.
 #
-#   bench/compare.sh l4 [--runs N] [--seconds S] [--warmup S] [--settle S]
+#   bench/compare.sh l4|l7|churn|idle [--runs N] [--seconds S] [--warmup S] [--settle S]
 #                       [--haproxy-splice auto|response|both|off] [--targets direct,haproxy,spillway]
 #
-# Modes are functions named mode_<name>; add `l7`, `churn`, ... the same way.
+# Modes are functions named mode_<name> (l4, l7, churn, idle); add more the same way.
 #
 # Layout (2 CPUs): the proxy under test runs on CPU 0; the backend (nginx) and
 # the client (wrk) share CPU 1. Targets run alternately inside every round
@@ -34,6 +34,10 @@ usage: bench/compare.sh MODE [--runs N] [--seconds S] [--warmup S] [--settle S]
 
 modes:
   l4    TCP proxying of a 16 MiB download: nginx <- {direct, haproxy, spillway} <- wrk
+  l7    HTTP keep-alive, 100-byte GETs, wrk -t1 -c64 --latency; haproxy mode http, http-reuse always
+  churn as l7 with 'Connection: close' on every request
+  idle  RSS of the proxy per idle keep-alive client connection (bench/idle_conns.py;
+        env IDLE_CONNS=1000,10000 IDLE_HOLD=8 IDLE_CONCURRENCY=200)
 
 options:
   --runs N        rounds (each round runs every target once; default 5)
@@ -106,13 +110,16 @@ start_nginx() {
     mkdir -p "$dir/www" "$dir/tmp"
     [[ $EUID -eq 0 ]] && user_line="user root;"
     NGINX_PORT=$(bench_free_port)
+    NGINX_STATUS_PORT=$(bench_free_port)
+    local wc=${NGINX_WORKER_CONNECTIONS:-1024}
     cat >"$dir/nginx.conf" <<EOF
 $user_line
 worker_processes 1;
+worker_rlimit_nofile $((wc * 2 + 64));
 daemon off;
 pid $dir/nginx.pid;
 error_log $dir/error.log warn;
-events { worker_connections 1024; }
+events { worker_connections $wc; }
 http {
     access_log off;
     sendfile on;
@@ -128,6 +135,12 @@ http {
     server {
         listen 127.0.0.1:$NGINX_PORT;
         root $dir/www;
+    }
+    # nginx's own counters (accepted connections, requests), read before and
+    # after each run to count the connections a proxy opened to the backend
+    server {
+        listen 127.0.0.1:$NGINX_STATUS_PORT;
+        location = /status { stub_status; }
     }
 }
 EOF
@@ -160,6 +173,10 @@ start_haproxy() {
     local maxconn=10000 hard
     hard=$(ulimit -Hn)
     ulimit -n "$hard" 2>/dev/null || true
+    if [[ ${HAPROXY_MODE:-tcp} == http ]]; then
+        start_haproxy_http "$dir"
+        return
+    fi
     if [[ $hard != unlimited && $hard -lt 25100 ]]; then
         maxconn=$(((hard - 200) * 2 / 5))
         bench_log "note: RLIMIT_NOFILE hard limit is $hard; haproxy maxconn lowered from 10000 to $maxconn"
@@ -199,6 +216,47 @@ EOF
     bench_log "haproxy $HAPROXY_VERSION pid $HAPROXY_PID on 127.0.0.1:$HAPROXY_PORT, CPU $PROXY_CPU"
 }
 
+# HAProxy in `mode http` (modes l7, churn, idle): keep-alive on both sides,
+# backend connections shared between client connections (`http-reuse always`),
+# no splicing (small responses). maxconn ${HAPROXY_HTTP_MAXCONN:-12000}: two fds per
+# connection would want ~24000 > the container's hard limit of 20000, which is
+# fine for 10,000 client connections and a few server ones; `no strict-limits`
+# lets HAProxy start with the fds it can get (it warns).
+start_haproxy_http() {
+    local dir=$1 maxconn=${HAPROXY_HTTP_MAXCONN:-12000}
+    HAPROXY_MAXCONN=$maxconn
+    cat >"$dir/haproxy.cfg" <<EOF
+global
+    nbthread 1
+    cpu-map 1/1 $PROXY_CPU
+    maxconn $maxconn
+    no strict-limits
+
+defaults
+    mode http
+    option http-keep-alive
+    http-reuse always
+    timeout connect 2s
+    timeout client 60s
+    timeout server 60s
+    timeout http-request 10s
+    timeout http-keep-alive 60s
+
+listen l7
+    bind 127.0.0.1:$HAPROXY_PORT
+    server nginx 127.0.0.1:$NGINX_PORT
+EOF
+    haproxy -q -c -f "$dir/haproxy.cfg" >"$dir/check.log" 2>&1 ||
+        bench_die "haproxy rejected its config: $(cat "$dir/check.log")"
+    taskset -c "$PROXY_CPU" haproxy -db -f "$dir/haproxy.cfg" >"$dir/haproxy.log" 2>&1 &
+    HAPROXY_PID=$!
+    bench_track "$HAPROXY_PID"
+    bench_wait_port "$HAPROXY_PORT" 10 "$HAPROXY_PID" ||
+        bench_die "haproxy did not listen on $HAPROXY_PORT: $(cat "$dir/haproxy.log")"
+    HAPROXY_VERSION=$(haproxy -v 2>/dev/null | awk 'NR == 1 {print $3}')
+    bench_log "haproxy $HAPROXY_VERSION (mode http, maxconn $maxconn) pid $HAPROXY_PID on 127.0.0.1:$HAPROXY_PORT, CPU $PROXY_CPU"
+}
+
 spillway_bin() {
     if [[ -n ${SPILLWAY_BIN:-} ]]; then
         [[ -x $SPILLWAY_BIN ]] || bench_die "SPILLWAY_BIN=$SPILLWAY_BIN is not executable"
@@ -215,22 +273,29 @@ start_spillway() {
     mkdir -p "$dir"
     [[ -x $bin ]] || bin=$(spillway_bin)
     SPILLWAY_PORT=$(bench_free_port)
-    cat >"$dir/l4.toml" <<EOF
+    local proto=${SPILLWAY_PROTOCOL:-tcp} name=l4 admin=""
+    if [[ $proto == http ]]; then
+        name=l7
+        # the admin API on a free port, so the default 127.0.0.1:9900 is never taken
+        admin=$'\n[admin]\nlisten = "127.0.0.1:'"$(bench_free_port)"$'"\n'
+    fi
+    cat >"$dir/$name.toml" <<EOF
 [runtime]
 threads = 1
 pin = false
-
+$admin
 [[listener]]
-name = "l4"
+name = "$name"
 bind = "127.0.0.1:$SPILLWAY_PORT"
-protocol = "tcp"
+protocol = "$proto"
 target_group = "nginx"
 
 [[target_group]]
 name = "nginx"
 targets = [ { addr = "127.0.0.1:$NGINX_PORT" } ]
 EOF
-    taskset -c "$PROXY_CPU" "$bin" -f "$dir/l4.toml" >"$dir/spillway.log" 2>&1 &
+    SPILLWAY_CONF=$dir/$name.toml
+    taskset -c "$PROXY_CPU" "$bin" -f "$SPILLWAY_CONF" >"$dir/spillway.log" 2>&1 &
     SPILLWAY_PID=$!
     bench_track "$SPILLWAY_PID"
     if ! bench_wait_port "$SPILLWAY_PORT" 15 "$SPILLWAY_PID"; then
@@ -240,7 +305,7 @@ EOF
             wait "$SPILLWAY_PID" || st=$?
             why="exited with status $st before listening on 127.0.0.1:$SPILLWAY_PORT"
         fi
-        bench_die "spillway $why; config $dir/l4.toml; log: $(tail -n 20 "$dir/spillway.log")"
+        bench_die "spillway $why; config $SPILLWAY_CONF; log: $(tail -n 20 "$dir/spillway.log")"
     fi
     SPILLWAY_VERSION=$("$bin" --version 2>/dev/null | head -n 1 || true)
     bench_log "spillway ${SPILLWAY_VERSION:-?} pid $SPILLWAY_PID on 127.0.0.1:$SPILLWAY_PORT, CPU $PROXY_CPU"
@@ -582,12 +647,487 @@ mode_l4() {
     bench_log "summary: $md"
 }
 
+# ---------------------------------------------------------------- modes l7 and churn
+
+# wrk's totals and latency percentiles (µs) in one parseable line.
+write_wrk_lua_http() {
+    cat >"$BENCH_TMP/report-http.lua" <<'EOF'
+done = function(summary, latency, requests)
+    local e = summary.errors
+    io.write(string.format(
+        "BENCH bytes=%d duration_us=%d requests=%d err_connect=%d err_read=%d err_write=%d err_status=%d err_timeout=%d p50_us=%d p90_us=%d p99_us=%d max_us=%d\n",
+        summary.bytes, summary.duration, summary.requests,
+        e.connect, e.read, e.write, e.status, e.timeout,
+        latency:percentile(50.0), latency:percentile(90.0), latency:percentile(99.0), latency.max))
+end
+EOF
+}
+
+# The small GET of modes l7 and churn (100 bytes, like an API answer).
+HTTP_PATH=/small.txt
+HTTP_BODY_SIZE=100
+
+# run_wrk_http PORT SECONDS OUTFILE: wrk -t1 -c64 --latency on the backend CPU,
+# bounded in time; in mode churn every request carries `Connection: close`.
+run_wrk_http() {
+    local port=$1 secs=$2 out=$3 pid rc=0 hdr=()
+    [[ $MODE == churn ]] && hdr=(-H "Connection: close")
+    # shellcheck disable=SC2016
+    bash -c 'trap "kill -TERM \$c 2>/dev/null; wait \$c; exit 143" TERM INT
+        lim=$1 cpu=$2 out=$3; shift 3
+        timeout -k 5 "$lim" taskset -c "$cpu" wrk "$@" &
+        c=$!
+        wait $c && rc=0 || rc=$?
+        times >"$out"
+        exit $rc' run_wrk $((secs + 30)) "$BACKEND_CPU" "$out.times" \
+        -t1 -c"$HTTP_CONNS" -d"${secs}s" --latency -s "$BENCH_TMP/report-http.lua" "${hdr[@]}" \
+        "http://127.0.0.1:$port$HTTP_PATH" >"$out" 2>&1 &
+    pid=$!
+    bench_track "$pid"
+    wait "$pid" || rc=$?
+    bench_stop_pid "$pid"
+    [[ $rc -eq 0 ]] || bench_die "wrk failed (exit $rc$([[ $rc -eq 124 ]] && echo ': timed out')): $(cat "$out")"
+    grep -q '^BENCH ' "$out" || bench_die "no BENCH line in wrk output: $(cat "$out")"
+    WRK_TICKS=$(awk -v tk="$CLK_TCK" 'NR == 2 {
+        split($1, u, /[ms]/); split($2, y, /[ms]/)
+        printf "%d\n", ((u[1] * 60 + u[2]) + (y[1] * 60 + y[2])) * tk + 0.5 }' "$out.times")
+    [[ -n $WRK_TICKS ]] || WRK_TICKS=0
+}
+
+# nginx_counts: "accepted_connections handled_requests" from stub_status. The
+# status request itself adds one connection and one request.
+nginx_counts() {
+    curl -s --max-time 5 "http://127.0.0.1:$NGINX_STATUS_PORT/status" |
+        awk 'NR == 3 {print $1, $3}'
+}
+
+# One GET through PORT must return 200 and exactly HTTP_BODY_SIZE bytes.
+check_small_get() {
+    local name=$1 port=$2 out
+    out=$(curl -s --max-time 10 -o /dev/null -w '%{http_code} %{size_download}' \
+        "http://127.0.0.1:$port$HTTP_PATH") || true
+    [[ $out == "200 $HTTP_BODY_SIZE" ]] || bench_die "$name: GET $HTTP_PATH via port $port gave '$out', wanted '200 $HTTP_BODY_SIZE'"
+}
+
+# spillway must still be alive: else stop with its log and how to reproduce.
+check_proxy_alive() {
+    local target=$1 ppid=$2 when=$3
+    kill -0 "$ppid" 2>/dev/null && return 0
+    local st=0
+    wait "$ppid" 2>/dev/null || st=$?
+    if [[ $target == spillway ]]; then
+        bench_die "spillway (pid $ppid) died $when (status $st); config $SPILLWAY_CONF; log $BENCH_TMP/spillway/spillway.log: $(tail -n 30 "$BENCH_TMP/spillway/spillway.log")"
+    fi
+    bench_die "$target (pid $ppid) died $when (status $st)"
+}
+
+# http_measure TARGET ROUND: one measured run of mode l7/churn, one CSV row.
+http_measure() {
+    local target=$1 round=$2 port ppid out samples stop spid
+    port=$(l4_port "$target")
+    ppid=$(l4_proxy_pid "$target")
+    out=$BENCH_TMP/wrk-$MODE-$target-$round.out
+    samples=$BENCH_TMP/threads-$target-$round.txt
+    stop=$BENCH_TMP/stop-$target-$round
+    local p0=0 p1=0 n0 n1 a0 q0 a1 q1
+    if [[ -n $ppid ]]; then
+        check_proxy_alive "$target" "$ppid" "before round $round"
+        : >"$samples"
+        bench_thread_sampler "$ppid" "$samples" "$stop" $((SECONDS_PER_RUN + 40)) &
+        spid=$!
+        bench_track "$spid"
+        p0=$(bench_cpu_ticks "$ppid")
+    fi
+    read -r a0 q0 < <(nginx_counts)
+    n0=$(bench_cpu_ticks_sum "${NGINX_PIDS[@]}")
+    local c0b0 c0t0 c1b0 c1t0 c0b1 c0t1 c1b1 c1t1
+    read -r c0b0 c0t0 < <(bench_cpu_busy "$PROXY_CPU")
+    read -r c1b0 c1t0 < <(bench_cpu_busy "$BACKEND_CPU")
+
+    run_wrk_http "$port" "$SECONDS_PER_RUN" "$out"
+
+    read -r c0b1 c0t1 < <(bench_cpu_busy "$PROXY_CPU")
+    read -r c1b1 c1t1 < <(bench_cpu_busy "$BACKEND_CPU")
+    n1=$(bench_cpu_ticks_sum "${NGINX_PIDS[@]}")
+    local threads="" names="" iou="" estab
+    if [[ -n $ppid ]]; then
+        p1=$(bench_cpu_ticks "$ppid")
+        touch "$stop"
+        wait "$spid" 2>/dev/null || true
+        bench_stop_pid "$spid"
+        read -r threads names iou < <(bench_thread_summary "$samples")
+        check_proxy_alive "$target" "$ppid" "during round $round"
+    fi
+    # backend connections still open after the run (the proxy's pool; wrk's for direct)
+    estab=$(ss -Htn state established "( dport = :$NGINX_PORT )" 2>/dev/null | wc -l)
+    read -r a1 q1 < <(nginx_counts)
+    # minus the status request of the second reading
+    local newc=$((a1 - a0 - 1)) breq=$((q1 - q0 - 1))
+
+    local dur reqs errs estatus p50 p99 pmax
+    dur=$(wrk_field "$out" duration_us)
+    reqs=$(wrk_field "$out" requests)
+    estatus=$(wrk_field "$out" err_status)
+    errs=$(($(wrk_field "$out" err_connect) + $(wrk_field "$out" err_read) + $(wrk_field "$out" err_write) + estatus + $(wrk_field "$out" err_timeout)))
+    p50=$(wrk_field "$out" p50_us)
+    p99=$(wrk_field "$out" p99_us)
+    pmax=$(wrk_field "$out" max_us)
+
+    local row
+    row=$(awk -v tk="$CLK_TCK" -v r="$reqs" -v d="$dur" -v p="$((p1 - p0))" -v n="$((n1 - n0))" \
+        -v w="$WRK_TICKS" -v hasp="${ppid:+1}" -v nc="$newc" 'BEGIN {
+            s = d / 1e6
+            rps = (s > 0) ? r / s : 0
+            pcpu = hasp ? sprintf("%.2f", p / tk) : ""
+            pper = (hasp && r > 0) ? sprintf("%.3f", p / tk / r * 1e6) : ""
+            nper = (r > 0) ? sprintf("%.3f", n / tk / r * 1e6) : ""
+            wper = (r > 0) ? sprintf("%.3f", w / tk / r * 1e6) : ""
+            reuse = (hasp && r > 0) ? sprintf("%.4f", 100 * (1 - nc / r)) : ""
+            printf "%.6f,%.1f,%s,%s,%s,%s,%s\n", s, rps, pcpu, pper, nper, wper, reuse }')
+    local dur_s rps pcpu pper nper wper reuse
+    IFS=, read -r dur_s rps pcpu pper nper wper reuse <<<"$row"
+    local foreign0 busy1 foreign1 noise
+    foreign0=$(awk -v b="$((c0b1 - c0b0))" -v t="$((c0t1 - c0t0))" -v p="$((p1 - p0))" \
+        'BEGIN {f = (t > 0) ? 100 * (b - p) / t : 0; if (f < 0) f = 0; printf "%.0f", f}')
+    busy1=$(awk -v b="$((c1b1 - c1b0))" -v t="$((c1t1 - c1t0))" 'BEGIN {printf "%.0f", (t > 0) ? 100 * b / t : 0}')
+    foreign1=$(awk -v b="$((c1b1 - c1b0))" -v t="$((c1t1 - c1t0))" -v o="$((n1 - n0 + WRK_TICKS))" \
+        'BEGIN {f = (t > 0) ? 100 * (b - o) / t : 0; if (f < 0) f = 0; printf "%.0f", f}')
+    if [[ -n $ppid ]]; then noise=$((foreign0 > foreign1 ? foreign0 : foreign1)); else noise=$foreign1; fi
+    # columns: see the header in mode_http
+    # the proxy's open fds and RSS after the run: a leak shows as growth from round to round
+    local pfds="" prss=""
+    if [[ -n $ppid ]]; then
+        pfds=$(find "/proc/$ppid/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
+        prss=$(awk '/^VmRSS:/ {print $2}' "/proc/$ppid/status" 2>/dev/null)
+    fi
+    echo "$MODE,$round,$target,$reqs,$dur_s,$rps,$errs,$estatus,$p50,$p99,$pmax,$pcpu,$pper,$nper,$wper,$newc,$breq,$reuse,$estab,$threads,$names,$iou,$foreign0,$busy1,$foreign1,$noise,$pfds,$prss" >>"$CSV"
+
+    local extra=""
+    [[ -n $ppid ]] && extra=" | proxy CPU ${pcpu}s = ${pper} µs/req | backend: $newc new conns, $breq req, reuse ${reuse}% | threads $threads ($names) | after: $pfds fds, RSS $prss KiB"
+    bench_log "round $round $(printf '%-8s' "$target") $rps req/s p50 ${p50}µs p99 ${p99}µs | $reqs req, $errs errors ($estatus non-2xx/3xx) | nginx ${nper} µs/req, wrk ${wper} µs/req$extra | foreign: CPU$PROXY_CPU ${foreign0}% CPU$BACKEND_CPU ${foreign1}%"
+    if [[ $errs -ne 0 ]]; then
+        bench_log "WARNING: $target round $round: $errs wrk errors: $(grep -E 'Socket errors|Non-2xx' "$out" | tr '\n' ' ')"
+    fi
+    if [[ -n $iou && $iou -gt 0 ]]; then
+        bench_log "WARNING: $target round $round: up to $iou io_uring worker threads (iou-wrk) seen"
+    fi
+    if [[ -n $ppid && $breq -ne $reqs ]]; then
+        # wrk counts only completed requests; a run ends with up to -c requests in flight
+        local diff=$((breq - reqs))
+        [[ ${diff#-} -le $((HTTP_CONNS * 2)) ]] ||
+            bench_log "WARNING: $target round $round: nginx served $breq requests, wrk completed $reqs"
+    fi
+}
+
+# CSV columns (1-based) used below: 3 target, 6 rps, 7 errors, 9 p50_us, 10 p99_us,
+# 13 proxy_us_per_req, 14 nginx_us_per_req, 15 wrk_us_per_req, 18 reuse_pct, 26 noise
+declare -A HR HP5 HP9 HC HN HU HT
+http_table() {
+    local maxf=$1 t
+    for t in "${TARGET_LIST[@]}"; do
+        HR[$t]=$(awk -F, -v t="$t" -v m="$maxf" 'NR > 1 && $3 == t && $26 <= m {print $6}' "$CSV" | bench_median)
+        HP5[$t]=$(awk -F, -v t="$t" -v m="$maxf" 'NR > 1 && $3 == t && $26 <= m {print $9}' "$CSV" | bench_median)
+        HP9[$t]=$(awk -F, -v t="$t" -v m="$maxf" 'NR > 1 && $3 == t && $26 <= m {print $10}' "$CSV" | bench_median)
+        HC[$t]=$(awk -F, -v t="$t" -v m="$maxf" 'NR > 1 && $3 == t && $26 <= m && $13 != "" {print $13}' "$CSV" | bench_median)
+        HU[$t]=$(awk -F, -v t="$t" -v m="$maxf" 'NR > 1 && $3 == t && $26 <= m && $18 != "" {print $18}' "$CSV" | bench_median)
+        HT[$t]=$(awk -F, -v t="$t" -v m="$maxf" 'NR > 1 && $3 == t && $26 <= m {print $13 + $14 + $15}' "$CSV" | bench_median)
+        HN[$t]=$(awk -F, -v t="$t" -v m="$maxf" 'NR > 1 && $3 == t && $26 <= m' "$CSV" | wc -l)
+    done
+    local hr="" hc="" h9=""
+    if has_target haproxy; then hr=${HR[haproxy]}; hc=${HC[haproxy]}; h9=${HP9[haproxy]}; fi
+    echo "| target | runs | req/s (median) | p50 ms | p99 ms | proxy CPU µs/req | req/s ÷ HAProxy | CPU/req ÷ HAProxy | p99 ÷ HAProxy | backend reuse % | proxy+nginx+wrk µs/req |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    for t in "${TARGET_LIST[@]}"; do
+        awk -v t="$t" -v n="${HN[$t]}" -v r="${HR[$t]}" -v p5="${HP5[$t]}" -v p9="${HP9[$t]}" -v c="${HC[$t]}" \
+            -v u="${HU[$t]}" -v a="${HT[$t]}" -v hr="$hr" -v hc="$hc" -v h9="$h9" 'function f(x, fmt) { return (x == "nan" || x == "") ? "—" : sprintf(fmt, x) }
+            function q(x, y) { return (x == "nan" || x == "" || y == "" || y == "nan" || y + 0 <= 0) ? "—" : sprintf("%.3f", x / y) }
+            BEGIN {
+            printf "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", t, n, f(r, "%.0f"),
+                f(p5 / 1000, "%.3f"), f(p9 / 1000, "%.3f"), f(c, "%.2f"), q(r, hr),
+                (c == "nan" ? "—" : q(c, hc)), q(p9, h9), (t == "direct" ? "—" : f(u, "%.3f")), f(a, "%.2f") }'
+    done
+}
+
+http_goals() {
+    awk -v mode="$MODE" -v sc="${HC[spillway]}" -v hc="${HC[haproxy]}" -v sr="${HR[spillway]}" -v hr="${HR[haproxy]}" \
+        -v s9="${HP9[spillway]}" -v h9="${HP9[haproxy]}" -v su="${HU[spillway]}" 'function ok(b) { return b ? "**met**" : "**missed**" }
+        BEGIN {
+        if (sc == "nan" || hc == "nan" || hc <= 0) { print "- goals: n/a (needs haproxy and spillway)"; exit }
+        print "| goal | result | |"
+        print "|---|---|---|"
+        if (mode == "l7") {
+            printf "| spillway CPU/request ≤ 0.60 × HAProxy'"'"'s | %.3f | %s |\n", sc / hc, ok(sc / hc <= 0.60)
+            printf "| spillway req/s ≥ 1.3 × HAProxy'"'"'s | %.3f | %s |\n", sr / hr, ok(sr / hr >= 1.3)
+            printf "| spillway p99 no worse than HAProxy'"'"'s | %.3f ms vs %.3f ms (%.3f×) | %s |\n", s9 / 1000, h9 / 1000, s9 / h9, ok(s9 <= h9)
+            printf "| backend connection reuse ≥ 99.9 %% | %.3f %% | %s |\n", su, ok(su >= 99.9)
+        } else {
+            printf "| spillway CPU/request ≤ 0.80 × HAProxy'"'"'s | %.3f | %s |\n", sc / hc, ok(sc / hc <= 0.80)
+            printf "| (no goal) req/s ÷ HAProxy | %.3f | |\n", sr / hr
+            printf "| (no goal) p99 ÷ HAProxy | %.3f | |\n", s9 / h9
+        }
+    }'
+}
+
+http_summary() {
+    local md=$1
+    {
+        echo "All runs:"
+        echo
+        http_table 100
+        echo
+        if has_target spillway && has_target haproxy; then
+            http_goals
+            local pc pr
+            pc=$(awk -F, 'NR > 1 {v[$2 "," $3] = $13; r[$2] = 1}
+                END {for (k in r) if (v[k ",haproxy"] > 0) print v[k ",spillway"] / v[k ",haproxy"]}' "$CSV" | bench_median)
+            pr=$(awk -F, 'NR > 1 {v[$2 "," $3] = $6; r[$2] = 1}
+                END {for (k in r) if (v[k ",haproxy"] > 0) print v[k ",spillway"] / v[k ",haproxy"]}' "$CSV" | bench_median)
+            echo
+            printf -- '- medians of the per-round (paired) ratios spillway ÷ HAProxy: CPU/request %.3f, req/s %.3f\n' "$pc" "$pr"
+            echo
+        fi
+        echo "Quiet runs only (foreign load ≤ ${QUIET_PCT}% on the CPUs the run uses):"
+        echo
+        http_table "$QUIET_PCT"
+        echo
+        echo "Raw runs:"
+        echo
+        echo "| round | target | req/s | p50 ms | p99 ms | max ms | errors (non-2xx) | proxy CPU s | proxy µs/req | nginx µs/req | wrk µs/req | new backend conns | backend req | reuse % | backend conns open after (all) | proxy threads | iou-wrk | CPU$PROXY_CPU foreign % | CPU$BACKEND_CPU foreign % | proxy fds after | proxy RSS KiB after |"
+        echo "|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"
+        awk -F, 'function d(x) { return x == "" ? "—" : x } NR > 1 {
+            printf "| %s | %s | %s | %.3f | %.3f | %.1f | %s (%s) | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+                $2, $3, $6, $9 / 1000, $10 / 1000, $11 / 1000, $7, $8, d($12), d($13), $14, $15,
+                ($3 == "direct" ? "(wrk) " $16 : $16), $17, d($18), $19,
+                ($20 == "" ? "—" : $20 " (" $21 ")"), d($22), $23, $25, d($27), d($28) }' "$CSV"
+        echo
+        echo "CPU µs/req: the process's utime+stime (all threads, /proc/PID/stat) over the run ÷ requests wrk completed."
+        echo "New backend conns: nginx stub_status \"accepts\" after − before (minus the status request);"
+        echo "reuse = 1 − new backend connections ÷ requests. For direct these are wrk's own connections."
+        echo "$RUNS rounds × ${SECONDS_PER_RUN} s, targets alternated within each round."
+    } >"$md"
+}
+
+mode_http() {
+    need nginx haproxy wrk taskset ss curl awk pgrep timeout
+    check_cpus
+    CLK_TCK=$(getconf CLK_TCK)
+    BENCH_TMP=$(mktemp -d /tmp/spillway-bench.XXXXXX)
+    HTTP_CONNS=64
+    if has_target spillway; then
+        SPILLWAY_BIN=$(spillway_bin)
+        mkdir -p "$BENCH_TMP/spillway"
+        cp "$SPILLWAY_BIN" "$BENCH_TMP/spillway/spillway"
+        SPILLWAY_SHA=$(sha256sum "$BENCH_TMP/spillway/spillway" | cut -c1-12)
+        SPILLWAY_BUILT=$(date -u -r "$SPILLWAY_BIN" '+%Y-%m-%d %H:%M UTC')
+    fi
+    mkdir -p "$BENCH_TMP/nginx/www"
+    head -c "$HTTP_BODY_SIZE" /dev/urandom | base64 -w0 | head -c "$HTTP_BODY_SIZE" >"$BENCH_TMP/nginx/www/small.txt"
+    write_wrk_lua_http
+
+    start_nginx
+    check_small_get direct "$NGINX_PORT"
+    [[ -n $(nginx_counts) ]] || bench_die "nginx stub_status on $NGINX_STATUS_PORT does not answer"
+    if has_target haproxy; then
+        HAPROXY_MODE=http start_haproxy
+        check_small_get haproxy "$HAPROXY_PORT"
+    fi
+    if has_target spillway; then
+        SPILLWAY_PROTOCOL=http start_spillway
+        check_small_get spillway "$SPILLWAY_PORT"
+    fi
+
+    local stamp results
+    stamp=$(date +%Y%m%d-%H%M%S)
+    results=${RESULTS_DIR:-$ROOT/target/bench-results}
+    mkdir -p "$results"
+    CSV=$results/$MODE-$stamp.csv
+    echo "mode,round,target,requests,duration_s,rps,errors,non2xx,p50_us,p99_us,max_us,proxy_cpu_s,proxy_us_per_req,nginx_us_per_req,wrk_us_per_req,backend_new_conns,backend_requests,reuse_pct,backend_estab_after,proxy_threads_max,proxy_thread_names,iou_wrk_max,cpu0_foreign_pct,cpu1_busy_pct,cpu1_foreign_pct,noise_pct,proxy_fds_after,proxy_rss_kib_after" >"$CSV"
+
+    local t r
+    LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+    if [[ $WARMUP -gt 0 ]]; then
+        bench_log "warm-up: ${WARMUP}s per target"
+        for t in "${TARGET_LIST[@]}"; do
+            run_wrk_http "$(l4_port "$t")" "$WARMUP" "$BENCH_TMP/wrk-warmup-$t.out"
+        done
+    fi
+    bench_log "measuring: $RUNS rounds × ${SECONDS_PER_RUN}s × (${TARGET_LIST[*]})"
+    for ((r = 1; r <= RUNS; r++)); do
+        for t in "${TARGET_LIST[@]}"; do
+            wait_quiet "$SETTLE"
+            http_measure "$t" "$r"
+        done
+    done
+
+    local md=$results/$MODE-$stamp.md what="keep-alive"
+    [[ $MODE == churn ]] && what="Connection: close on every request"
+    {
+        echo "# spillway bench: $MODE (wrk -t1 -c$HTTP_CONNS, GET of $HTTP_BODY_SIZE bytes, $what), $(date -u '+%Y-%m-%d %H:%M UTC')"
+        echo
+        echo "command: bench/compare.sh $MODE --runs $RUNS --seconds $SECONDS_PER_RUN --warmup $WARMUP --settle $SETTLE --targets $TARGETS"
+        echo "kernel: $(uname -r); CPUs: $(nproc --all); nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'); wrk $(wrk -v 2>&1 | awk 'NR == 1 {print $2}')"
+        has_target haproxy && echo "haproxy: $HAPROXY_VERSION (mode http, http-reuse always, maxconn $HAPROXY_MAXCONN)"
+        has_target spillway && echo "spillway: ${SPILLWAY_VERSION:-?} ($SPILLWAY_BIN, built $SPILLWAY_BUILT, sha256 $SPILLWAY_SHA…)"
+        echo "load average before/after: $LOAD_BEFORE / $(cut -d' ' -f1-3 /proc/loadavg)"
+        echo
+    } >"$md.head"
+    http_summary "$md.body"
+    cat "$md.head" "$md.body" >"$md"
+    rm -f "$md.head" "$md.body"
+    # spillway's own log: anything it said during the runs
+    if has_target spillway && [[ -s $BENCH_TMP/spillway/spillway.log ]]; then
+        cp "$BENCH_TMP/spillway/spillway.log" "$results/$MODE-$stamp.spillway.log"
+        bench_log "spillway logged $(wc -l <"$BENCH_TMP/spillway/spillway.log") lines: $results/$MODE-$stamp.spillway.log"
+    fi
+    echo
+    cat "$md"
+    echo
+    bench_log "raw CSV: $CSV"
+    bench_log "summary: $md"
+}
+
+mode_l7() { mode_http; }
+mode_churn() { mode_http; }
+
+# ---------------------------------------------------------------- mode idle
+
+# "VmRSS RssAnon" (KiB) of PID
+rss_kib() { awk '/^VmRSS:/ {r = $2} /^RssAnon:/ {a = $2} END {print r + 0, a + 0}' "/proc/$1/status"; }
+# Anonymous KiB of PID from smaps_rollup, and the number of mappings
+anon_maps() {
+    echo "$(awk '/^Anonymous:/ {print $2}' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0) $(wc -l <"/proc/$1/maps")"
+}
+
+# idle_measure TARGET CONNS ROUND: a fresh proxy, one GET, RSS; CONNS idle
+# keep-alive connections (each has done one GET), RSS again; then they close.
+idle_measure() {
+    local target=$1 conns=$2 round=$3 ppid port
+    case $target in
+        haproxy) HAPROXY_MODE=http start_haproxy; ppid=$HAPROXY_PID; port=$HAPROXY_PORT ;;
+        spillway) SPILLWAY_PROTOCOL=http start_spillway; ppid=$SPILLWAY_PID; port=$SPILLWAY_PORT ;;
+    esac
+    check_small_get "$target" "$port"
+    sleep 1
+    local r0 a0 s0 m0 r1 a1 s1 m1 r2
+    read -r r0 a0 < <(rss_kib "$ppid")
+    read -r s0 m0 < <(anon_maps "$ppid")
+    local ready=$BENCH_TMP/idle-$target-$conns-$round.ready out=$BENCH_TMP/idle-$target-$conns-$round.out pid i
+    timeout -k 5 $((IDLE_HOLD + 120)) python3 "$ROOT/bench/idle_conns.py" --port "$port" --conns "$conns" \
+        --hold "$IDLE_HOLD" --ready "$ready" --deadline 90 --concurrency "${IDLE_CONCURRENCY:-200}" >"$out" 2>&1 &
+    pid=$!
+    bench_track "$pid"
+    for ((i = 0; i < 1000; i++)); do
+        [[ -s $ready ]] && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    [[ -s $ready ]] || bench_die "idle client gave no ready line: $(cat "$out")"
+    sleep 2 # let the proxy settle (lazy frees, timers)
+    check_proxy_alive "$target" "$ppid" "with $conns idle connections"
+    read -r r1 a1 < <(rss_kib "$ppid")
+    read -r s1 m1 < <(anon_maps "$ppid")
+    local estab backend
+    estab=$(ss -Htn state established "( sport = :$port )" 2>/dev/null | wc -l)
+    backend=$(ss -Htn state established "( dport = :$NGINX_PORT )" 2>/dev/null | wc -l)
+    local crc=0
+    wait "$pid" || crc=$?
+    bench_stop_pid "$pid"
+    sleep 1
+    check_proxy_alive "$target" "$ppid" "after $conns idle connections closed"
+    read -r r2 _ < <(rss_kib "$ppid")
+    local okline doneline
+    okline=$(head -n 1 "$ready")
+    doneline=$(grep '^done ' "$out" || echo "done ?")
+    [[ $crc -eq 0 ]] || bench_log "WARNING: $target: idle client: $okline / $doneline (exit $crc)"
+    local per peranon
+    per=$(awk -v a="$r0" -v b="$r1" -v n="$conns" 'BEGIN {printf "%.3f", (b - a) / n}')
+    peranon=$(awk -v a="$a0" -v b="$a1" -v n="$conns" 'BEGIN {printf "%.3f", (b - a) / n}')
+    echo "idle,$round,$target,$conns,$r0,$r1,$r2,$per,$a0,$a1,$peranon,$s0,$s1,$m0,$m1,$estab,$backend,${okline// /;},${doneline// /;}" >>"$CSV"
+    bench_log "idle round $round $(printf '%-8s' "$target") $conns conns: VmRSS $r0 -> $r1 KiB (after close $r2) = $per KiB/conn (RssAnon $peranon KiB/conn) | maps $m0 -> $m1 | $estab client conns established, $backend backend | $okline | $doneline"
+    case $target in
+        haproxy) bench_stop_pid "$HAPROXY_PID" ;;
+        spillway) bench_stop_pid "$SPILLWAY_PID" ;;
+    esac
+}
+
+mode_idle() {
+    need nginx haproxy taskset ss curl awk pgrep timeout python3
+    check_cpus
+    BENCH_TMP=$(mktemp -d /tmp/spillway-bench.XXXXXX)
+    local hard
+    hard=$(ulimit -Hn)
+    ulimit -n "$hard" 2>/dev/null || true
+    [[ $hard == unlimited || $hard -ge 10400 ]] || bench_die "needs RLIMIT_NOFILE ≥ 10400 (hard limit $hard)"
+    IDLE_HOLD=${IDLE_HOLD:-8}
+    local counts=${IDLE_CONNS:-1000,10000} t n r
+    IFS=, read -r -a COUNT_LIST <<<"$counts"
+    if has_target spillway; then
+        SPILLWAY_BIN=$(spillway_bin)
+        mkdir -p "$BENCH_TMP/spillway"
+        cp "$SPILLWAY_BIN" "$BENCH_TMP/spillway/spillway"
+        SPILLWAY_SHA=$(sha256sum "$BENCH_TMP/spillway/spillway" | cut -c1-12)
+        SPILLWAY_BUILT=$(date -u -r "$SPILLWAY_BIN" '+%Y-%m-%d %H:%M UTC')
+    fi
+    mkdir -p "$BENCH_TMP/nginx/www"
+    head -c "$HTTP_BODY_SIZE" /dev/urandom | base64 -w0 | head -c "$HTTP_BODY_SIZE" >"$BENCH_TMP/nginx/www/small.txt"
+    NGINX_WORKER_CONNECTIONS=4096 start_nginx
+    check_small_get direct "$NGINX_PORT"
+
+    local stamp results
+    stamp=$(date +%Y%m%d-%H%M%S)
+    results=${RESULTS_DIR:-$ROOT/target/bench-results}
+    mkdir -p "$results"
+    CSV=$results/idle-$stamp.csv
+    echo "mode,round,target,conns,rss_before_kib,rss_idle_kib,rss_after_close_kib,kib_per_conn,anon_before_kib,anon_idle_kib,anon_kib_per_conn,smaps_anon_before,smaps_anon_idle,maps_before,maps_idle,client_conns_established,backend_conns_established,client_ready,client_done" >"$CSV"
+    for ((r = 1; r <= RUNS; r++)); do
+        for n in "${COUNT_LIST[@]}"; do
+            for t in "${TARGET_LIST[@]}"; do
+                [[ $t == direct ]] && continue
+                idle_measure "$t" "$n" "$r"
+            done
+        done
+    done
+    local md=$results/idle-$stamp.md
+    {
+        echo "# spillway bench: idle (RSS per idle keep-alive client connection), $(date -u '+%Y-%m-%d %H:%M UTC')"
+        echo
+        echo "command: IDLE_CONNS=$counts IDLE_HOLD=$IDLE_HOLD IDLE_CONCURRENCY=${IDLE_CONCURRENCY:-200} bench/compare.sh idle --runs $RUNS --targets $TARGETS"
+        echo "kernel: $(uname -r); nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'); haproxy $(haproxy -v 2>/dev/null | awk 'NR == 1 {print $3}') (mode http, maxconn ${HAPROXY_HTTP_MAXCONN:-12000})"
+        has_target spillway && echo "spillway: ${SPILLWAY_VERSION:-?} ($SPILLWAY_BIN, built $SPILLWAY_BUILT, sha256 $SPILLWAY_SHA…)"
+        echo
+        echo "| target | connections | KiB/conn VmRSS (median) | KiB/conn RssAnon (median) |"
+        echo "|---|---:|---:|---:|"
+        for t in "${TARGET_LIST[@]}"; do
+            [[ $t == direct ]] && continue
+            for n in "${COUNT_LIST[@]}"; do
+                printf '| %s | %s | %.3f | %.3f |\n' "$t" "$n" \
+                    "$(awk -F, -v t="$t" -v n="$n" 'NR > 1 && $3 == t && $4 == n {print $8}' "$CSV" | bench_median)" \
+                    "$(awk -F, -v t="$t" -v n="$n" 'NR > 1 && $3 == t && $4 == n {print $11}' "$CSV" | bench_median)"
+            done
+        done
+        echo
+        echo "Raw runs:"
+        echo
+        echo "| round | target | conns | VmRSS before KiB | VmRSS idle KiB | VmRSS after close KiB | KiB/conn | RssAnon KiB/conn | mappings before → idle | client conns established | backend conns | client |"
+        echo "|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|"
+        awk -F, 'NR > 1 {gsub(/;/, " ", $18); gsub(/;/, " ", $19)
+            printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s → %s | %s | %s | %s; %s |\n", $2, $3, $4, $5, $6, $7, $8, $11, $14, $15, $16, $17, $18, $19}' "$CSV"
+    } >"$md"
+    echo
+    cat "$md"
+    bench_log "raw CSV: $CSV"
+    bench_log "summary: $md"
+}
+
 main() {
     parse_args "$@"
     bench_install_traps
     case $MODE in
         l4) mode_l4 ;;
-        *) bench_die "unknown mode '$MODE' (known: l4)" ;;
+        l7) mode_l7 ;;
+        churn) mode_churn ;;
+        idle) mode_idle ;;
+        *) bench_die "unknown mode '$MODE' (known: l4, l7, churn, idle)" ;;
     esac
 }
 
