@@ -293,6 +293,7 @@ impl BodyState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::properties::{check_chunked_split, mutate};
 
     /// Feeds `input` in one piece, then byte by byte; both must agree. Returns the result.
     fn run(input: &[u8]) -> Result<(usize, bool), HttpError> {
@@ -487,37 +488,11 @@ mod tests {
         ];
         const ALPHABET: &[u8] = b"0123456789abcdefABCDEF;= \t\"\\\r\nxX:,\x00\x7f\xe9";
         for _ in 0..200_000 {
-            let mut input = seeds[rng.gen_range(0..seeds.len())].to_vec();
-            for _ in 0..rng.gen_range(0..4) {
-                let at = rng.gen_range(0..=input.len());
-                match rng.gen_range(0..3) {
-                    0 => input.insert(at, ALPHABET[rng.gen_range(0..ALPHABET.len())]),
-                    1 if at < input.len() => {
-                        input.remove(at);
-                    }
-                    _ if at < input.len() => input[at] = ALPHABET[rng.gen_range(0..ALPHABET.len())],
-                    _ => {}
-                }
-            }
-            check_split(&input, rng.gen_range(0..=input.len()));
-        }
-    }
-
-    /// The body of the `chunked` fuzz target.
-    fn check_split(input: &[u8], at: usize) {
-        let whole = ChunkedState::new().advance(input);
-        let mut s = ChunkedState::new();
-        let split = s.advance(&input[..at]).and_then(|(n, done)| {
-            if done {
-                Ok((n, true))
-            } else {
-                s.advance(&input[at..]).map(|(m, done)| (n + m, done))
-            }
-        });
-        assert_eq!(whole.is_ok(), split.is_ok(), "{input:?} at {at}");
-        if let (Ok(w), Ok(s)) = (whole, split) {
-            assert_eq!(w, s, "{input:?} at {at}");
-            assert!(w.0 <= input.len());
+            let seed = seeds[rng.gen_range(0..seeds.len())];
+            let input = mutate(seed, ALPHABET, &mut |n| rng.gen_range(0..n));
+            let at = rng.gen_range(0..=input.len());
+            check_chunked_split(&input, at, ChunkedLimits::default());
+            check_chunked_split(&input, at, ChunkedLimits { max_size_line: 32, max_trailer_section: 64 });
         }
     }
 }

@@ -11,6 +11,8 @@ pub mod buffer;
 pub mod codec;
 pub mod errors;
 pub mod headers;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod properties;
 pub mod proxy;
 pub mod relay;
 pub mod resources;

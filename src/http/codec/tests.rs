@@ -2,6 +2,7 @@
 //! seeded-random property test mirroring the `request_head` fuzz target.
 
 use super::*;
+use crate::http::properties::{check_request, check_response, mutate};
 
 fn parse(s: &[u8]) -> Result<Parsed<RequestHead>, HttpError> {
     parse_with(s, &Limits::default())
@@ -510,54 +511,6 @@ fn every_prefix_of_a_valid_response_is_partial() {
     }
 }
 
-/// The body of the `request_head` fuzz target (see `fuzz/fuzz_targets/request_head.rs`):
-/// ranges stay inside the head, prefixes of a complete head are partial, a prefix's error is
-/// the whole input's error, and the rewritten head parses back with the same framing.
-pub(crate) fn check_request(input: &[u8]) {
-    use crate::http::headers::{write_request_head, ForwardContext};
-    let limits = Limits { max_request_line: 64, max_header_line: 64, max_request_head: 256, ..Limits::default() };
-    let mut headers = Vec::new();
-    let whole = parse_request(input, &limits, &mut headers);
-    if let Ok(Parsed::Complete(h)) = &whole {
-        assert!(h.head_len <= input.len() && h.head_len <= limits.max_request_head);
-        for f in &headers {
-            assert!(f.name.0 < f.name.1 && f.name.1 <= f.value.0 && f.value.0 <= f.value.1);
-            assert!(f.value.1 as usize <= h.head_len);
-        }
-        let ctx = ForwardContext {
-            client_ip: "::ffff:10.0.0.1".parse().unwrap_or(std::net::IpAddr::from([10, 0, 0, 1])),
-            listener_port: 8080,
-            proto: "http",
-            listener_host: "127.0.0.1:8080",
-        };
-        let mut out = Vec::new();
-        write_request_head(&mut out, input, h, &headers, &ctx);
-        let relaxed = Limits {
-            max_request_line: 1 << 20,
-            max_header_line: 1 << 20,
-            max_request_head: 1 << 20,
-            max_headers: 512,
-            ..limits
-        };
-        match parse_request(&out, &relaxed, &mut Vec::new()) {
-            Ok(Parsed::Complete(again)) => {
-                assert_eq!(
-                    (again.head_len, again.method, again.framing, again.upgrade),
-                    (out.len(), h.method, h.framing, h.upgrade)
-                );
-                assert!(again.has_host && !again.expect_continue);
-            }
-            other => panic!("rewritten head {:?} does not parse: {other:?}", String::from_utf8_lossy(&out)),
-        }
-    }
-    let cut = input.len() / 2;
-    match (parse_request(&input[..cut], &limits, &mut headers), &whole) {
-        (Err(_), Err(_)) | (Ok(Parsed::Partial), _) => {}
-        (Ok(Parsed::Complete(p)), Ok(Parsed::Complete(w))) => assert_eq!(&p, w),
-        (prefix, whole) => panic!("{:?}: prefix {prefix:?}, whole {whole:?}", String::from_utf8_lossy(input)),
-    }
-}
-
 #[test]
 fn parse_and_rewrite_hold_their_properties_on_random_inputs() {
     use rand::{rngs::StdRng, Rng, SeedableRng};
@@ -571,18 +524,26 @@ fn parse_and_rewrite_hold_their_properties_on_random_inputs() {
     ];
     const ALPHABET: &[u8] = b" \t\r\n:,;=/aAzZ09-\x00\x7f\xe9HTP1.ce";
     for _ in 0..200_000 {
-        let mut input = seeds[rng.gen_range(0..seeds.len())].to_vec();
-        for _ in 0..rng.gen_range(0..4) {
-            let at = rng.gen_range(0..=input.len());
-            match rng.gen_range(0..3) {
-                0 => input.insert(at, ALPHABET[rng.gen_range(0..ALPHABET.len())]),
-                1 if at < input.len() => {
-                    input.remove(at);
-                }
-                _ if at < input.len() => input[at] = ALPHABET[rng.gen_range(0..ALPHABET.len())],
-                _ => {}
-            }
-        }
-        check_request(&input);
+        let seed = seeds[rng.gen_range(0..seeds.len())];
+        check_request(&mutate(seed, ALPHABET, &mut |n| rng.gen_range(0..n)));
+    }
+}
+
+#[test]
+fn response_parse_and_rewrite_hold_their_properties_on_random_inputs() {
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+    let mut rng = StdRng::seed_from_u64(0x0051_a7e5);
+    let seeds: [&[u8]; 4] = [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive, x-a\r\nX-A: 1\r\n\r\nok",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nKeep-Alive: 5\r\n\r\n0\r\n\r\n",
+        b"HTTP/1.0 304 Not Modified\r\nContent-Length: 10\r\n\r\n",
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+    ];
+    const ALPHABET: &[u8] = b" \t\r\n:,;=/aAzZ09-\x00\x7f\xe9HTP1.ce";
+    let methods = [Method::Get, Method::Head, Method::Connect, Method::Post];
+    for _ in 0..100_000 {
+        let seed = seeds[rng.gen_range(0..seeds.len())];
+        let input = mutate(seed, ALPHABET, &mut |n| rng.gen_range(0..n));
+        check_response(&input, methods[rng.gen_range(0..methods.len())], rng.gen_range(0..2) == 1);
     }
 }
