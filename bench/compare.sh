@@ -205,15 +205,7 @@ listen l4
     bind 127.0.0.1:$HAPROXY_PORT
     server nginx 127.0.0.1:$NGINX_PORT
 EOF
-    haproxy -q -c -f "$dir/haproxy.cfg" >"$dir/check.log" 2>&1 ||
-        bench_die "haproxy rejected its config: $(cat "$dir/check.log")"
-    taskset -c "$PROXY_CPU" haproxy -db -f "$dir/haproxy.cfg" >"$dir/haproxy.log" 2>&1 &
-    HAPROXY_PID=$!
-    bench_track "$HAPROXY_PID"
-    bench_wait_port "$HAPROXY_PORT" 10 "$HAPROXY_PID" ||
-        bench_die "haproxy did not listen on $HAPROXY_PORT: $(cat "$dir/haproxy.log")"
-    HAPROXY_VERSION=$(haproxy -v 2>/dev/null | awk 'NR == 1 {print $3}')
-    bench_log "haproxy $HAPROXY_VERSION pid $HAPROXY_PID on 127.0.0.1:$HAPROXY_PORT, CPU $PROXY_CPU"
+    launch_haproxy "$dir" ""
 }
 
 # HAProxy in `mode http` (modes l7, churn, idle): keep-alive on both sides,
@@ -246,6 +238,13 @@ listen l7
     bind 127.0.0.1:$HAPROXY_PORT
     server nginx 127.0.0.1:$NGINX_PORT
 EOF
+    launch_haproxy "$dir" " (mode http, maxconn $maxconn)"
+}
+
+# Checks $dir/haproxy.cfg, starts HAProxy on it pinned to the proxy CPU, tracks its PID and
+# waits until it listens. $2 is added to the log line (what kind of HAProxy this is).
+launch_haproxy() {
+    local dir=$1 what=$2
     haproxy -q -c -f "$dir/haproxy.cfg" >"$dir/check.log" 2>&1 ||
         bench_die "haproxy rejected its config: $(cat "$dir/check.log")"
     taskset -c "$PROXY_CPU" haproxy -db -f "$dir/haproxy.cfg" >"$dir/haproxy.log" 2>&1 &
@@ -254,7 +253,7 @@ EOF
     bench_wait_port "$HAPROXY_PORT" 10 "$HAPROXY_PID" ||
         bench_die "haproxy did not listen on $HAPROXY_PORT: $(cat "$dir/haproxy.log")"
     HAPROXY_VERSION=$(haproxy -v 2>/dev/null | awk 'NR == 1 {print $3}')
-    bench_log "haproxy $HAPROXY_VERSION (mode http, maxconn $maxconn) pid $HAPROXY_PID on 127.0.0.1:$HAPROXY_PORT, CPU $PROXY_CPU"
+    bench_log "haproxy $HAPROXY_VERSION$what pid $HAPROXY_PID on 127.0.0.1:$HAPROXY_PORT, CPU $PROXY_CPU"
 }
 
 spillway_bin() {
