@@ -10,14 +10,20 @@
 //! - [`l4`]: a TCP session: connect, then splice both ways with half-close.
 //! - [`http`]: the HTTP listener: codec, request flow, bodies, errors; [`pool`]: idle backend
 //!   connections per shard; [`io`]: readiness-driven non-blocking socket I/O.
-//! - [`metrics`]: per-shard counters and merged snapshots.
+//! - [`health`]: the lock-free health table and the checkers; [`control`]: registration,
+//!   draining, zonal shift and reloads, published to every shard.
+//! - [`metrics`]: per-shard counters and merged snapshots; [`admin`]: the admin API
+//!   (`/stats`, `/metrics`, `/healthz`, targets, zonal shift), served by shard 0.
 //! - [`cli`], [`daemon`], [`logging`], [`demo`]: what the binary needs around the server.
 //! - [`sockopt`]: the few socket settings std and monoio do not expose.
+pub mod admin;
 pub mod balance;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod demo;
+pub mod health;
 pub mod http;
 pub mod io;
 pub mod l4;

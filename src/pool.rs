@@ -126,6 +126,11 @@ impl Pool {
         idle.retain(|_, list| !list.is_empty());
     }
 
+    /// Closes the idle connections to targets `keep` refuses (targets no group routes to).
+    pub fn retain_targets(&self, keep: impl Fn(SocketAddr) -> bool) {
+        self.idle.borrow_mut().retain(|&addr, _| keep(addr));
+    }
+
     /// Closes every idle connection (the shard is ending).
     pub fn clear(&self) {
         self.idle.borrow_mut().clear();

@@ -13,15 +13,16 @@ use std::{
 };
 
 use crate::{
-    config::{Config, Protocol},
+    config::{Config, HealthProtocol, Protocol},
+    control::Control,
+    health::HealthTable,
     listener::{self, ConnectionLimit},
     metrics::ShardSnapshot,
-    shard::{
-        self,
-        mailbox::{self, MailboxSender, Message},
-        spawn, Shard,
-    },
+    shard::mailbox::Message,
+    shard::{self, mailbox, spawn, Shard},
 };
+
+pub use crate::control::ReloadError;
 
 /// Why spillway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -30,21 +31,14 @@ pub enum StartError {
     Bind { listener: String, addr: SocketAddr, source: std::io::Error, hint: &'static str },
     #[error("listener {listener}: protocol {protocol:?} is not available in this build (tcp and http are)")]
     Protocol { listener: String, protocol: Protocol },
+    #[error(
+        "target group {group}: health_check.protocol = \"https\" is not available in this build (tcp and http are)"
+    )]
+    HealthProtocol { group: String },
+    #[error("admin API: cannot listen on {addr}: {source}")]
+    AdminBind { addr: SocketAddr, source: std::io::Error },
     #[error("cannot start shard {shard}: {reason}")]
     Shard { shard: usize, reason: String },
-}
-
-/// Why a reload was not applied (the running configuration stays in force).
-#[derive(Debug, thiserror::Error)]
-pub enum ReloadError {
-    #[error("listener {0} changed: listener changes need a restart or a -sf reload; nothing was applied")]
-    ListenerChanged(String),
-    #[error(
-        "the listeners are not the same set: listener changes need a restart or a -sf reload; nothing was applied"
-    )]
-    ListenersDiffer,
-    #[error("listener {listener} names target group {group}, which the new configuration lacks; nothing was applied")]
-    MissingGroup { listener: String, group: String },
 }
 
 /// How long control operations wait for a shard's answer.
@@ -58,15 +52,11 @@ pub struct StartOptions {
     pub handover: bool,
 }
 
-struct ShardHandle {
-    mailbox: MailboxSender,
-    thread: Option<JoinHandle<()>>,
-}
-
 pub struct Server {
-    config: Arc<Config>,
+    control: Arc<Control>,
     listeners: Vec<(String, SocketAddr)>,
-    shards: Vec<ShardHandle>,
+    admin: Option<SocketAddr>,
+    threads: Vec<Option<JoinHandle<()>>>,
     limit: Arc<ConnectionLimit>,
 }
 
@@ -100,30 +90,48 @@ impl Server {
             }
         }
 
+        let (admin_addr, mut admin_socket) = match config.admin.listen {
+            Some(addr) => {
+                let socket = std::net::TcpListener::bind(addr)
+                    .and_then(|s| s.set_nonblocking(true).map(|_| s))
+                    .map_err(|source| StartError::AdminBind { addr, source })?;
+                (socket.local_addr().ok(), Some(socket))
+            }
+            None => (None, None),
+        };
+
         // Shards see the addresses actually bound (a port 0 resolved), e.g. for X-Forwarded-Port.
         let mut config = config;
         for (l, addr) in config.listeners.iter_mut().zip(resolved) {
             l.bind = addr;
         }
+        config.admin.listen = admin_addr;
         let config = Arc::new(config);
         let limit = Arc::new(ConnectionLimit::new(config.runtime.max_connections));
         let cpus = if config.runtime.cpus.is_empty() { spawn::allowed_cpus() } else { config.runtime.cpus.clone() };
+        let mut senders = Vec::with_capacity(shard_count);
+        let mut receivers = Vec::with_capacity(shard_count);
+        for id in 0..shard_count {
+            let (tx, rx) = mailbox::mailbox().map_err(|e| StartError::Shard { shard: id, reason: e.to_string() })?;
+            senders.push(tx);
+            receivers.push(rx);
+        }
+        let control = Arc::new(Control::new(Arc::new(HealthTable::new(config.clone())), senders));
         let (ready_tx, ready_rx) = crossbeam_channel::bounded(shard_count);
-        let mut shards = Vec::with_capacity(shard_count);
-        for (id, sockets) in sockets_per_shard.into_iter().enumerate() {
-            let (sender, receiver) =
-                mailbox::mailbox().map_err(|e| StartError::Shard { shard: id, reason: e.to_string() })?;
+        let mut threads = Vec::with_capacity(shard_count);
+        for (id, (sockets, receiver)) in sockets_per_shard.into_iter().zip(receivers).enumerate() {
             let cpu = (config.runtime.pin && !cpus.is_empty()).then(|| cpus[id % cpus.len()]);
-            let (cfg, lim, ready) = (config.clone(), limit.clone(), ready_tx.clone());
+            let (ctl, lim, ready) = (control.clone(), limit.clone(), ready_tx.clone());
+            let admin = if id == 0 { admin_socket.take() } else { None };
             let thread = spawn::spawn_shard(id, cpu, config.runtime.driver, move || async move {
-                let s = Shard::new(id, &cfg, lim);
-                shard::run(std::rc::Rc::new(s), sockets, receiver, ready).await
+                let s = Shard::new(id, ctl, lim);
+                shard::run(std::rc::Rc::new(s), sockets, admin, receiver, ready).await
             })
             .map_err(|e| StartError::Shard { shard: id, reason: e.to_string() })?;
-            shards.push(ShardHandle { mailbox: sender, thread: Some(thread) });
+            threads.push(Some(thread));
         }
         drop(ready_tx);
-        let server = Server { config, listeners, shards, limit };
+        let server = Server { control, listeners, admin: admin_addr, threads, limit };
         for id in 0..shard_count {
             match ready_rx.recv_timeout(CONTROL_TIMEOUT) {
                 Ok(Ok(())) => {}
@@ -140,8 +148,19 @@ impl Server {
         Ok(server)
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
+    /// The configuration in force (with the target changes made since start).
+    pub fn config(&self) -> Arc<Config> {
+        self.control.current().config.clone()
+    }
+
+    /// The control plane (target registration, zonal shift), as the admin API uses it.
+    pub fn control(&self) -> &Arc<Control> {
+        &self.control
+    }
+
+    /// Where the admin API listens (its port resolved when it was 0), if it runs.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin
     }
 
     /// The address a listener actually listens on (its port resolved when it was 0).
@@ -155,7 +174,7 @@ impl Server {
     }
 
     pub fn shard_count(&self) -> usize {
-        self.shards.len()
+        self.threads.len()
     }
 
     /// Client connections open now, over all shards (the global cap's counter).
@@ -163,47 +182,18 @@ impl Server {
         self.limit.open()
     }
 
-    /// Applies the target groups of `new` (targets, weights, algorithm, limits) to every
-    /// shard without dropping a connection. Listeners must be unchanged; the process-level
-    /// settings (`[runtime]`, `[admin]`) keep their running values.
+    /// Applies the target groups of `new` (targets, weights, algorithm, limits, checks) to
+    /// every shard without dropping a connection: targets the new file lacks drain. Listeners
+    /// must be unchanged; `[runtime]` and `[admin]` keep their running values.
     pub fn update_groups(&mut self, new: Config) -> Result<(), ReloadError> {
-        if new.listeners.len() != self.config.listeners.len() {
-            return Err(ReloadError::ListenersDiffer);
-        }
-        for (old, new) in self.config.listeners.iter().zip(&new.listeners) {
-            if old != new {
-                return Err(ReloadError::ListenerChanged(new.name.clone()));
-            }
-        }
-        for l in &new.listeners {
-            if new.group_index(&l.target_group).is_none() {
-                return Err(ReloadError::MissingGroup { listener: l.name.clone(), group: l.target_group.clone() });
-            }
-        }
-        let mut next = new;
-        next.runtime = self.config.runtime.clone();
-        next.admin = self.config.admin.clone();
-        let next = Arc::new(next);
-        for s in &self.shards {
-            let _ = s.mailbox.send(Message::UpdateGroups(next.clone()));
-        }
-        self.config = next;
-        Ok(())
+        self.control.reload(new)
     }
 
     /// The figures of every shard, added up.
     pub fn snapshot(&self) -> ShardSnapshot {
         let mut total = ShardSnapshot::default();
-        let replies: Vec<_> = self
-            .shards
-            .iter()
-            .filter_map(|s| {
-                let (tx, rx) = crossbeam_channel::bounded(1);
-                s.mailbox.send(Message::Snapshot(tx)).ok().map(|_| rx)
-            })
-            .collect();
-        for rx in replies {
-            if let Ok(snap) = rx.recv_timeout(CONTROL_TIMEOUT) {
+        for reply in self.control.ask_snapshots() {
+            if let Some(snap) = wait_blocking(reply, CONTROL_TIMEOUT) {
                 total.merge(&snap);
             }
         }
@@ -220,34 +210,39 @@ impl Server {
     /// A later [`Server::stop`] cuts it short (SIGTERM during a drain).
     pub fn begin_drain(&self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
-        for s in &self.shards {
-            let _ = s.mailbox.send(Message::Drain { deadline });
+        self.control.set_stopping();
+        for m in self.control.mailboxes() {
+            let _ = m.send(Message::Drain { deadline });
         }
     }
 
     /// Every shard thread has ended.
     pub fn finished(&self) -> bool {
-        self.shards.iter().all(|s| s.thread.as_ref().is_none_or(|t| t.is_finished()))
+        self.threads.iter().all(|t| t.as_ref().is_none_or(|t| t.is_finished()))
     }
 
     /// Some shard thread ended without being told to (a panic): its share of the listening
     /// sockets would accept connections nobody serves.
     pub fn shard_died(&self) -> bool {
-        self.shards.iter().any(|s| s.thread.as_ref().is_some_and(|t| t.is_finished()))
+        self.threads.iter().any(|t| t.as_ref().is_some_and(|t| t.is_finished()))
     }
 
     /// Stop now: open sessions are closed.
     pub fn stop(mut self) {
-        for s in &self.shards {
-            let _ = s.mailbox.send(Message::Stop);
-        }
+        self.send_stop();
         self.join();
+    }
+
+    fn send_stop(&self) {
+        for m in self.control.mailboxes() {
+            let _ = m.send(Message::Stop);
+        }
     }
 
     /// Waits until every shard thread has ended (after a drain or stop was sent).
     fn join(&mut self) {
-        for s in &mut self.shards {
-            if let Some(t) = s.thread.take() {
+        for t in &mut self.threads {
+            if let Some(t) = t.take() {
                 let _ = t.join();
             }
         }
@@ -256,9 +251,7 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        for s in &self.shards {
-            let _ = s.mailbox.send(Message::Stop);
-        }
+        self.send_stop();
         self.join();
     }
 }
@@ -270,5 +263,22 @@ fn check_supported(config: &Config) -> Result<(), StartError> {
             return Err(StartError::Protocol { listener: l.name.clone(), protocol: l.protocol });
         }
     }
+    for g in &config.target_groups {
+        if g.health_check.enabled && g.health_check.protocol == HealthProtocol::Https {
+            return Err(StartError::HealthProtocol { group: g.name.clone() });
+        }
+    }
     Ok(())
+}
+
+/// Waits on the control thread for a shard's reply (a few per second at most: polling is fine).
+fn wait_blocking<T>(mut reply: futures_channel::oneshot::Receiver<T>, timeout: Duration) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match reply.try_recv() {
+            Ok(Some(value)) => return Some(value),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_micros(200)),
+            _ => return None,
+        }
+    }
 }

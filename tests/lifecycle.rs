@@ -30,9 +30,10 @@ fn write_config(name: &str, port: u16, target: SocketAddr, extra_runtime: &str) 
     std::fs::write(
         &path,
         format!(
-            "[runtime]\nthreads = 1\npin = false\n{extra_runtime}\n\
+            "[runtime]\nthreads = 1\npin = false\n{extra_runtime}\n[admin]\nlisten = \"\"\n\
              [[listener]]\nname = \"l4\"\nbind = \"127.0.0.1:{port}\"\nprotocol = \"tcp\"\ntarget_group = \"g\"\n\
-             [[target_group]]\nname = \"g\"\ntargets = [ {{ addr = \"{target}\" }} ]\n"
+             [[target_group]]\nname = \"g\"\ntargets = [ {{ addr = \"{target}\" }} ]\n\
+             [target_group.health_check]\nenabled = false\n"
         ),
     )
     .unwrap();

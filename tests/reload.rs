@@ -30,7 +30,7 @@ fn new_targets_take_new_sessions_while_old_sessions_go_on() {
     let mut b = [0u8; 1];
     long.read_exact(&mut b).unwrap();
 
-    let mut next = server.config().clone();
+    let mut next = (*server.config()).clone();
     next.target_groups[0].targets = vec![Target::new(new.addr)];
     server.update_groups(next).unwrap();
 
@@ -59,7 +59,7 @@ fn a_kept_target_keeps_its_counters_and_a_listener_change_is_refused() {
     for _ in 0..3 {
         send_and_receive(addr, Arc::new(b"x".to_vec()), true, Duration::from_secs(5));
     }
-    let mut next = server.config().clone();
+    let mut next = (*server.config()).clone();
     next.target_groups[0].targets.push(Target::new(b.addr));
     server.update_groups(next.clone()).unwrap();
     assert!(wait_until(Duration::from_secs(2), || server.snapshot().target(b.addr).is_some()));
@@ -86,7 +86,7 @@ fn sighup_rereads_the_file() {
         std::fs::write(
             &path,
             format!(
-                "[runtime]\nthreads = 1\npin = false\n[[listener]]\nname = \"l4\"\nbind = \"127.0.0.1:{port}\"\n\
+                "[runtime]\nthreads = 1\npin = false\n[admin]\nlisten = \"\"\n[[listener]]\nname = \"l4\"\nbind = \"127.0.0.1:{port}\"\n\
                  protocol = \"tcp\"\ntarget_group = \"g\"\n[[target_group]]\nname = \"g\"\n\
                  targets = [ {{ addr = \"{target}\" }} ]\n"
             ),

@@ -24,7 +24,7 @@ use std::net::SocketAddr;
 
 use crate::config::Target;
 
-use super::PickContext;
+use super::{Eligible, PickContext};
 
 /// Table size: a prime, so that every skip value generates a full permutation; fixed, so that
 /// a change of the target set moves only the flows it must.
@@ -44,24 +44,26 @@ pub struct FlowHash {
     /// Slot → target index.
     table: Vec<u32>,
     /// Number of targets with a weight above zero.
-    eligible: usize,
+    weighted: usize,
     flow_hasher: ahash::RandomState,
 }
 
 impl FlowHash {
     pub fn new(targets: &[Target]) -> Self {
-        let eligible = targets.iter().filter(|t| t.weight > 0).count();
-        FlowHash { table: build_table(targets, TABLE_SIZE), eligible, flow_hasher: hasher(0) }
+        let weighted = targets.iter().filter(|t| t.weight > 0).count();
+        FlowHash { table: build_table(targets, TABLE_SIZE), weighted, flow_hasher: hasher(0) }
     }
 
-    /// The flow's target, or the next one along the table not in `tried`.
-    pub fn pick(&self, ctx: &PickContext, tried: &[usize]) -> Option<usize> {
-        if self.eligible == 0 || tried.len() >= self.eligible {
+    /// The flow's target, or the next eligible one along the table.
+    pub fn pick(&self, ctx: &PickContext, eligible: &Eligible) -> Option<usize> {
+        // `any` stops at the first allowed target (at once in the common case); without it a
+        // flow with nothing left would walk the whole table.
+        if self.weighted == 0 || !eligible.any() {
             return None;
         }
         let start = (self.flow_hasher.hash_one(ctx.client) % self.table.len() as u64) as usize;
         let n = self.table.len();
-        (0..n).map(|step| self.table[(start + step) % n] as usize).find(|candidate| !tried.contains(candidate))
+        (0..n).map(|step| self.table[(start + step) % n] as usize).find(|&candidate| eligible.allows(candidate))
     }
 }
 
@@ -117,6 +119,7 @@ fn build_table(targets: &[Target], size: usize) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::balance::tests::except;
 
     fn targets(n: usize) -> Vec<Target> {
         (0..n).map(|i| Target::new(format!("10.0.0.{}:80", i + 1).parse().unwrap())).collect()
@@ -131,7 +134,7 @@ mod tests {
     fn same_flow_same_target() {
         let fh = FlowHash::new(&targets(4));
         for i in 0..1000 {
-            assert_eq!(fh.pick(&client(i), &[]), fh.pick(&client(i), &[]));
+            assert_eq!(fh.pick(&client(i), &except(&[])), fh.pick(&client(i), &except(&[])));
         }
     }
 
@@ -140,7 +143,7 @@ mod tests {
         let fh = FlowHash::new(&targets(4));
         let mut counts = [0u32; 4];
         for i in 0..40_000 {
-            counts[fh.pick(&client(i), &[]).unwrap()] += 1;
+            counts[fh.pick(&client(i), &except(&[])).unwrap()] += 1;
         }
         for c in counts {
             assert!((9_000..11_000).contains(&c), "uneven spread: {counts:?}");
@@ -154,7 +157,7 @@ mod tests {
         let flows = 20_000;
         let moved = (0..flows)
             .filter(|&i| {
-                let (x, y) = (b.pick(&client(i), &[]).unwrap(), a.pick(&client(i), &[]).unwrap());
+                let (x, y) = (b.pick(&client(i), &except(&[])).unwrap(), a.pick(&client(i), &except(&[])).unwrap());
                 x < survivors && y < survivors && x != y
             })
             .count();
@@ -183,11 +186,11 @@ mod tests {
     fn tried_targets_are_skipped_then_none() {
         let fh = FlowHash::new(&targets(3));
         let c = client(7);
-        let first = fh.pick(&c, &[]).unwrap();
-        let second = fh.pick(&c, &[first]).unwrap();
+        let first = fh.pick(&c, &except(&[])).unwrap();
+        let second = fh.pick(&c, &except(&[first])).unwrap();
         assert_ne!(first, second);
-        let third = fh.pick(&c, &[first, second]).unwrap();
+        let third = fh.pick(&c, &except(&[first, second])).unwrap();
         assert!(third != first && third != second);
-        assert_eq!(fh.pick(&c, &[first, second, third]), None);
+        assert_eq!(fh.pick(&c, &except(&[first, second, third])), None);
     }
 }

@@ -9,7 +9,7 @@ use std::rc::Rc;
 
 use crate::{config::Target, shard::TargetRuntime};
 
-use super::least_outstanding::least_loaded;
+use super::{least_outstanding::least_loaded, Eligible};
 
 #[derive(Debug)]
 pub struct LeastConnections {
@@ -22,8 +22,8 @@ impl LeastConnections {
         LeastConnections { weights: targets.iter().map(|t| u64::from(t.weight)).collect(), cursor: 0 }
     }
 
-    pub fn pick(&mut self, tried: &[usize], targets: &[Rc<TargetRuntime>]) -> Option<usize> {
-        let chosen = least_loaded(&self.weights, self.cursor, tried, |i| targets[i].counters.connections.get())?;
+    pub fn pick(&mut self, eligible: &Eligible, targets: &[Rc<TargetRuntime>]) -> Option<usize> {
+        let chosen = least_loaded(&self.weights, self.cursor, eligible, |i| targets[i].counters.connections.get())?;
         self.cursor = chosen + 1;
         Some(chosen)
     }
@@ -32,7 +32,7 @@ impl LeastConnections {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::balance::tests::runtimes;
+    use crate::balance::tests::{except, runtimes};
 
     #[test]
     fn counts_connections_not_requests() {
@@ -40,7 +40,7 @@ mod tests {
         let mut b = LeastConnections::new(&cfg);
         rts[0].counters.active.add(5);
         rts[1].counters.connections.add(1);
-        assert_eq!(b.pick(&[], &rts), Some(0));
-        assert_eq!(b.pick(&[0], &rts), Some(1));
+        assert_eq!(b.pick(&except(&[]), &rts), Some(0));
+        assert_eq!(b.pick(&except(&[0]), &rts), Some(1));
     }
 }

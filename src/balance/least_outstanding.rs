@@ -11,6 +11,7 @@
 
 use std::rc::Rc;
 
+use super::Eligible;
 use crate::{config::Target, shard::TargetRuntime};
 
 #[derive(Debug)]
@@ -25,8 +26,8 @@ impl LeastOutstanding {
         LeastOutstanding { weights: targets.iter().map(|t| u64::from(t.weight)).collect(), cursor: 0 }
     }
 
-    pub fn pick(&mut self, tried: &[usize], targets: &[Rc<TargetRuntime>]) -> Option<usize> {
-        let chosen = least_loaded(&self.weights, self.cursor, tried, |i| targets[i].counters.active.get())?;
+    pub fn pick(&mut self, eligible: &Eligible, targets: &[Rc<TargetRuntime>]) -> Option<usize> {
+        let chosen = least_loaded(&self.weights, self.cursor, eligible, |i| targets[i].counters.active.get())?;
         self.cursor = chosen + 1;
         Some(chosen)
     }
@@ -37,7 +38,7 @@ impl LeastOutstanding {
 pub(super) fn least_loaded(
     weights: &[u64],
     start: usize,
-    tried: &[usize],
+    eligible: &Eligible,
     load: impl Fn(usize) -> u64,
 ) -> Option<usize> {
     let n = weights.len();
@@ -45,7 +46,7 @@ pub(super) fn least_loaded(
     for k in 0..n {
         let i = (start + k) % n;
         let w = weights[i];
-        if w == 0 || tried.contains(&i) {
+        if w == 0 || !eligible.allows(i) {
             continue;
         }
         let l = load(i) + 1;
@@ -60,20 +61,20 @@ pub(super) fn least_loaded(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::balance::tests::runtimes;
+    use crate::balance::tests::{except, runtimes};
 
     #[test]
     fn picks_the_least_loaded_and_rotates_among_equals() {
         let (cfg, rts) = runtimes(&[1, 1, 1]);
         let mut b = LeastOutstanding::new(&cfg);
         // All idle: take turns.
-        assert_eq!((0..3).map(|_| b.pick(&[], &rts).unwrap()).collect::<Vec<_>>(), vec![0, 1, 2]);
+        assert_eq!((0..3).map(|_| b.pick(&except(&[]), &rts).unwrap()).collect::<Vec<_>>(), vec![0, 1, 2]);
         rts[0].counters.active.add(3);
         rts[1].counters.active.add(1);
-        assert_eq!(b.pick(&[], &rts), Some(2));
+        assert_eq!(b.pick(&except(&[]), &rts), Some(2));
         rts[2].counters.active.add(2);
-        assert_eq!(b.pick(&[], &rts), Some(1));
-        assert_eq!(b.pick(&[1], &rts), Some(2));
+        assert_eq!(b.pick(&except(&[]), &rts), Some(1));
+        assert_eq!(b.pick(&except(&[1]), &rts), Some(2));
     }
 
     #[test]
@@ -82,6 +83,6 @@ mod tests {
         let mut b = LeastOutstanding::new(&cfg);
         rts[0].counters.active.add(2); // (2+1)/3 = 1.0
         rts[1].counters.active.add(1); // (1+1)/1 = 2.0
-        assert_eq!(b.pick(&[], &rts), Some(0));
+        assert_eq!(b.pick(&except(&[]), &rts), Some(0));
     }
 }

@@ -4,9 +4,11 @@
 //! rebuilt, not mutated, when the target set changes. It is per shard, so `pick` takes
 //! `&mut self` and needs no synchronisation.
 //!
-//! `pick` is given the indices already tried for this connection and returns another one, so
-//! the caller can walk to the next target when a connect fails; it returns `None` when every
-//! target with a weight above zero has been tried.
+//! `pick` is given an [`Eligible`] filter: the targets the group may route to now (healthy,
+//! not draining, in scope of the zone rules; computed by the shard from the health table, see
+//! `shard::GroupRuntime::pick`) and the indices already tried for this connection, so the caller
+//! can walk to the next target when a connect fails. It returns `None` when no eligible target
+//! with a weight above zero is left.
 
 pub mod flow_hash;
 pub mod least_connections;
@@ -26,6 +28,28 @@ pub use least_connections::LeastConnections;
 pub use least_outstanding::LeastOutstanding;
 pub use random_two::RandomTwo;
 pub use round_robin::RoundRobin;
+
+/// Which targets a pick may return: routable now and not tried yet for this request.
+#[derive(Debug, Clone, Copy)]
+pub struct Eligible<'a> {
+    /// `usable[i]`: target `i` may take new work (one entry per target).
+    pub usable: &'a [bool],
+    /// Targets already tried for this connection or request.
+    pub tried: &'a [usize],
+}
+
+impl Eligible<'_> {
+    #[inline]
+    pub fn allows(&self, i: usize) -> bool {
+        self.usable[i] && !self.tried.contains(&i)
+    }
+
+    /// Whether any target at all is allowed (an O(n) scan for the algorithms whose walk would
+    /// otherwise be long when none is).
+    pub fn any(&self) -> bool {
+        (0..self.usable.len()).any(|i| self.allows(i))
+    }
+}
 
 /// What a pick may depend on.
 #[derive(Debug, Clone, Copy)]
@@ -59,13 +83,13 @@ impl Balancer {
     /// The next target for this connection or request. `targets` are the group's runtimes, in
     /// the order the balancer was built from (the load-aware algorithms read their counters).
     #[inline]
-    pub fn pick(&mut self, ctx: &PickContext, tried: &[usize], targets: &[Rc<TargetRuntime>]) -> Option<usize> {
+    pub fn pick(&mut self, ctx: &PickContext, eligible: &Eligible, targets: &[Rc<TargetRuntime>]) -> Option<usize> {
         match self {
-            Balancer::RoundRobin(b) => b.pick(tried),
-            Balancer::LeastOutstanding(b) => b.pick(tried, targets),
-            Balancer::LeastConnections(b) => b.pick(tried, targets),
-            Balancer::FlowHash(b) => b.pick(ctx, tried),
-            Balancer::RandomTwo(b) => b.pick(tried, targets),
+            Balancer::RoundRobin(b) => b.pick(eligible),
+            Balancer::LeastOutstanding(b) => b.pick(eligible, targets),
+            Balancer::LeastConnections(b) => b.pick(eligible, targets),
+            Balancer::FlowHash(b) => b.pick(ctx, eligible),
+            Balancer::RandomTwo(b) => b.pick(eligible, targets),
         }
     }
 }
@@ -73,7 +97,15 @@ impl Balancer {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::metrics::TargetCounters;
+    use crate::health::TargetHealth;
+
+    /// Every target usable (tests use at most 64).
+    pub const ALL: [bool; 64] = [true; 64];
+
+    /// A filter allowing every target but `tried`.
+    pub fn except(tried: &[usize]) -> Eligible<'_> {
+        Eligible { usable: &ALL, tried }
+    }
 
     /// Targets with these weights, and their runtimes (fresh counters).
     pub fn runtimes(weights: &[u32]) -> (Vec<Target>, Vec<Rc<TargetRuntime>>) {
@@ -86,8 +118,40 @@ pub(crate) mod tests {
                 t
             })
             .collect();
-        let rts =
-            cfg.iter().map(|t| Rc::new(TargetRuntime { addr: t.addr, counters: TargetCounters::default() })).collect();
+        let rts = cfg
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Rc::new(TargetRuntime::new(t.addr, std::sync::Arc::new(TargetHealth::new(i as u64)))))
+            .collect();
+
         (cfg, rts)
+    }
+
+    /// Every algorithm skips targets that are not usable, and says None when none is.
+    #[test]
+    fn unusable_targets_are_never_picked() {
+        let algorithms = [
+            Algorithm::RoundRobin,
+            Algorithm::LeastOutstandingRequests,
+            Algorithm::LeastConnections,
+            Algorithm::FlowHash,
+            Algorithm::RandomTwo,
+        ];
+        let (cfg, rts) = runtimes(&[1, 1, 1, 1]);
+        let usable = [false, true, false, true];
+        for algorithm in algorithms {
+            let mut b = Balancer::new(algorithm, &cfg, 9);
+            for port in 0..200 {
+                let ctx = PickContext { client: SocketAddr::from(([10, 1, 2, 3], port)) };
+                let picked = b.pick(&ctx, &Eligible { usable: &usable, tried: &[] }, &rts).unwrap();
+                assert!(usable[picked], "{algorithm:?} picked unusable target {picked}");
+                let other = b.pick(&ctx, &Eligible { usable: &usable, tried: &[picked] }, &rts).unwrap();
+                assert!(usable[other] && other != picked, "{algorithm:?}");
+                assert_eq!(b.pick(&ctx, &Eligible { usable: &usable, tried: &[1, 3] }, &rts), None, "{algorithm:?}");
+            }
+            let none = [false; 4];
+            let ctx = PickContext { client: SocketAddr::from(([10, 1, 2, 3], 1)) };
+            assert_eq!(b.pick(&ctx, &Eligible { usable: &none, tried: &[] }, &rts), None, "{algorithm:?}");
+        }
     }
 }

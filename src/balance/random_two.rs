@@ -9,6 +9,7 @@
 
 use std::rc::Rc;
 
+use super::Eligible;
 use crate::{config::Target, shard::TargetRuntime};
 
 #[derive(Debug)]
@@ -39,8 +40,8 @@ impl RandomTwo {
         self.state.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
-    /// A weighted random target not in `tried`, or None when every weighted target is tried.
-    fn draw(&mut self, tried: &[usize], also_not: Option<usize>) -> Option<usize> {
+    /// A weighted random eligible target (other than `also_not`), or None when there is none.
+    fn draw(&mut self, eligible: &Eligible, also_not: Option<usize>) -> Option<usize> {
         let total = *self.prefix.last()?;
         if total == 0 {
             return None;
@@ -49,20 +50,20 @@ impl RandomTwo {
         for _ in 0..8 {
             let r = self.next() % total;
             let i = self.prefix.partition_point(|&p| p <= r);
-            if !tried.contains(&i) && Some(i) != also_not {
+            if eligible.allows(i) && Some(i) != also_not {
                 return Some(i);
             }
         }
         let start = (self.next() % self.prefix.len() as u64) as usize;
         (0..self.prefix.len()).map(|k| (start + k) % self.prefix.len()).find(|&i| {
             let w = self.prefix[i] - if i == 0 { 0 } else { self.prefix[i - 1] };
-            w > 0 && !tried.contains(&i) && Some(i) != also_not
+            w > 0 && eligible.allows(i) && Some(i) != also_not
         })
     }
 
-    pub fn pick(&mut self, tried: &[usize], targets: &[Rc<TargetRuntime>]) -> Option<usize> {
-        let a = self.draw(tried, None)?;
-        let Some(b) = self.draw(tried, Some(a)) else { return Some(a) };
+    pub fn pick(&mut self, eligible: &Eligible, targets: &[Rc<TargetRuntime>]) -> Option<usize> {
+        let a = self.draw(eligible, None)?;
+        let Some(b) = self.draw(eligible, Some(a)) else { return Some(a) };
         let (la, lb) = (targets[a].counters.active.get(), targets[b].counters.active.get());
         Some(if lb < la { b } else { a })
     }
@@ -71,7 +72,7 @@ impl RandomTwo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::balance::tests::runtimes;
+    use crate::balance::tests::{except, runtimes};
 
     #[test]
     fn never_picks_the_busier_of_two() {
@@ -79,7 +80,7 @@ mod tests {
         let mut b = RandomTwo::new(&cfg, 42);
         rts[0].counters.active.add(10);
         for _ in 0..100 {
-            assert_eq!(b.pick(&[], &rts), Some(1));
+            assert_eq!(b.pick(&except(&[]), &rts), Some(1));
         }
     }
 
@@ -89,11 +90,11 @@ mod tests {
         let mut b = RandomTwo::new(&cfg, 7);
         let mut counts = [0u32; 3];
         for _ in 0..40_000 {
-            counts[b.draw(&[], None).unwrap()] += 1;
+            counts[b.draw(&except(&[]), None).unwrap()] += 1;
         }
         assert_eq!(counts[2], 0, "weight 0 was drawn");
         assert!((28_000..32_000).contains(&counts[0]), "{counts:?}");
-        assert_eq!(b.pick(&[0], &rts), Some(1));
-        assert_eq!(b.pick(&[0, 1], &rts), None);
+        assert_eq!(b.pick(&except(&[0]), &rts), Some(1));
+        assert_eq!(b.pick(&except(&[0, 1]), &rts), None);
     }
 }

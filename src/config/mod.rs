@@ -61,7 +61,8 @@ pub enum Driver {
 /// `[admin]`: the admin API listener.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Admin {
-    pub listen: SocketAddr,
+    /// Where the admin API listens; `None` (`listen = ""`) runs no admin API.
+    pub listen: Option<SocketAddr>,
     /// When non-empty, mutations need `Authorization: Bearer TOKEN`.
     pub token: String,
 }
@@ -153,6 +154,9 @@ pub struct Target {
 /// `[target_group.health_check]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HealthCheck {
+    /// `false`: the targets are not checked and count as healthy (HAProxy's `server` without
+    /// `check`); only draining takes them out of rotation.
+    pub enabled: bool,
     pub protocol: HealthProtocol,
     pub path: String,
     /// 0 = the target's own port.
@@ -227,6 +231,7 @@ pub mod defaults {
 
     /// A TCP handshake: it works for any target, where an HTTP path would need the target to
     /// serve it. Set `protocol = "http"` to check a ping path as Classic ELB does.
+    pub const HEALTH_ENABLED: bool = true;
     pub const HEALTH_PROTOCOL: HealthProtocol = HealthProtocol::Tcp;
     /// Classic ELB's default ping path.
     pub const HEALTH_PATH: &str = "/index.html";
@@ -255,13 +260,17 @@ impl Default for Runtime {
 
 impl Default for Admin {
     fn default() -> Self {
-        Admin { listen: defaults::ADMIN_LISTEN.parse().expect("default admin address parses"), token: String::new() }
+        Admin {
+            listen: Some(defaults::ADMIN_LISTEN.parse().expect("default admin address parses")),
+            token: String::new(),
+        }
     }
 }
 
 impl Default for HealthCheck {
     fn default() -> Self {
         HealthCheck {
+            enabled: defaults::HEALTH_ENABLED,
             protocol: defaults::HEALTH_PROTOCOL,
             path: defaults::HEALTH_PATH.to_string(),
             port: defaults::HEALTH_PORT,

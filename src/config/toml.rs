@@ -159,6 +159,7 @@ struct RawTarget {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 struct RawHealthCheck {
+    enabled: Leaf<bool>,
     protocol: Leaf<String>,
     path: Leaf<String>,
     port: Leaf<i64>,
@@ -338,7 +339,7 @@ impl<'t> Reader<'t> {
         let mut admin = Admin::default();
         read!(self.value(at, raw => admin.token));
         if let Some(listen) = self.leaf(at("listen"), raw.listen) {
-            admin.listen = self.addr(at("listen"), Some(listen));
+            admin.listen = (!listen.0.is_empty()).then(|| self.addr(at("listen"), Some(listen)));
         }
         admin
     }
@@ -440,6 +441,7 @@ impl<'t> Reader<'t> {
     fn health_check(&mut self, g: usize, raw: RawHealthCheck) -> HealthCheck {
         let at = |field| Site::HealthCheck(g, field);
         let mut hc = HealthCheck::default();
+        read!(self.value(at, raw => hc.enabled));
         hc.protocol = self.choice(at("protocol"), raw.protocol, hc.protocol, HEALTH_PROTOCOLS);
         read!(self.value(at, raw => hc.path));
         read!(self.number(at, raw => hc.port, healthy_threshold, unhealthy_threshold));
@@ -579,7 +581,7 @@ weight = 2
         (rt.threads, rt.pin, rt.cpus, rt.driver) = (2, false, vec![2, 3], Driver::Epoll);
         (rt.max_connections, rt.drain_timeout, rt.splice) = (500, secs(60), false);
         rt.upgrade_socket = Some("/run/spillway.sock".into());
-        let admin = Admin { listen: "127.0.0.1:9901".parse().unwrap(), token: "secret".into() };
+        let admin = Admin { listen: Some("127.0.0.1:9901".parse().unwrap()), token: "secret".into() };
         let pair = |cert: &str, key: &str| CertKeyPair { cert: cert.into(), key: key.into() };
         let mut web = Listener::with_defaults("web", "0.0.0.0:8443".parse().unwrap(), Protocol::Https, "app");
         (web.idle_timeout, web.request_timeout, web.tunnel_timeout) = (secs(61), ms(500), secs(7200));

@@ -235,9 +235,17 @@ fn listeners(c: &mut Checker, config: &Config) {
     let mut names: HashMap<&str, usize> = HashMap::new();
     // Addresses bound so far, with who binds them and where.
     let mut binds: Vec<(SocketAddr, String, usize)> = Vec::new();
-    if c.ok(Site::Admin("listen")) {
+    if let (true, Some(listen)) = (c.ok(Site::Admin("listen")), config.admin.listen) {
         let line = c.lines.line(Site::Admin("listen"));
-        binds.push((config.admin.listen, "the admin listener".to_string(), line));
+        binds.push((listen, "the admin listener".to_string(), line));
+        // The admin API can add targets and shift traffic: open to the network, it must be
+        // locked.
+        if !listen.ip().is_loopback() && config.admin.token.is_empty() {
+            c.report(
+                Site::Admin("listen"),
+                format!("admin: listen = {listen} is not a loopback address: set admin.token, or listen on 127.0.0.1"),
+            );
+        }
     }
     for (i, l) in config.listeners.iter().enumerate() {
         let at = |field| Site::Listener(i, field);
@@ -417,7 +425,8 @@ mod tests {
             (listener("api", "127.0.0.1:8081", "").replace("\"app\"", "\"nope\""), vec![r#"11: listener "api": target group "nope" does not exist"#]),
             (listener("api", "127.0.0.1:8080", ""), vec![r#"10: listener "api": bind 127.0.0.1:8080 conflicts with 127.0.0.1:8080 of listener "web" (line 3)"#]),
             (listener("api", "0.0.0.0:8080", ""), vec![r#"10: listener "api": bind 0.0.0.0:8080 conflicts with 127.0.0.1:8080 of listener "web" (line 3)"#]),
-            ("[admin]\nlisten = \"[::]:8080\"\n".into(), vec![r#"3: listener "web": bind 127.0.0.1:8080 conflicts with [::]:8080 of the admin listener (line 9)"#]),
+            ("[admin]\nlisten = \"[::]:8080\"\ntoken = \"t\"\n".into(), vec![r#"3: listener "web": bind 127.0.0.1:8080 conflicts with [::]:8080 of the admin listener (line 9)"#]),
+            ("[admin]\nlisten = \"0.0.0.0:9900\"\n".into(), vec!["9: admin: listen = 0.0.0.0:9900 is not a loopback address: set admin.token, or listen on 127.0.0.1"]),
             ("[runtime]\nmax_connections = 0\ndrain_timeout = \"0ms\"\n".into(), vec!["9: runtime: max_connections must be greater than 0", "10: runtime: drain_timeout must be greater than 0"]),
             ("[runtime]\nthreads = 1025\n".into(), vec!["9: runtime: threads = 1025 is more than 1024"]),
             ("[runtime]\nthreads = 3\ncpus = [0, 1]\n".into(), vec!["10: runtime: threads = 3 but cpus names only 2: give one CPU per thread"]),

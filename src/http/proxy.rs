@@ -188,7 +188,7 @@ async fn connect_some_target(
     let ctx = PickContext { client: peer };
     let mut tried = Vec::new();
     while tried.len() < group.targets.len() {
-        let index = group.balancer.borrow_mut().pick(&ctx, &tried, &group.targets)?;
+        let index = group.pick(&shard.health().epoch, &ctx, &tried)?;
         tried.push(index);
         let target = &group.targets[index];
         if let Some(conn) = shard.http.pool.take(target.addr, can_retry) {
@@ -198,7 +198,7 @@ async fn connect_some_target(
             Ok(conn) => return Some(conn),
             Err(e) => {
                 debug!(target = %target.addr, error = %e, "connect failed");
-                target.counters.connect_errors.add(1);
+                group.connect_failed(shard.health(), target, &crate::health::tcp::describe(&e));
             }
         }
     }
@@ -233,12 +233,17 @@ async fn forward(
     }
     let mut attempt_fresh = false;
     loop {
+        let sent_at = Instant::now();
         let sent = send_request(shard, listener, client, &head, &upstream, replayable).await;
         let scratch = client.scratch.as_mut().expect("held during the exchange");
         let outcome = match sent {
             Ok(()) => {
                 let deadline = Instant::now() + group.config.response_timeout;
-                read_response_head(shard, &upstream, scratch, head.method, deadline).await
+                let response = read_response_head(shard, &upstream, scratch, head.method, deadline).await;
+                if response.is_ok() {
+                    group.record_latency(sent_at.elapsed());
+                }
+                response
             }
             Err(Failure::Client) => return After::Close,
             Err(Failure::Answer(status)) => return client.reject(listener, status).await,
@@ -254,8 +259,8 @@ async fn forward(
                 let target = upstream.target.clone();
                 match BackendConn::connect(target.clone(), group.config.connect_timeout).await {
                     Ok(fresh) => upstream = fresh,
-                    Err(_) => {
-                        target.counters.connect_errors.add(1);
+                    Err(e) => {
+                        group.connect_failed(shard.health(), &target, &crate::health::tcp::describe(&e));
                         return client.reject(listener, 502).await;
                     }
                 }

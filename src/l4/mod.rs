@@ -71,7 +71,7 @@ impl Flow<'_> {
 /// Serves one accepted client connection on a TCP listener, to its end.
 pub async fn serve(shard: Rc<Shard>, listener: Rc<ListenerRuntime>, client: TcpStream, peer: SocketAddr) {
     let group = shard.group(listener.group.get());
-    let Some((target, upstream)) = connect_some_target(&group, peer).await else {
+    let Some((target, upstream)) = connect_some_target(&shard, &group, peer).await else {
         debug!(listener = %listener.name, client = %peer, "no target reachable; closing client");
         listener.counters.no_target.add(1);
         return;
@@ -94,12 +94,16 @@ pub async fn serve(shard: Rc<Shard>, listener: Rc<ListenerRuntime>, client: TcpS
 }
 
 /// Tries targets in the balancer's order until one accepts, each within `connect_timeout`.
-async fn connect_some_target(group: &GroupRuntime, peer: SocketAddr) -> Option<(Rc<TargetRuntime>, TcpStream)> {
+async fn connect_some_target(
+    shard: &Shard,
+    group: &GroupRuntime,
+    peer: SocketAddr,
+) -> Option<(Rc<TargetRuntime>, TcpStream)> {
     let ctx = PickContext { client: peer };
     let mut tried: Vec<usize> = Vec::new();
     let connect_timeout = group.config.connect_timeout;
     while tried.len() < group.targets.len() {
-        let index = group.balancer.borrow_mut().pick(&ctx, &tried, &group.targets)?;
+        let index = group.pick(&shard.health().epoch, &ctx, &tried)?;
         tried.push(index);
         let target = group.targets[index].clone();
         match monoio::time::timeout(connect_timeout, TcpStream::connect_addr(target.addr)).await {
@@ -107,10 +111,15 @@ async fn connect_some_target(group: &GroupRuntime, peer: SocketAddr) -> Option<(
                 target.counters.sessions.add(1);
                 return Some((target, stream));
             }
-            Ok(Err(e)) => debug!(target = %target.addr, error = %e, "connect failed"),
-            Err(_) => debug!(target = %target.addr, timeout = ?connect_timeout, "connect timed out"),
+            Ok(Err(e)) => {
+                debug!(target = %target.addr, error = %e, "connect failed");
+                group.connect_failed(shard.health(), &target, &crate::health::tcp::describe(&e));
+            }
+            Err(_) => {
+                debug!(target = %target.addr, timeout = ?connect_timeout, "connect timed out");
+                group.connect_failed(shard.health(), &target, "connect timed out");
+            }
         }
-        target.counters.connect_errors.add(1);
     }
     None
 }

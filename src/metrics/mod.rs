@@ -6,6 +6,8 @@
 
 use std::{cell::Cell, net::SocketAddr};
 
+use hdrhistogram::Histogram;
+
 /// A shard-local counter or gauge.
 #[derive(Debug, Default)]
 pub struct Counter(Cell<u64>);
@@ -105,10 +107,19 @@ pub struct TargetSnapshot {
     pub reused: u64,
 }
 
+/// One target group's figures that are not per target: the target latency (ELB's `Latency`,
+/// request sent → response head) in microseconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupSnapshot {
+    pub name: String,
+    pub latency: Histogram<u64>,
+}
+
 /// Everything one shard reports, or the sum over shards.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ShardSnapshot {
     pub listeners: Vec<ListenerSnapshot>,
+    pub groups: Vec<GroupSnapshot>,
     pub targets: Vec<TargetSnapshot>,
     /// Client sessions open on the shard (all listeners).
     pub sessions: u64,
@@ -203,6 +214,15 @@ impl ShardSnapshot {
                 None => self.targets.push(t.clone()),
             }
         }
+        for g in &other.groups {
+            match self.groups.iter_mut().find(|m| m.name == g.name) {
+                // Same bounds on every shard: adding cannot fail.
+                Some(m) => {
+                    let _ = m.latency.add(&g.latency);
+                }
+                None => self.groups.push(g.clone()),
+            }
+        }
         self.sessions += other.sessions;
         self.pipes_pooled += other.pipes_pooled;
         self.pipes_in_use += other.pipes_in_use;
@@ -211,6 +231,16 @@ impl ShardSnapshot {
     /// The figures of one listener, by name.
     pub fn listener(&self, name: &str) -> Option<&ListenerSnapshot> {
         self.listeners.iter().find(|l| l.name == name)
+    }
+
+    /// The figures of one target of one group.
+    pub fn target_in(&self, group: &str, addr: SocketAddr) -> Option<&TargetSnapshot> {
+        self.targets.iter().find(|t| t.group == group && t.addr == Some(addr))
+    }
+
+    /// The figures of one group, by name.
+    pub fn group(&self, name: &str) -> Option<&GroupSnapshot> {
+        self.groups.iter().find(|g| g.name == name)
     }
 
     /// The figures of one target, by address.

@@ -26,10 +26,10 @@ pub enum Message {
     Drain { deadline: Instant },
     /// End the shard now: open sessions are closed.
     Stop,
-    /// Apply the target groups of this (validated) configuration.
-    UpdateGroups(std::sync::Arc<crate::config::Config>),
+    /// Apply this target set (registration, drain removal, zonal shift, reload).
+    UpdateGroups(std::sync::Arc<crate::health::TargetSet>),
     /// Send this shard's figures back.
-    Snapshot(Sender<ShardSnapshot>),
+    Snapshot(futures_channel::oneshot::Sender<ShardSnapshot>),
 }
 
 /// The sending half, kept by the control thread.

@@ -9,13 +9,14 @@
 //! ([`crate::listener::ConnectionLimit`]): one atomic add when a connection is accepted and one
 //! subtract when it closes, never per byte or per request.
 
-mod latch;
+pub mod group;
+pub(crate) mod latch;
 pub mod mailbox;
 pub mod spawn;
 
 use std::{
     cell::{Cell, RefCell},
-    net::SocketAddr,
+    collections::HashMap,
     rc::Rc,
     sync::Arc,
     time::{Duration, Instant},
@@ -24,14 +25,16 @@ use std::{
 use tracing::{debug, info};
 
 use crate::{
-    balance::Balancer,
-    config::{Config, Protocol, TargetGroup},
+    config::{HealthCheck, Protocol},
+    control::Control,
+    health::{checker, HealthTable, TargetSet},
     http::resources::HttpShard,
     l4::pipe::PipePool,
     listener::{self, ConnectionLimit},
-    metrics::{ListenerCounters, ShardSnapshot, TargetCounters},
+    metrics::{ListenerCounters, ShardSnapshot},
 };
 
+pub use group::{GroupRuntime, TargetRuntime};
 use latch::Latch;
 use mailbox::{Mailbox, MailboxReceiver, Message};
 
@@ -59,44 +62,13 @@ pub struct ListenerRuntime {
     pub counters: ListenerCounters,
 }
 
-/// A target group as a shard runs it: the settings, the balancer over its targets, and the
-/// per-target counters.
-#[derive(Debug)]
-pub struct GroupRuntime {
-    pub config: TargetGroup,
-    pub balancer: RefCell<Balancer>,
-    pub targets: Vec<Rc<TargetRuntime>>,
-}
-
-#[derive(Debug)]
-pub struct TargetRuntime {
-    pub addr: SocketAddr,
-    pub counters: TargetCounters,
-}
-
-impl GroupRuntime {
-    /// Builds a group. Targets that `previous` already had keep their runtime (and so their
-    /// counters) across a reload; new ones start from zero.
-    pub fn new(config: &TargetGroup, previous: Option<&GroupRuntime>, seed: u64) -> Self {
-        let reuse = |addr: SocketAddr| previous.and_then(|p| p.targets.iter().find(|t| t.addr == addr).cloned());
-        GroupRuntime {
-            balancer: RefCell::new(Balancer::new(config.algorithm, &config.targets, seed)),
-            targets: config
-                .targets
-                .iter()
-                .map(|t| {
-                    reuse(t.addr)
-                        .unwrap_or_else(|| Rc::new(TargetRuntime { addr: t.addr, counters: TargetCounters::default() }))
-                })
-                .collect(),
-            config: config.clone(),
-        }
-    }
-}
-
 /// One core's state.
 pub struct Shard {
     pub id: usize,
+    /// How many shards the process runs (target `i` is checked by shard `i % shard_count`).
+    shard_count: usize,
+    /// The control plane: shard 0 serves the admin API and sweeps drained targets with it.
+    pub control: Arc<Control>,
     listeners: Vec<Rc<ListenerRuntime>>,
     /// Replaced as a whole on reload; sessions keep the `Rc` of the group they started with.
     groups: RefCell<Vec<Rc<GroupRuntime>>>,
@@ -116,12 +88,22 @@ pub struct Shard {
     closing: Latch,
     /// Accept loops still running (they close their listening socket when they end).
     accept_loops: Cell<usize>,
+    /// The health checks this shard runs, by health-slot id.
+    checkers: RefCell<HashMap<u64, Checker>>,
+}
+
+/// A running health check and what it was started with (a changed check is restarted).
+struct Checker {
+    check: HealthCheck,
+    stop: Rc<Latch>,
 }
 
 impl Shard {
-    pub fn new(id: usize, config: &Config, limit: Arc<ConnectionLimit>) -> Shard {
+    pub fn new(id: usize, control: Arc<Control>, limit: Arc<ConnectionLimit>) -> Shard {
+        let set = control.current();
+        let config = &set.config;
         let groups: Vec<GroupRuntime> =
-            config.target_groups.iter().map(|g| GroupRuntime::new(g, None, balancer_seed(id))).collect();
+            (0..config.target_groups.len()).map(|g| GroupRuntime::new(&set, g, None, balancer_seed(id))).collect();
         let listeners = config
             .listeners
             .iter()
@@ -142,6 +124,8 @@ impl Shard {
             .collect();
         Shard {
             id,
+            shard_count: control.shard_count(),
+            control,
             listeners,
             groups: RefCell::new(groups.into_iter().map(Rc::new).collect()),
             pipes: RefCell::new(PipePool::new(PIPE_POOL_CAP)),
@@ -152,29 +136,88 @@ impl Shard {
             stop_accepting: Latch::default(),
             closing: Latch::default(),
             accept_loops: Cell::new(0),
+            checkers: RefCell::new(HashMap::new()),
         }
+    }
+
+    /// The shared health table (its epoch is read on every pick).
+    pub fn health(&self) -> &HealthTable {
+        self.control.table()
     }
 
     pub fn group(&self, index: usize) -> Rc<GroupRuntime> {
         self.groups.borrow()[index].clone()
     }
 
-    /// Applies the target groups of a reloaded configuration: balancers are rebuilt from the
-    /// new target lists, targets that stay keep their counters, sessions in flight go on with
-    /// the group they started with. Listeners are unchanged (the control thread checked).
-    pub fn apply_groups(&self, config: &Config) {
+    /// Applies a published target set (registration, drain removal, zonal shift, reload):
+    /// balancers are rebuilt from the new target lists, targets that stay keep their counters,
+    /// sessions in flight go on with the group they started with, and the health checks this
+    /// shard owns are started or stopped to match. Listeners are unchanged (the control plane
+    /// checked).
+    pub fn apply_set(&self, set: &TargetSet) {
+        let config = &set.config;
         let old = self.groups.borrow().clone();
-        let new = config
-            .target_groups
-            .iter()
+        let new: Vec<Rc<GroupRuntime>> = (0..config.target_groups.len())
             .map(|g| {
-                let previous = old.iter().find(|o| o.config.name == g.name);
-                Rc::new(GroupRuntime::new(g, previous.map(|p| &**p), balancer_seed(self.id)))
+                let previous = old.iter().find(|o| o.config.name == config.target_groups[g].name);
+                Rc::new(GroupRuntime::new(set, g, previous.map(|p| &**p), balancer_seed(self.id)))
             })
             .collect();
+        // Idle pooled connections to targets no group routes to any more are closed now.
+        self.http.pool.retain_targets(|addr| new.iter().any(|g| g.targets.iter().any(|t| t.addr == addr)));
         *self.groups.borrow_mut() = new;
         for (l, lc) in self.listeners.iter().zip(&config.listeners) {
             l.group.set(config.group_index(&lc.target_group).expect("validated: group exists"));
+        }
+        self.sync_checkers(set);
+    }
+
+    /// Starts the checks of the targets this shard owns (`id % shards == self.id`) that are
+    /// not running, and stops those of targets that are gone or whose check changed.
+    fn sync_checkers(&self, set: &TargetSet) {
+        let mut running = self.checkers.borrow_mut();
+        let mut wanted: HashMap<u64, ()> = HashMap::new();
+        for (g, group) in set.config.target_groups.iter().enumerate() {
+            if !group.health_check.enabled {
+                continue;
+            }
+            for (t, target) in group.targets.iter().enumerate() {
+                let slot = &set.health[g][t];
+                if slot.id % self.shard_count as u64 != self.id as u64 {
+                    continue;
+                }
+                wanted.insert(slot.id, ());
+                if running.get(&slot.id).is_some_and(|c| c.check == group.health_check) {
+                    continue;
+                }
+                if let Some(old) = running.remove(&slot.id) {
+                    old.stop.set();
+                }
+                let stop = Rc::new(Latch::default());
+                let probe = checker::Probe {
+                    group: group.name.clone(),
+                    addr: target.addr,
+                    check: group.health_check.clone(),
+                    slot: slot.clone(),
+                    table: self.control.table().clone(),
+                };
+                monoio::spawn(checker::run(probe, stop.clone()));
+                running.insert(slot.id, Checker { check: group.health_check.clone(), stop });
+            }
+        }
+        running.retain(|id, c| {
+            let keep = wanted.contains_key(id);
+            if !keep {
+                c.stop.set();
+            }
+            keep
+        });
+    }
+
+    /// Stops every health check (the shard is ending).
+    fn stop_checkers(&self) {
+        for (_, c) in self.checkers.borrow_mut().drain() {
+            c.stop.set();
         }
     }
 
@@ -243,11 +286,11 @@ impl Shard {
 
     pub fn snapshot(&self) -> ShardSnapshot {
         let pipes = self.pipes.borrow();
+        let groups = self.groups.borrow();
         ShardSnapshot {
             listeners: self.listeners.iter().map(|l| l.counters.snapshot(&l.name)).collect(),
-            targets: self
-                .groups
-                .borrow()
+            groups: groups.iter().map(|g| g.snapshot()).collect(),
+            targets: groups
                 .iter()
                 .flat_map(|g| g.targets.iter().map(|t| t.counters.snapshot(&g.config.name, t.addr)))
                 .collect(),
@@ -288,6 +331,7 @@ const DRAIN_POLL: Duration = Duration::from_millis(20);
 pub async fn run(
     shard: Rc<Shard>,
     sockets: Vec<std::net::TcpListener>,
+    admin: Option<std::net::TcpListener>,
     mailbox: MailboxReceiver,
     ready: crossbeam_channel::Sender<Result<(), String>>,
 ) {
@@ -308,6 +352,13 @@ pub async fn run(
                 return;
             }
         }
+    }
+    shard.sync_checkers(&shard.control.current());
+    if shard.id == 0 {
+        if let Some(admin) = admin {
+            monoio::spawn(crate::admin::serve(shard.clone(), admin));
+        }
+        monoio::spawn(crate::admin::sweep_drained_targets(shard.clone()));
     }
     let _ = ready.send(Ok(()));
     debug!(shard = shard.id, "shard running");
@@ -340,7 +391,7 @@ pub async fn run(
                     shard.stop_accepting();
                     drain_deadline = Some(drain_deadline.map_or(deadline, |d| d.min(deadline)));
                 }
-                Message::UpdateGroups(config) => shard.apply_groups(&config),
+                Message::UpdateGroups(set) => shard.apply_set(&set),
                 Message::Snapshot(reply) => {
                     let _ = reply.send(shard.snapshot());
                 }
@@ -348,7 +399,8 @@ pub async fn run(
         }
     }
     // Whatever is still open (sessions past the drain deadline, idle backend connections,
-    // listening sockets) is closed here, before the runtime goes away.
+    // listening sockets, health checks) is closed here, before the runtime goes away.
+    shard.stop_checkers();
     shard.close_all().await;
     shard.http.pool.clear();
 }

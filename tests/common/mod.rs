@@ -116,8 +116,13 @@ pub fn tcp_config(targets: &[SocketAddr], threads: usize, driver: Driver) -> Con
     config.runtime.threads = threads;
     config.runtime.pin = false;
     config.runtime.driver = driver;
+    // Tests run side by side: the admin API on a port of its own, and no health check traffic
+    // at the test backends unless a test asks for it.
+    config.admin.listen = Some("127.0.0.1:0".parse().unwrap());
     config.listeners = vec![Listener::with_defaults("l4", "127.0.0.1:0".parse().unwrap(), Protocol::Tcp, "g")];
-    config.target_groups = vec![TargetGroup::with_defaults("g", targets.iter().map(|a| Target::new(*a)).collect())];
+    let mut group = TargetGroup::with_defaults("g", targets.iter().map(|a| Target::new(*a)).collect());
+    group.health_check.enabled = false;
+    config.target_groups = vec![group];
     config
 }
 

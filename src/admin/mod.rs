@@ -1,0 +1,235 @@
+//! The admin API: a small HTTP/1.1 server on `[admin] listen`, served by shard 0.
+//!
+//! It reads requests with the proxy's own codec (the same strict parser, the same limits), one
+//! request per connection (`Connection: close`: scrapers and scripts reconnect cheaply, and a
+//! control endpoint has no use for keep-alive). Figures are gathered by asking every shard for
+//! its snapshot through its mailbox and awaiting the replies, so shard 0 keeps serving traffic
+//! while it waits — its own mailbox is answered by its run loop like any other.
+//!
+//! Shard 0 also runs the sweep that removes drained targets ([`sweep_drained_targets`]).
+
+pub mod prometheus;
+mod routes;
+pub mod stats;
+
+use std::{
+    cell::Cell,
+    rc::Rc,
+    time::{Duration, Instant},
+};
+
+use monoio::net::{TcpListener, TcpStream};
+use tracing::{debug, warn};
+
+use crate::{
+    control::Control,
+    http::codec::{self, BodyFraming, Parsed},
+    io,
+    metrics::ShardSnapshot,
+    shard::Shard,
+};
+
+/// A whole admin exchange (request in, response out) must fit in this.
+const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest request body the admin API reads (its bodies are a line of JSON).
+const MAX_BODY: u64 = 64 * 1024;
+/// Admin connections served at once; more wait in the kernel's backlog.
+const MAX_CONNECTIONS: usize = 64;
+/// How long the figures of a shard are awaited before it is left out of a reply.
+const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often shard 0 looks for drained targets to remove.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// A response of the admin API.
+pub struct Reply {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: String,
+    /// Extra header lines, each ending in CRLF.
+    pub headers: String,
+}
+
+impl Reply {
+    pub fn json(status: u16, body: String) -> Reply {
+        Reply { status, content_type: "application/json", body, headers: String::new() }
+    }
+
+    pub fn error(status: u16, message: impl std::fmt::Display) -> Reply {
+        Reply::json(status, serde_json::json!({ "error": message.to_string() }).to_string() + "\n")
+    }
+
+    fn render(&self) -> Vec<u8> {
+        let mut out = format!(
+            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\n{}Connection: close\r\n\r\n",
+            self.status,
+            reason(self.status),
+            self.content_type,
+            self.body.len(),
+            self.headers
+        )
+        .into_bytes();
+        out.extend_from_slice(self.body.as_bytes());
+        out
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        401 => "Unauthorized",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        409 => "Conflict",
+        411 => "Length Required",
+        422 => "Unprocessable Content",
+        _ => crate::http::errors::reason(status),
+    }
+}
+
+/// A parsed admin request.
+pub struct Request<'a> {
+    pub method: codec::Method,
+    /// The path, without the query string.
+    pub path: &'a str,
+    /// `Authorization` header value, if any.
+    pub authorization: Option<&'a [u8]>,
+    pub body: &'a [u8],
+}
+
+/// Accepts admin connections until the shard closes.
+pub async fn serve(shard: Rc<Shard>, socket: std::net::TcpListener) {
+    let listener = match TcpListener::from_std(socket) {
+        Ok(l) => l,
+        Err(e) => {
+            warn!(error = %e, "admin API: cannot register the listening socket; no admin API");
+            return;
+        }
+    };
+    let open = Rc::new(Cell::new(0usize));
+    loop {
+        if open.get() >= MAX_CONNECTIONS {
+            monoio::select! {
+                _ = monoio::time::sleep(Duration::from_millis(10)) => continue,
+                _ = shard.closing() => return,
+            }
+        }
+        let accepted = monoio::select! {
+            a = listener.accept() => a,
+            _ = shard.closing() => return,
+        };
+        match accepted {
+            Ok((stream, _peer)) => {
+                open.set(open.get() + 1);
+                let (shard, open) = (shard.clone(), open.clone());
+                monoio::spawn(async move {
+                    monoio::select! {
+                        _ = monoio::time::timeout(EXCHANGE_TIMEOUT, exchange(&shard, stream)) => {}
+                        _ = shard.closing() => {}
+                    }
+                    open.set(open.get() - 1);
+                });
+            }
+            Err(e) => {
+                debug!(error = %e, "admin accept failed");
+                monoio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    }
+}
+
+/// Reads one request, answers it, closes.
+async fn exchange(shard: &Shard, stream: TcpStream) {
+    if crate::sockopt::set_nonblocking(std::os::fd::AsRawFd::as_raw_fd(&stream)).is_err() {
+        return;
+    }
+    let deadline = Some(Instant::now() + EXCHANGE_TIMEOUT);
+    let reply = match read_request(shard, &stream, deadline).await {
+        Ok(Some((buf, head, headers))) => {
+            let bytes = &buf[..];
+            let (t0, t1) = head.target;
+            let target = std::str::from_utf8(&bytes[t0 as usize..t1 as usize]).unwrap_or("");
+            let path = target.split('?').next().unwrap_or("");
+            let authorization =
+                headers.iter().find(|h| h.name(bytes).eq_ignore_ascii_case(b"authorization")).map(|h| h.value(bytes));
+            let body = &bytes[head.head_len..];
+            let request = Request { method: head.method, path, authorization, body };
+            routes::route(shard, &request).await
+        }
+        Ok(None) => return,
+        Err(reply) => reply,
+    };
+    let _ = io::write_all(&stream, &reply.render(), deadline).await;
+}
+
+type ParsedRequest = (Vec<u8>, codec::RequestHead, Vec<codec::Header>);
+
+/// Reads a request head and its Content-Length body. `Ok(None)`: the client went away.
+async fn read_request(
+    shard: &Shard,
+    stream: &TcpStream,
+    deadline: Option<Instant>,
+) -> Result<Option<ParsedRequest>, Reply> {
+    let limits = &shard.http.limits;
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 4096];
+    let mut headers = Vec::new();
+    let head = loop {
+        let n = match io::read_some(stream, &mut chunk, deadline).await {
+            Ok(0) | Err(_) => return Ok(None),
+            Ok(n) => n,
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        match codec::parse_request(&buf, limits, &mut headers) {
+            Ok(Parsed::Complete(head)) => break head,
+            Ok(Parsed::Partial) if buf.len() > limits.max_request_head => {
+                return Err(Reply::error(431, "request head too large"))
+            }
+            Ok(Parsed::Partial) => {}
+            Err(e) => return Err(Reply::error(e.status, e.reason)),
+        }
+    };
+    let body_len = match head.framing {
+        BodyFraming::None => 0,
+        BodyFraming::Length(n) if n <= MAX_BODY => n as usize,
+        BodyFraming::Length(_) => return Err(Reply::error(413, format!("body over {MAX_BODY} bytes"))),
+        BodyFraming::Chunked | BodyFraming::UntilClose => {
+            return Err(Reply::error(411, "send the body with a Content-Length"))
+        }
+    };
+    while buf.len() < head.head_len + body_len {
+        let n = match io::read_some(stream, &mut chunk, deadline).await {
+            Ok(0) | Err(_) => return Ok(None),
+            Ok(n) => n,
+        };
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    buf.truncate(head.head_len + body_len);
+    Ok(Some((buf, head, headers)))
+}
+
+/// The figures of every shard, added up (a shard that does not answer in time is left out).
+pub async fn gather(control: &Control) -> ShardSnapshot {
+    let mut total = ShardSnapshot::default();
+    for reply in control.ask_snapshots() {
+        if let Ok(Ok(snapshot)) = monoio::time::timeout(SNAPSHOT_TIMEOUT, reply).await {
+            total.merge(&snapshot);
+        }
+    }
+    total
+}
+
+/// Removes drained targets once nothing is in flight on them (or their delay is over).
+pub async fn sweep_drained_targets(shard: Rc<Shard>) {
+    loop {
+        monoio::select! {
+            _ = monoio::time::sleep(SWEEP_EVERY) => {}
+            _ = shard.closing() => return,
+        }
+        if shard.control.has_draining() {
+            let figures = gather(&shard.control).await;
+            shard.control.remove_drained(&figures);
+        }
+    }
+}

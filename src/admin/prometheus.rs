@@ -1,0 +1,144 @@
+//! `/metrics`: the group figures in the Prometheus (OpenMetrics) text format.
+//!
+//! Encoded by the `prometheus-client` crate through a [`Collector`] that renders the figures
+//! gathered for this scrape. The counters themselves stay the shards' plain `Cell`s: nothing of
+//! the Prometheus machinery (no atomic, no registry lookup) is on the request path, and the
+//! crate takes care of the format's rules (escaping, `_total` suffixes, histogram buckets,
+//! `# EOF`).
+
+use prometheus_client::{
+    collector::Collector,
+    encoding::{DescriptorEncoder, NoLabelSet},
+    metrics::MetricType,
+    registry::Registry,
+};
+
+use super::stats::GroupStats;
+
+/// The content type of the exposition.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Upper bounds of the latency histogram's buckets, in seconds.
+const LATENCY_BUCKETS: [f64; 16] =
+    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+#[derive(Debug)]
+struct Figures(Vec<GroupStats>);
+
+/// Renders `groups` as one exposition.
+pub fn render(groups: Vec<GroupStats>) -> String {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(Figures(groups)));
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
+    out
+}
+
+type Fmt = Result<(), std::fmt::Error>;
+
+impl Figures {
+    fn gauge(&self, e: &mut DescriptorEncoder, name: &str, help: &str, value: impl Fn(&GroupStats) -> u64) -> Fmt {
+        let mut m = e.encode_descriptor(name, help, None, MetricType::Gauge)?;
+        for g in &self.0 {
+            m.encode_family(&[("target_group", g.name.as_str())])?.encode_gauge(&value(g))?;
+        }
+        Ok(())
+    }
+
+    fn counter(&self, e: &mut DescriptorEncoder, name: &str, help: &str, value: impl Fn(&GroupStats) -> u64) -> Fmt {
+        let mut m = e.encode_descriptor(name, help, None, MetricType::Counter)?;
+        for g in &self.0 {
+            m.encode_family(&[("target_group", g.name.as_str())])?
+                .encode_counter::<NoLabelSet, _, u64>(&value(g), None)?;
+        }
+        Ok(())
+    }
+
+    /// A counter split by response class (`code_class="2xx"`).
+    fn by_class(
+        &self,
+        e: &mut DescriptorEncoder,
+        name: &str,
+        help: &str,
+        value: impl Fn(&GroupStats) -> [u64; 5],
+    ) -> Fmt {
+        let mut m = e.encode_descriptor(name, help, None, MetricType::Counter)?;
+        const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+        for g in &self.0 {
+            for (class, n) in CLASSES.iter().zip(value(g)) {
+                let labels = [("target_group", g.name.as_str()), ("code_class", class)];
+                m.encode_family(&labels)?.encode_counter::<NoLabelSet, _, u64>(&n, None)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn latency(&self, e: &mut DescriptorEncoder) -> Fmt {
+        let help = "Target latency: request sent to response head received (ELB Latency)";
+        let mut m = e.encode_descriptor("spillway_latency_seconds", help, None, MetricType::Histogram)?;
+        for g in &self.0 {
+            let h = &g.latency;
+            // Cumulative counts at each bound; the encoder adds +Inf from the total.
+            let mut buckets: Vec<(f64, u64)> =
+                LATENCY_BUCKETS.iter().map(|&bound| (bound, h.count_between(0, (bound * 1e6) as u64))).collect();
+            // Per-bucket counts, as the encoder expects (it accumulates them).
+            for i in (1..buckets.len()).rev() {
+                buckets[i].1 -= buckets[i - 1].1;
+            }
+            buckets.push((f64::MAX, h.len() - h.count_between(0, (LATENCY_BUCKETS[15] * 1e6) as u64)));
+            let sum = h.mean() * h.len() as f64 / 1e6;
+            m.encode_family(&[("target_group", g.name.as_str())])?.encode_histogram::<NoLabelSet>(
+                sum,
+                h.len(),
+                &buckets,
+                None,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Collector for Figures {
+    fn encode(&self, mut e: DescriptorEncoder) -> Fmt {
+        self.gauge(&mut e, "spillway_healthy_host_count", "Targets taking traffic on their health", |g| g.healthy)?;
+        self.gauge(&mut e, "spillway_unhealthy_host_count", "Targets judged unhealthy", |g| g.unhealthy)?;
+        self.counter(&mut e, "spillway_request_count", "HTTP requests received", |g| g.requests)?;
+        self.gauge(&mut e, "spillway_surge_queue_length", "Requests waiting in the surge queue now", |g| {
+            g.surge_queue_length
+        })?;
+        self.counter(&mut e, "spillway_spillover_count", "Requests refused because the surge queue was full", |g| {
+            g.spillover
+        })?;
+        self.by_class(&mut e, "spillway_elb_responses", "Responses spillway made itself, by class", |g| {
+            [0, 0, 0, g.elb_4xx, g.elb_5xx]
+        })?;
+        self.by_class(&mut e, "spillway_backend_responses", "Responses from targets, by class", |g| g.backend)?;
+        self.latency(&mut e)?;
+        self.gauge(&mut e, "spillway_active_connections", "Client connections open now", |g| g.active_connections)?;
+        self.counter(&mut e, "spillway_new_connections", "Client connections accepted", |g| g.new_connections)?;
+        self.counter(&mut e, "spillway_processed_bytes", "Bytes moved between clients and targets", |g| {
+            g.processed_bytes
+        })?;
+        self.counter(&mut e, "spillway_backend_connection_errors", "Connects to targets refused or timed out", |g| {
+            g.backend_connection_errors
+        })?;
+        let mut m = e.encode_descriptor(
+            "spillway_target_healthy",
+            "1 when the target takes traffic on its health (healthy or initial), else 0",
+            None,
+            MetricType::Gauge,
+        )?;
+        for g in &self.0 {
+            for t in &g.targets {
+                let addr = t.addr.to_string();
+                let up = u64::from(matches!(
+                    t.state,
+                    crate::health::HealthState::Healthy | crate::health::HealthState::Initial
+                ));
+                m.encode_family(&[("target_group", g.name.as_str()), ("target", addr.as_str())])?.encode_gauge(&up)?;
+            }
+        }
+        Ok(())
+    }
+}
