@@ -35,7 +35,9 @@ pub enum StartError {
         "target group {group}: health_check.protocol = \"https\" is not available in this build (tcp and http are)"
     )]
     HealthProtocol { group: String },
-    #[error("admin API: cannot listen on {addr}: {source}")]
+    #[error(
+        "admin API: cannot listen on {addr}: {source} (set [admin] listen to a free address, or \"\" for no admin API)"
+    )]
     AdminBind { addr: SocketAddr, source: std::io::Error },
     #[error("cannot start shard {shard}: {reason}")]
     Shard { shard: usize, reason: String },

@@ -4,6 +4,7 @@
 //! seen in this process belongs to spillway, which is what the io-wq test asserts.
 #![allow(dead_code)]
 
+pub mod admin;
 pub mod http_backend;
 
 use std::{
