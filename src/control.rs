@@ -329,3 +329,88 @@ impl Control {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        config::TargetGroup,
+        health::HealthState,
+        metrics::{ShardSnapshot, TargetSnapshot},
+        shard::mailbox,
+    };
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    /// A control plane over one group `g` with these target ports, and one (unread) mailbox.
+    fn control(ports: &[u16], delay: Duration) -> (Control, mailbox::MailboxReceiver) {
+        let mut group = TargetGroup::with_defaults("g", ports.iter().map(|&p| Target::new(addr(p))).collect());
+        group.deregistration_delay = delay;
+        let config = Config {
+            runtime: Default::default(),
+            admin: Default::default(),
+            listeners: Vec::new(),
+            target_groups: vec![group],
+        };
+        let (tx, rx) = mailbox::mailbox().unwrap();
+        (Control::new(Arc::new(HealthTable::new(Arc::new(config))), vec![tx]), rx)
+    }
+
+    fn in_flight(port: u16, active: u64) -> ShardSnapshot {
+        ShardSnapshot {
+            targets: vec![TargetSnapshot { group: "g".into(), addr: Some(addr(port)), active, ..Default::default() }],
+            ..Default::default()
+        }
+    }
+
+    fn state(c: &Control, port: u16) -> Option<HealthState> {
+        c.current().slot("g", addr(port)).map(|s| s.load().state())
+    }
+
+    #[test]
+    fn a_drained_target_goes_when_idle_after_the_settle_time_or_at_its_deadline() {
+        let (c, _rx) = control(&[1, 2], Duration::from_millis(900));
+        c.deregister("g", addr(1)).unwrap();
+        assert_eq!(state(&c, 1), Some(HealthState::Draining));
+        assert!(c.has_draining());
+        assert_eq!(c.remove_drained(&in_flight(1, 0)), 0, "removed before every shard could see the drain");
+        std::thread::sleep(DRAIN_SETTLE);
+        assert_eq!(c.remove_drained(&in_flight(1, 3)), 0, "removed with requests in flight");
+        std::thread::sleep(Duration::from_millis(450));
+        assert_eq!(c.remove_drained(&in_flight(1, 3)), 1, "kept past its deregistration delay");
+        assert_eq!(state(&c, 1), None);
+        assert_eq!(state(&c, 2), Some(HealthState::Initial));
+        assert!(!c.has_draining());
+    }
+
+    #[test]
+    fn registering_a_draining_target_brings_it_back_with_its_slot() {
+        let (c, _rx) = control(&[1], Duration::from_secs(300));
+        let slot = c.current().slot("g", addr(1)).unwrap().clone();
+        c.deregister("g", addr(1)).unwrap();
+        assert_eq!(c.register("g", Target::new(addr(1))), Ok(Registered::Updated));
+        assert_eq!(state(&c, 1), Some(HealthState::Initial));
+        assert!(Arc::ptr_eq(&slot, c.current().slot("g", addr(1)).unwrap()), "a new slot loses the verdict");
+        assert!(!c.has_draining());
+        assert_eq!(c.register("g", Target::new(addr(2))), Ok(Registered::Added));
+        assert_eq!(c.register("h", Target::new(addr(2))), Err(ChangeError::UnknownGroup("h".into())));
+        assert_eq!(c.deregister("g", addr(3)), Err(ChangeError::UnknownTarget { group: "g".into(), addr: addr(3) }));
+    }
+
+    #[test]
+    fn a_reload_keeps_slots_drains_dropped_targets_and_adds_new_ones() {
+        let (c, _rx) = control(&[1, 2], Duration::from_secs(300));
+        let kept = c.current().slot("g", addr(1)).unwrap().clone();
+        let mut next = (*c.current().config).clone();
+        next.target_groups[0].targets = vec![Target::new(addr(1)), Target::new(addr(3))];
+        c.reload(next).unwrap();
+        let set = c.current();
+        let listed: Vec<SocketAddr> = set.config.target_groups[0].targets.iter().map(|t| t.addr).collect();
+        assert_eq!(listed, vec![addr(1), addr(3), addr(2)], "the dropped target stays listed while it drains");
+        assert!(Arc::ptr_eq(&kept, set.slot("g", addr(1)).unwrap()));
+        assert_eq!(state(&c, 2), Some(HealthState::Draining));
+        assert_eq!(state(&c, 3), Some(HealthState::Initial));
+    }
+}

@@ -78,6 +78,9 @@ fn main() -> ExitCode {
     for (name, addr) in server.listeners() {
         info!(listener = %name, %addr, "listening");
     }
+    if let Some(addr) = server.admin_addr() {
+        info!(%addr, "admin API listening");
+    }
     info!(shards = server.shard_count(), pid = std::process::id(), "spillway running");
     if let Some(r) = report {
         r.ready();

@@ -49,6 +49,15 @@ fn new_targets_take_new_sessions_while_old_sessions_go_on() {
     long.write_all(b"b").unwrap();
     long.read_exact(&mut b).unwrap();
     assert_eq!(&b, b"b");
+
+    // The target the new file dropped drains: listed as draining while its session is open,
+    // removed once it ends (long before the 300 s deregistration delay).
+    let listed = |server: &Server| server.config().target_groups[0].targets.iter().any(|t| t.addr == old.addr);
+    let slot = server.control().current().slot("g", old.addr).cloned().expect("still listed while draining");
+    assert_eq!(slot.load().state(), spillway::health::HealthState::Draining);
+    assert!(listed(&server));
+    drop(long);
+    assert!(wait_until(Duration::from_secs(5), || !listed(&server)), "the drained target was never removed");
 }
 
 #[test]

@@ -49,9 +49,11 @@ impl TargetRuntime {
     }
 }
 
-/// The routable set and the epoch it was computed at.
+/// The balancer and the routable set it picks from, with the epoch the set was computed at.
+/// One `RefCell` for both: a pick borrows once.
 #[derive(Debug)]
-struct Routing {
+struct Picker {
+    balancer: Balancer,
     epoch: u64,
     usable: Vec<bool>,
 }
@@ -59,11 +61,10 @@ struct Routing {
 #[derive(Debug)]
 pub struct GroupRuntime {
     pub config: TargetGroup,
-    pub balancer: RefCell<Balancer>,
     pub targets: Vec<Rc<TargetRuntime>>,
     /// Zones shifted away when the group was built (a shift rebuilds every group).
     shifted_zones: Vec<String>,
-    routing: RefCell<Routing>,
+    picker: RefCell<Picker>,
     /// Target latency (request sent → response head), in microseconds; shared with the
     /// group's earlier and later versions so a reload loses no sample.
     pub latency: Rc<RefCell<Histogram<u64>>>,
@@ -93,8 +94,11 @@ impl GroupRuntime {
             .map(|(t, slot)| reuse(t.addr, slot).unwrap_or_else(|| Rc::new(TargetRuntime::new(t.addr, slot.clone()))))
             .collect::<Vec<_>>();
         GroupRuntime {
-            balancer: RefCell::new(Balancer::new(config.algorithm, &config.targets, seed)),
-            routing: RefCell::new(Routing { epoch: u64::MAX, usable: vec![false; targets.len()] }),
+            picker: RefCell::new(Picker {
+                balancer: Balancer::new(config.algorithm, &config.targets, seed),
+                epoch: u64::MAX,
+                usable: vec![false; targets.len()],
+            }),
             targets,
             shifted_zones: set.shifted_zones.clone(),
             latency: previous.map_or_else(|| Rc::new(RefCell::new(new_latency_histogram())), |p| p.latency.clone()),
@@ -107,13 +111,12 @@ impl GroupRuntime {
     #[inline]
     pub fn pick(&self, epoch: &HealthEpoch, ctx: &PickContext, tried: &[usize]) -> Option<usize> {
         let now = epoch.load();
-        let mut routing = self.routing.borrow_mut();
-        if routing.epoch != now {
-            self.recompute(&mut routing.usable);
-            routing.epoch = now;
+        let picker = &mut *self.picker.borrow_mut();
+        if picker.epoch != now {
+            self.recompute(&mut picker.usable);
+            picker.epoch = now;
         }
-        let eligible = Eligible { usable: &routing.usable, tried };
-        self.balancer.borrow_mut().pick(ctx, &eligible, &self.targets)
+        picker.balancer.pick(ctx, &Eligible { usable: &picker.usable, tried }, &self.targets)
     }
 
     /// Whether target `i` may take new work regardless of its verdict.
@@ -126,6 +129,7 @@ impl GroupRuntime {
     }
 
     #[cold]
+    #[inline(never)]
     fn recompute(&self, usable: &mut [bool]) {
         let mut any_healthy = false;
         for (i, t) in self.targets.iter().enumerate() {
