@@ -17,6 +17,7 @@ use spillway::{
     config::{Algorithm, Config, Target, TargetGroup},
     health::HealthTable,
     shard::{GroupRuntime, TargetRuntime},
+    surge::SurgeLocal,
 };
 
 const ALGORITHMS: [(&str, Algorithm); 5] = [
@@ -50,7 +51,7 @@ fn pick(c: &mut Criterion) {
     let mut group = c.benchmark_group("pick");
     for n in [10, 100] {
         let cfg = target_list(n);
-        let table = HealthTable::new(Arc::new(config(Algorithm::RoundRobin, &cfg)));
+        let table = HealthTable::new(Arc::new(config(Algorithm::RoundRobin, &cfg)), 1);
         let set = table.current();
         let rts: Vec<Rc<TargetRuntime>> =
             cfg.iter().zip(&set.health[0]).map(|(t, h)| Rc::new(TargetRuntime::new(t.addr, h.clone()))).collect();
@@ -81,9 +82,10 @@ fn pick_with_health(c: &mut Criterion) {
     for n in [10, 100] {
         let cfg = target_list(n);
         for (name, algorithm) in ALGORITHMS {
-            let table = HealthTable::new(Arc::new(config(algorithm, &cfg)));
+            let table = HealthTable::new(Arc::new(config(algorithm, &cfg)), 1);
             let set = table.current();
-            let runtime = GroupRuntime::new(&set, 0, None, 42);
+            let surge = Rc::new(SurgeLocal::new(0, "g", set.surge[0].clone(), None));
+            let runtime = GroupRuntime::new(&set, 0, None, 42, surge);
             load(&runtime.targets);
             let (ctxs, mut i) = (contexts(), 0usize);
             group.bench_with_input(BenchmarkId::new(name, n), &n, |b, _| {

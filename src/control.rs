@@ -164,7 +164,12 @@ impl Control {
                 Registered::Added
             }
         };
-        self.publish(TargetSet { config: Arc::new(config), health, shifted_zones: cur.shifted_zones.clone() });
+        self.publish(TargetSet {
+            config: Arc::new(config),
+            health,
+            shifted_zones: cur.shifted_zones.clone(),
+            surge: cur.surge.clone(),
+        });
         Ok(outcome)
     }
 
@@ -203,7 +208,12 @@ impl Control {
         let mut shifted_zones = cur.shifted_zones.clone();
         shifted_zones.push(zone.to_string());
         info!(zone, "zonal shift: traffic moved away from the zone");
-        self.publish(TargetSet { config: cur.config.clone(), health: cur.health.clone(), shifted_zones });
+        self.publish(TargetSet {
+            config: cur.config.clone(),
+            health: cur.health.clone(),
+            shifted_zones,
+            surge: cur.surge.clone(),
+        });
     }
 
     pub fn clear_zonal_shift(&self) {
@@ -215,6 +225,7 @@ impl Control {
                 config: cur.config.clone(),
                 health: cur.health.clone(),
                 shifted_zones: Vec::new(),
+                surge: cur.surge.clone(),
             });
         }
     }
@@ -241,6 +252,12 @@ impl Control {
         config.runtime = cur.config.runtime.clone();
         config.admin = cur.config.admin.clone();
         let mut health = Vec::with_capacity(config.target_groups.len());
+        // A group keeps its queue figures (and waiters) across a reload, by name.
+        let surge = config
+            .target_groups
+            .iter()
+            .map(|g| cur.config.group_index(&g.name).map_or_else(|| self.table.new_surge(), |i| cur.surge[i].clone()))
+            .collect();
         for group in &mut config.target_groups {
             let old = cur.config.group_index(&group.name).map(|g| (&cur.config.target_groups[g], &cur.health[g]));
             let keeps_slots = old.is_some_and(|(o, _)| o.health_check.enabled == group.health_check.enabled);
@@ -275,7 +292,7 @@ impl Control {
         }
         let live: Vec<u64> = health.iter().flatten().map(|s| s.id).collect();
         draining.retain(|id, _| live.contains(id));
-        self.publish(TargetSet { config: Arc::new(config), health, shifted_zones: cur.shifted_zones.clone() });
+        self.publish(TargetSet { config: Arc::new(config), health, shifted_zones: cur.shifted_zones.clone(), surge });
         Ok(())
     }
 
@@ -313,7 +330,12 @@ impl Control {
             }
         }
         if removed > 0 {
-            self.publish(TargetSet { config: Arc::new(config), health, shifted_zones: cur.shifted_zones.clone() });
+            self.publish(TargetSet {
+                config: Arc::new(config),
+                health,
+                shifted_zones: cur.shifted_zones.clone(),
+                surge: cur.surge.clone(),
+            });
         }
         removed
     }
@@ -355,7 +377,7 @@ mod tests {
             target_groups: vec![group],
         };
         let (tx, rx) = mailbox::mailbox().unwrap();
-        (Control::new(Arc::new(HealthTable::new(Arc::new(config))), vec![tx]), rx)
+        (Control::new(Arc::new(HealthTable::new(Arc::new(config), 1)), vec![tx]), rx)
     }
 
     fn in_flight(port: u16, active: u64) -> ShardSnapshot {

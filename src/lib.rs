@@ -34,5 +34,6 @@ pub mod pool;
 pub mod server;
 pub mod shard;
 pub mod sockopt;
+pub mod surge;
 
 pub use server::{ReloadError, Server, StartError, StartOptions};

@@ -118,7 +118,7 @@ impl Server {
             senders.push(tx);
             receivers.push(rx);
         }
-        let control = Arc::new(Control::new(Arc::new(HealthTable::new(config.clone())), senders));
+        let control = Arc::new(Control::new(Arc::new(HealthTable::new(config.clone(), shard_count)), senders));
         let (ready_tx, ready_rx) = crossbeam_channel::bounded(shard_count);
         let mut threads = Vec::with_capacity(shard_count);
         for (id, (sockets, receiver)) in sockets_per_shard.into_iter().zip(receivers).enumerate() {

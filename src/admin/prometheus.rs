@@ -13,6 +13,8 @@ use prometheus_client::{
     registry::Registry,
 };
 
+use hdrhistogram::Histogram;
+
 use super::stats::GroupStats;
 
 /// The content type of the exposition.
@@ -74,11 +76,16 @@ impl Figures {
         Ok(())
     }
 
-    fn latency(&self, e: &mut DescriptorEncoder) -> Fmt {
-        let help = "Target latency: request sent to response head received (ELB Latency)";
-        let mut m = e.encode_descriptor("spillway_latency_seconds", help, None, MetricType::Histogram)?;
+    fn histogram(
+        &self,
+        e: &mut DescriptorEncoder,
+        name: &str,
+        help: &str,
+        histogram: impl Fn(&GroupStats) -> &Histogram<u64>,
+    ) -> Fmt {
+        let mut m = e.encode_descriptor(name, help, None, MetricType::Histogram)?;
         for g in &self.0 {
-            let h = &g.latency;
+            let h = histogram(g);
             // Cumulative counts at each bound; the encoder adds +Inf from the total.
             let mut buckets: Vec<(f64, u64)> =
                 LATENCY_BUCKETS.iter().map(|&bound| (bound, h.count_between(0, (bound * 1e6) as u64))).collect();
@@ -114,7 +121,21 @@ impl Collector for Figures {
             [0, 0, 0, g.elb_4xx, g.elb_5xx]
         })?;
         self.by_class(&mut e, "spillway_backend_responses", "Responses from targets, by class", |g| g.backend)?;
-        self.latency(&mut e)?;
+        self.histogram(
+            &mut e,
+            "spillway_latency_seconds",
+            "Target latency: request sent to response head received (ELB Latency)",
+            |g| &g.latency,
+        )?;
+        self.histogram(
+            &mut e,
+            "spillway_queue_wait_seconds",
+            "Time spent in the surge queue by requests served after waiting",
+            |g| &g.queue_wait,
+        )?;
+        self.gauge(&mut e, "spillway_surge_queue_length_max", "Highest surge queue length since start", |g| {
+            g.surge_queue_length_max
+        })?;
         self.gauge(&mut e, "spillway_active_connections", "Client connections open now", |g| g.active_connections)?;
         self.counter(&mut e, "spillway_new_connections", "Client connections accepted", |g| g.new_connections)?;
         self.counter(&mut e, "spillway_processed_bytes", "Bytes moved between clients and targets", |g| {

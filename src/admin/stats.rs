@@ -32,6 +32,8 @@ pub struct GroupStats {
     pub backend_connection_errors: u64,
     /// Target latency in microseconds.
     pub latency: Histogram<u64>,
+    /// Surge queue wait of the requests served after waiting, in microseconds.
+    pub queue_wait: Histogram<u64>,
     pub active_connections: u64,
     pub new_connections: u64,
     pub processed_bytes: u64,
@@ -67,14 +69,15 @@ pub fn collect(set: &TargetSet, figures: &ShardSnapshot) -> Vec<GroupStats> {
                 healthy: 0,
                 unhealthy: 0,
                 requests: 0,
-                surge_queue_length: 0,
-                surge_queue_length_max: 0,
-                spillover: 0,
+                surge_queue_length: u64::from(set.surge[g].length()),
+                surge_queue_length_max: u64::from(set.surge[g].length_max()),
+                spillover: figures.group(&group.name).map_or(0, |f| f.spillover),
                 elb_4xx: 0,
                 elb_5xx: 0,
                 backend: [0; 5],
                 backend_connection_errors: 0,
                 latency: figures.group(&group.name).map_or_else(new_latency_histogram, |f| f.latency.clone()),
+                queue_wait: figures.group(&group.name).map_or_else(new_latency_histogram, |f| f.queue_wait.clone()),
                 active_connections: 0,
                 new_connections: 0,
                 processed_bytes: 0,
@@ -123,10 +126,7 @@ pub fn collect(set: &TargetSet, figures: &ShardSnapshot) -> Vec<GroupStats> {
 impl GroupStats {
     /// A latency quantile in seconds (0 before the first sample).
     pub fn latency_seconds(&self, quantile: f64) -> f64 {
-        if self.latency.is_empty() {
-            return 0.0;
-        }
-        self.latency.value_at_quantile(quantile) as f64 / 1e6
+        seconds_at(&self.latency, quantile)
     }
 
     /// Share of requests that went over a reused backend connection (0 before any request).
@@ -168,11 +168,8 @@ impl GroupStats {
             "HTTPCode_Backend_4XX": self.backend[3],
             "HTTPCode_Backend_5XX": self.backend[4],
             "BackendConnectionErrors": self.backend_connection_errors,
-            "Latency": {
-                "p50": self.latency_seconds(0.5),
-                "p90": self.latency_seconds(0.9),
-                "p99": self.latency_seconds(0.99),
-            },
+            "Latency": quantiles(&self.latency),
+            "QueueWait": quantiles(&self.queue_wait),
             "ActiveConnectionCount": self.active_connections,
             "NewConnectionCount": self.new_connections,
             "ProcessedBytes": self.processed_bytes,
@@ -181,6 +178,20 @@ impl GroupStats {
             "targets": targets,
         })
     }
+}
+
+/// A quantile of a histogram of microseconds, in seconds (0 before the first sample).
+fn seconds_at(h: &Histogram<u64>, quantile: f64) -> f64 {
+    if h.is_empty() {
+        0.0
+    } else {
+        h.value_at_quantile(quantile) as f64 / 1e6
+    }
+}
+
+/// `{"p50": s, "p90": s, "p99": s}`.
+fn quantiles(h: &Histogram<u64>) -> Value {
+    json!({ "p50": seconds_at(h, 0.5), "p90": seconds_at(h, 0.9), "p99": seconds_at(h, 0.99) })
 }
 
 /// The `/stats` document: `{"target_groups": {NAME: {...}}, "zonal_shift": [...]}`.

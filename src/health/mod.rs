@@ -23,7 +23,7 @@ use std::sync::{
 
 use arc_swap::ArcSwap;
 
-use crate::config::Config;
+use crate::{config::Config, surge::SurgeShared};
 
 pub use table::{Flip, HealthEpoch, HealthState, HealthWord, TargetHealth};
 
@@ -35,6 +35,9 @@ pub struct TargetSet {
     pub health: Vec<Vec<Arc<TargetHealth>>>,
     /// Zones no group routes to (zonal shift).
     pub shifted_zones: Vec<String>,
+    /// `surge[g]`: the queue figures of group `g` shared by the shards (kept by group name
+    /// across changes).
+    pub surge: Vec<Arc<SurgeShared>>,
 }
 
 impl TargetSet {
@@ -52,28 +55,38 @@ pub struct HealthTable {
     pub epoch: HealthEpoch,
     set: ArcSwap<TargetSet>,
     next_id: AtomicU64,
+    /// Shards of the process (each group's queue keeps one published ticket per shard).
+    shards: usize,
 }
 
 impl HealthTable {
     /// A table for `config`, every target in `initial` (or healthy when its group checks
     /// nothing).
-    pub fn new(config: Arc<Config>) -> Self {
+    pub fn new(config: Arc<Config>, shards: usize) -> Self {
         let table = HealthTable {
             epoch: HealthEpoch::default(),
             set: ArcSwap::from_pointee(TargetSet {
                 config: config.clone(),
                 health: Vec::new(),
                 shifted_zones: Vec::new(),
+                surge: Vec::new(),
             }),
             next_id: AtomicU64::new(0),
+            shards,
         };
         let health = config
             .target_groups
             .iter()
             .map(|g| g.targets.iter().map(|_| table.new_slot(g.health_check.enabled)).collect())
             .collect();
-        table.set.store(Arc::new(TargetSet { config, health, shifted_zones: Vec::new() }));
+        let surge = config.target_groups.iter().map(|_| table.new_surge()).collect();
+        table.set.store(Arc::new(TargetSet { config, health, shifted_zones: Vec::new(), surge }));
         table
+    }
+
+    /// Queue figures for a new group.
+    pub fn new_surge(&self) -> Arc<SurgeShared> {
+        Arc::new(SurgeShared::new(self.shards))
     }
 
     /// The set in force now.

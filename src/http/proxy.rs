@@ -33,7 +33,10 @@ use crate::{
     balance::PickContext,
     io::{self, IoError},
     pool::BackendConn,
-    shard::{GroupRuntime, ListenerRuntime, Shard, TargetRuntime},
+    shard::{
+        group::{Pick, Refusal, SlotGuard},
+        GroupRuntime, ListenerRuntime, Shard, TargetRuntime,
+    },
 };
 
 /// What to do with the client connection after an exchange.
@@ -165,44 +168,54 @@ async fn exchange(shard: &Shard, listener: &ListenerRuntime, client: &mut Client
         BodyFraming::Length(n) => (head.head_len as u64).saturating_add(n) <= scratch.client_in.bytes().len() as u64,
         BodyFraming::Chunked | BodyFraming::UntilClose => false,
     };
-    let Some(upstream) = connect_some_target(shard, &group, client.peer, can_retry).await else {
-        return client.reject(listener, 503).await;
+    let (upstream, slot) = match connect_some_target(shard, &group, client, can_retry).await {
+        Ok(found) => found,
+        Err(Refusal::ClientGone) => return After::Close,
+        // No target, spilled over, or waited too long in the surge queue.
+        Err(Refusal::NoTarget | Refusal::Spilled | Refusal::QueueTimeout) => return client.reject(listener, 503).await,
     };
     let target = upstream.target.clone();
     target.counters.requests.add(1);
     target.counters.active.add(1);
     let after = forward(shard, listener, &group, client, head, upstream).await;
     target.counters.active.sub(1);
+    // The target's slot (if the group limits targets) is free again: the oldest waiter gets it.
+    drop(slot);
     after
 }
 
 /// Tries targets in the balancer's order: a pooled connection, else a new one within
 /// `connect_timeout`. Nothing has been sent yet, so moving to the next target is safe for any
-/// method.
+/// method. When the group limits targets and every one is at its cap, the request waits in the
+/// surge queue first; the slot it gets is held until the exchange ends.
 async fn connect_some_target(
     shard: &Shard,
     group: &GroupRuntime,
-    peer: SocketAddr,
+    client: &Client,
     can_retry: bool,
-) -> Option<BackendConn> {
-    let ctx = PickContext { client: peer };
-    let mut tried = Vec::new();
-    while tried.len() < group.targets.len() {
-        let index = group.pick(&shard.health().epoch, &ctx, &tried)?;
-        tried.push(index);
+) -> Result<(BackendConn, Option<SlotGuard>), Refusal> {
+    let ctx = PickContext { client: client.peer };
+    let epoch = &shard.health().epoch;
+    let mut failed = Vec::new();
+    loop {
+        let (index, slot) = match group.pick_slot(epoch, &ctx, &failed, false) {
+            Pick::Got(index, slot) => (index, slot),
+            Pick::NoTarget => return Err(Refusal::NoTarget),
+            Pick::AllFull => group.wait_for_slot(epoch, &ctx, &failed, &client.stream).await?,
+        };
+        failed.push(index);
         let target = &group.targets[index];
         if let Some(conn) = shard.http.pool.take(target.addr, can_retry) {
-            return Some(conn);
+            return Ok((conn, slot));
         }
         match BackendConn::connect(target.clone(), group.config.connect_timeout).await {
-            Ok(conn) => return Some(conn),
+            Ok(conn) => return Ok((conn, slot)),
             Err(e) => {
                 debug!(target = %target.addr, error = %e, "connect failed");
                 group.connect_failed(shard.health(), target, &crate::health::tcp::describe(&e));
             }
         }
     }
-    None
 }
 
 /// Sends the request on `upstream` and relays the response back.

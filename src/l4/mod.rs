@@ -29,7 +29,10 @@ use tracing::debug;
 use crate::{
     balance::PickContext,
     metrics::ByteCounter,
-    shard::{GroupRuntime, ListenerRuntime, Shard, TargetRuntime},
+    shard::{
+        group::{Pick, Refusal, SlotGuard},
+        GroupRuntime, ListenerRuntime, Shard, TargetRuntime,
+    },
     sockopt,
 };
 
@@ -71,10 +74,16 @@ impl Flow<'_> {
 /// Serves one accepted client connection on a TCP listener, to its end.
 pub async fn serve(shard: Rc<Shard>, listener: Rc<ListenerRuntime>, client: TcpStream, peer: SocketAddr) {
     let group = shard.group(listener.group.get());
-    let Some((target, upstream)) = connect_some_target(&shard, &group, peer).await else {
-        debug!(listener = %listener.name, client = %peer, "no target reachable; closing client");
-        listener.counters.no_target.add(1);
-        return;
+    let (target, upstream, slot) = match connect_some_target(&shard, &group, &client, peer).await {
+        Ok(found) => found,
+        Err(refusal) => {
+            // Spilled over, timed out in the queue, or no target: the client is closed at once.
+            debug!(listener = %listener.name, client = %peer, ?refusal, "no target for the session; closing client");
+            if refusal != Refusal::ClientGone {
+                listener.counters.no_target.add(1);
+            }
+            return;
+        }
     };
     // The client socket is non-blocking already (accept4); the upstream one is made so here.
     let setup = client.set_nodelay(true).and_then(|_| prepare(&upstream));
@@ -88,28 +97,37 @@ pub async fn serve(shard: Rc<Shard>, listener: Rc<ListenerRuntime>, client: TcpS
     let outcome = relay(&shard, &client, &upstream, listener.idle_timeout, &listener, &target).await;
     target.counters.active.sub(1);
     target.counters.connections.sub(1);
+    drop(slot);
     if let Err(e) = outcome {
         debug!(listener = %listener.name, client = %peer, target = %target.addr, error = %e, "session ended");
     }
 }
 
 /// Tries targets in the balancer's order until one accepts, each within `connect_timeout`.
+/// When the group limits targets and every one is at its cap, the session waits in the surge
+/// queue first; the slot it gets is held for the session's life.
 async fn connect_some_target(
     shard: &Shard,
     group: &GroupRuntime,
+    client: &TcpStream,
     peer: SocketAddr,
-) -> Option<(Rc<TargetRuntime>, TcpStream)> {
+) -> Result<(Rc<TargetRuntime>, TcpStream, Option<SlotGuard>), Refusal> {
     let ctx = PickContext { client: peer };
+    let epoch = &shard.health().epoch;
     let mut tried: Vec<usize> = Vec::new();
     let connect_timeout = group.config.connect_timeout;
-    while tried.len() < group.targets.len() {
-        let index = group.pick(&shard.health().epoch, &ctx, &tried)?;
+    loop {
+        let (index, slot) = match group.pick_slot(epoch, &ctx, &tried, false) {
+            Pick::Got(index, slot) => (index, slot),
+            Pick::NoTarget => return Err(Refusal::NoTarget),
+            Pick::AllFull => group.wait_for_slot(epoch, &ctx, &tried, client).await?,
+        };
         tried.push(index);
         let target = group.targets[index].clone();
         match monoio::time::timeout(connect_timeout, TcpStream::connect_addr(target.addr)).await {
             Ok(Ok(stream)) => {
                 target.counters.sessions.add(1);
-                return Some((target, stream));
+                return Ok((target, stream, slot));
             }
             Ok(Err(e)) => {
                 debug!(target = %target.addr, error = %e, "connect failed");
@@ -121,7 +139,6 @@ async fn connect_some_target(
             }
         }
     }
-    None
 }
 
 /// Both sockets non-blocking (splice and the copy loop are readiness-driven) and with Nagle off

@@ -108,11 +108,15 @@ pub struct TargetSnapshot {
 }
 
 /// One target group's figures that are not per target: the target latency (ELB's `Latency`,
-/// request sent → response head) in microseconds.
+/// request sent → response head) and the surge queue's wait, in microseconds, and spillover.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupSnapshot {
     pub name: String,
     pub latency: Histogram<u64>,
+    /// Time waited in the surge queue by requests served after waiting, in microseconds.
+    pub queue_wait: Histogram<u64>,
+    /// Requests or sessions spilled over (`SpilloverCount`).
+    pub spillover: u64,
 }
 
 /// Everything one shard reports, or the sum over shards.
@@ -219,6 +223,8 @@ impl ShardSnapshot {
                 // Same bounds on every shard: adding cannot fail.
                 Some(m) => {
                     let _ = m.latency.add(&g.latency);
+                    let _ = m.queue_wait.add(&g.queue_wait);
+                    m.spillover += g.spillover;
                 }
                 None => self.groups.push(g.clone()),
             }

@@ -22,16 +22,19 @@ use std::{
     net::SocketAddr,
     rc::Rc,
     sync::Arc,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use hdrhistogram::Histogram;
+
+use monoio::net::TcpStream;
 
 use crate::{
     balance::{Balancer, Eligible, PickContext},
     config::TargetGroup,
     health::{checker, HealthEpoch, HealthState, HealthTable, TargetHealth, TargetSet},
-    metrics::{GroupSnapshot, TargetCounters},
+    metrics::{Counter, GroupSnapshot, TargetCounters},
+    surge::{SurgeLocal, HEAD_RECHECK},
 };
 
 /// One target as a shard sees it.
@@ -65,11 +68,70 @@ pub struct GroupRuntime {
     /// Zones shifted away when the group was built (a shift rebuilds every group).
     shifted_zones: Vec<String>,
     picker: RefCell<Picker>,
-    /// Target latency (request sent → response head), in microseconds; shared with the
-    /// group's earlier and later versions so a reload loses no sample.
-    pub latency: Rc<RefCell<Histogram<u64>>>,
+    /// This shard's part of the group's surge queue (kept across reloads).
+    pub surge: Rc<SurgeLocal>,
+    /// Shared with the group's earlier and later versions, so a reload loses no figure.
+    pub figures: Rc<GroupFigures>,
     /// Whether the last recomputation found the group failing open (logged on change).
     failing_open: Cell<bool>,
+}
+
+/// The group's figures on this shard that are not per target.
+#[derive(Debug)]
+pub struct GroupFigures {
+    /// Target latency (request sent → response head), in microseconds.
+    pub latency: RefCell<Histogram<u64>>,
+    /// Time spent in the surge queue by requests that were served after waiting, in µs.
+    pub queue_wait: RefCell<Histogram<u64>>,
+    /// Requests (or sessions) refused because the queue was full (`SpilloverCount`).
+    pub spillover: Counter,
+}
+
+impl Default for GroupFigures {
+    fn default() -> Self {
+        GroupFigures {
+            latency: RefCell::new(new_latency_histogram()),
+            queue_wait: RefCell::new(new_latency_histogram()),
+            spillover: Counter::default(),
+        }
+    }
+}
+
+/// What one pick under the group's limits found.
+pub enum Pick {
+    /// Target `index`, with its slot when the group has `max_connections_per_target`.
+    Got(usize, Option<SlotGuard>),
+    /// No target may take work (none routable, or every one failed already).
+    NoTarget,
+    /// Every eligible target is at its cap (or others wait already): queue.
+    AllFull,
+}
+
+/// Why a request got no target after waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No target may take work: 503.
+    NoTarget,
+    /// The surge queue was full: 503 at once, `SpilloverCount` + 1.
+    Spilled,
+    /// Waited `queue_timeout` in the queue: 503.
+    QueueTimeout,
+    /// The client went away while queued: nothing to answer.
+    ClientGone,
+}
+
+/// A slot of `max_connections_per_target` held on a target; given back (and handed to the
+/// oldest waiter of the group) when dropped.
+pub struct SlotGuard {
+    target: Rc<TargetRuntime>,
+    surge: Rc<SurgeLocal>,
+}
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        self.target.health.slots.release();
+        self.surge.after_release();
+    }
 }
 
 /// Latency histogram range: 1 µs to 60 s at 3 significant digits.
@@ -82,7 +144,7 @@ pub fn new_latency_histogram() -> Histogram<u64> {
 impl GroupRuntime {
     /// Builds group `g` of `set`. Targets that `previous` already had with the same health
     /// slot keep their runtime (and so their counters); new ones start from zero.
-    pub fn new(set: &TargetSet, g: usize, previous: Option<&GroupRuntime>, seed: u64) -> Self {
+    pub fn new(set: &TargetSet, g: usize, previous: Option<&GroupRuntime>, seed: u64, surge: Rc<SurgeLocal>) -> Self {
         let config = &set.config.target_groups[g];
         let reuse = |addr: SocketAddr, slot: &Arc<TargetHealth>| {
             previous.and_then(|p| p.targets.iter().find(|t| t.addr == addr && Arc::ptr_eq(&t.health, slot)).cloned())
@@ -101,7 +163,8 @@ impl GroupRuntime {
             }),
             targets,
             shifted_zones: set.shifted_zones.clone(),
-            latency: previous.map_or_else(|| Rc::new(RefCell::new(new_latency_histogram())), |p| p.latency.clone()),
+            surge,
+            figures: previous.map_or_else(Rc::default, |p| p.figures.clone()),
             failing_open: Cell::new(previous.is_some_and(|p| p.failing_open.get())),
             config: config.clone(),
         }
@@ -117,6 +180,87 @@ impl GroupRuntime {
             picker.epoch = now;
         }
         picker.balancer.pick(ctx, &Eligible { usable: &picker.usable, tried }, &self.targets)
+    }
+
+    /// A pick that also takes a slot when the group limits targets: targets at their cap are
+    /// skipped; `AllFull` when every eligible one is. `queued`: the caller is a waiter at the
+    /// head of the queue (others waiting do not make it queue again).
+    pub fn pick_slot(&self, epoch: &HealthEpoch, ctx: &PickContext, failed: &[usize], queued: bool) -> Pick {
+        let cap = self.config.max_connections_per_target;
+        if cap == 0 {
+            return match self.pick(epoch, ctx, failed) {
+                Some(i) => Pick::Got(i, None),
+                None => Pick::NoTarget,
+            };
+        }
+        if !queued && self.surge.anyone_waiting() {
+            // Arrivals queue behind the waiters; but with no routable target at all, 503 now.
+            return if self.pick(epoch, ctx, failed).is_some() { Pick::AllFull } else { Pick::NoTarget };
+        }
+        let mut skip = failed.to_vec();
+        let mut full = false;
+        while let Some(i) = self.pick(epoch, ctx, &skip) {
+            if self.targets[i].health.slots.try_acquire(cap) {
+                let guard = SlotGuard { target: self.targets[i].clone(), surge: self.surge.clone() };
+                return Pick::Got(i, Some(guard));
+            }
+            full = true;
+            skip.push(i);
+        }
+        if full {
+            Pick::AllFull
+        } else {
+            Pick::NoTarget
+        }
+    }
+
+    /// Waits in the surge queue for a slot (see `surge.rs`), watching the client so that one
+    /// that disconnects leaves at once.
+    pub async fn wait_for_slot(
+        &self,
+        epoch: &HealthEpoch,
+        ctx: &PickContext,
+        failed: &[usize],
+        client: &TcpStream,
+    ) -> Result<(usize, Option<SlotGuard>), Refusal> {
+        let place = match self.surge.join(self.config.surge_queue_length) {
+            Ok(place) => place,
+            Err(_) => {
+                self.figures.spillover.add(1);
+                return Err(Refusal::Spilled);
+            }
+        };
+        let joined = Instant::now();
+        let deadline = joined + self.config.queue_timeout;
+        let mut watch_client = true;
+        loop {
+            if place.is_head() {
+                match self.pick_slot(epoch, ctx, failed, true) {
+                    Pick::Got(i, guard) => {
+                        place.leave(true);
+                        self.record(&self.figures.queue_wait, joined.elapsed());
+                        return Ok((i, guard));
+                    }
+                    Pick::NoTarget => return Err(Refusal::NoTarget),
+                    Pick::AllFull => {}
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Refusal::QueueTimeout);
+            }
+            let nap = if place.is_head() { HEAD_RECHECK.min(deadline - now) } else { deadline - now };
+            monoio::select! {
+                _ = place.woken() => {}
+                _ = monoio::time::sleep(nap) => {}
+                gone = client_hangs_up(client), if watch_client => {
+                    if gone {
+                        return Err(Refusal::ClientGone);
+                    }
+                    watch_client = false;
+                }
+            }
+        }
     }
 
     /// Whether target `i` may take new work regardless of its verdict.
@@ -167,11 +311,44 @@ impl GroupRuntime {
     /// Records one target latency sample.
     #[inline]
     pub fn record_latency(&self, latency: Duration) {
-        let micros = (latency.as_micros() as u64).clamp(1, LATENCY_MAX_MICROS);
-        let _ = self.latency.borrow_mut().record(micros);
+        self.record(&self.figures.latency, latency);
+    }
+
+    #[inline]
+    fn record(&self, histogram: &RefCell<Histogram<u64>>, d: Duration) {
+        let micros = (d.as_micros() as u64).clamp(1, LATENCY_MAX_MICROS);
+        let _ = histogram.borrow_mut().record(micros);
     }
 
     pub fn snapshot(&self) -> GroupSnapshot {
-        GroupSnapshot { name: self.config.name.clone(), latency: self.latency.borrow().clone() }
+        GroupSnapshot {
+            name: self.config.name.clone(),
+            latency: self.figures.latency.borrow().clone(),
+            queue_wait: self.figures.queue_wait.borrow().clone(),
+            spillover: self.figures.spillover.get(),
+        }
+    }
+}
+
+/// Completes with `true` when the client closed (or reset) its connection, `false` when it sent
+/// bytes (a pipelined request, or the start of a TCP stream: it is still there, and readiness
+/// would keep firing, so the caller stops watching).
+async fn client_hangs_up(client: &TcpStream) -> bool {
+    use std::os::fd::AsRawFd;
+    loop {
+        if client.readable(false).await.is_err() {
+            return true;
+        }
+        let mut byte = 0u8;
+        // SAFETY: a one-byte peek into a valid local.
+        let n = unsafe {
+            libc::recv(client.as_raw_fd(), (&mut byte as *mut u8).cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT)
+        };
+        match n {
+            0 => return true,
+            n if n > 0 => return false,
+            _ if std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock => continue,
+            _ => return true,
+        }
     }
 }

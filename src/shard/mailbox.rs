@@ -28,6 +28,9 @@ pub enum Message {
     Stop,
     /// Apply this target set (registration, drain removal, zonal shift, reload).
     UpdateGroups(std::sync::Arc<crate::health::TargetSet>),
+    /// A slot of this target group was freed on another shard, and this shard holds the
+    /// group's oldest waiter: wake it (surge queue).
+    SurgeWake(String),
     /// Send this shard's figures back.
     Snapshot(futures_channel::oneshot::Sender<ShardSnapshot>),
 }

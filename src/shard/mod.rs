@@ -32,6 +32,7 @@ use crate::{
     l4::pipe::PipePool,
     listener::{self, ConnectionLimit},
     metrics::{ListenerCounters, ShardSnapshot},
+    surge::SurgeLocal,
 };
 
 pub use group::{GroupRuntime, TargetRuntime};
@@ -90,6 +91,29 @@ pub struct Shard {
     accept_loops: Cell<usize>,
     /// The health checks this shard runs, by health-slot id.
     checkers: RefCell<HashMap<u64, Checker>>,
+    /// This shard's part of each group's surge queue, by group name (kept across reloads).
+    surges: RefCell<HashMap<String, Rc<SurgeLocal>>>,
+}
+
+/// The shard's queue of group `g` of `set`: the one it has when the group keeps its shared
+/// queue figures, else a new one.
+fn surge_local(
+    surges: &RefCell<HashMap<String, Rc<SurgeLocal>>>,
+    shard: usize,
+    control: &Arc<Control>,
+    set: &TargetSet,
+    g: usize,
+) -> Rc<SurgeLocal> {
+    let name = &set.config.target_groups[g].name;
+    let mut surges = surges.borrow_mut();
+    match surges.get(name) {
+        Some(local) if Arc::ptr_eq(local.shared(), &set.surge[g]) => local.clone(),
+        _ => {
+            let local = Rc::new(SurgeLocal::new(shard, name, set.surge[g].clone(), Some(control.clone())));
+            surges.insert(name.clone(), local.clone());
+            local
+        }
+    }
 }
 
 /// A running health check and what it was started with (a changed check is restarted).
@@ -102,8 +126,10 @@ impl Shard {
     pub fn new(id: usize, control: Arc<Control>, limit: Arc<ConnectionLimit>) -> Shard {
         let set = control.current();
         let config = &set.config;
-        let groups: Vec<GroupRuntime> =
-            (0..config.target_groups.len()).map(|g| GroupRuntime::new(&set, g, None, balancer_seed(id))).collect();
+        let surges = RefCell::new(HashMap::new());
+        let groups: Vec<GroupRuntime> = (0..config.target_groups.len())
+            .map(|g| GroupRuntime::new(&set, g, None, balancer_seed(id), surge_local(&surges, id, &control, &set, g)))
+            .collect();
         let listeners = config
             .listeners
             .iter()
@@ -137,6 +163,7 @@ impl Shard {
             closing: Latch::default(),
             accept_loops: Cell::new(0),
             checkers: RefCell::new(HashMap::new()),
+            surges,
         }
     }
 
@@ -160,12 +187,14 @@ impl Shard {
         let new: Vec<Rc<GroupRuntime>> = (0..config.target_groups.len())
             .map(|g| {
                 let previous = old.iter().find(|o| o.config.name == config.target_groups[g].name);
-                Rc::new(GroupRuntime::new(set, g, previous.map(|p| &**p), balancer_seed(self.id)))
+                let surge = surge_local(&self.surges, self.id, &self.control, set, g);
+                Rc::new(GroupRuntime::new(set, g, previous.map(|p| &**p), balancer_seed(self.id), surge))
             })
             .collect();
         // Idle pooled connections to targets no group routes to any more are closed now.
         self.http.pool.retain_targets(|addr| new.iter().any(|g| g.targets.iter().any(|t| t.addr == addr)));
         *self.groups.borrow_mut() = new;
+        self.surges.borrow_mut().retain(|name, _| config.group_index(name).is_some());
         for (l, lc) in self.listeners.iter().zip(&config.listeners) {
             l.group.set(config.group_index(&lc.target_group).expect("validated: group exists"));
         }
@@ -392,6 +421,11 @@ pub async fn run(
                     drain_deadline = Some(drain_deadline.map_or(deadline, |d| d.min(deadline)));
                 }
                 Message::UpdateGroups(set) => shard.apply_set(&set),
+                Message::SurgeWake(group) => {
+                    if let Some(local) = shard.surges.borrow().get(&group) {
+                        local.woken_by_another_shard();
+                    }
+                }
                 Message::Snapshot(reply) => {
                     let _ = reply.send(shard.snapshot());
                 }
