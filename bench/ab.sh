@@ -9,12 +9,16 @@
 # a difference visible. Each round runs `compare.sh MODE --targets spillway --runs 1` once per
 # binary (a fresh nginx each time) and reads `proxy_us_per_req` and `rps` from its CSV.
 #
+# AB_ENV_A / AB_ENV_B: one environment assignment for the A or B runs only, e.g.
+#   AB_ENV_B='SPILLWAY_GROUP_EXTRA=max_connections_per_target=100000' bench/ab.sh l7 BIN BIN
+# compares one binary with and without a setting.
+#
 # Prints one line per run and, at the end, medians for A and B and the median B/A ratio.
 # Results also go to target/bench-results/ab-MODE-STAMP.csv. Reports; checks nothing.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-[[ $# -ge 3 ]] || { sed -n '2,12p' "$0" >&2; exit 2; }
+[[ $# -ge 3 ]] || { sed -n '2,17p' "$0" >&2; exit 2; }
 MODE=$1 A=$2 B=$3
 shift 3
 ROUNDS=5
@@ -35,9 +39,10 @@ tmp=$(mktemp -d /tmp/spillway-ab.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
 run_one() { # LABEL BIN ROUND
-    local dir=$tmp/$1-$3
+    local dir=$tmp/$1-$3 envs
     mkdir -p "$dir"
-    SPILLWAY_BIN=$2 RESULTS_DIR=$dir "$ROOT/bench/compare.sh" "$MODE" --targets spillway --runs 1 "${EXTRA[@]}" \
+    if [[ $1 == A ]]; then envs=${AB_ENV_A:-}; else envs=${AB_ENV_B:-}; fi
+    env ${envs:+"$envs"} SPILLWAY_BIN=$2 RESULTS_DIR=$dir "$ROOT/bench/compare.sh" "$MODE" --targets spillway --runs 1 "${EXTRA[@]}" \
         >"$dir/out.log" 2>&1 || { echo "compare.sh failed, see $dir/out.log" >&2; cat "$dir/out.log" >&2; exit 1; }
     local csv
     csv=$(ls "$dir"/*.csv | head -1)

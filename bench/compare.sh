@@ -13,6 +13,8 @@
 #
 # Environment:
 #   SPILLWAY_BIN    use this binary instead of `cargo build --release --bin spillway`
+#   SPILLWAY_GROUP_EXTRA  lines added to spillway's [[target_group]] (e.g.
+#                   'max_connections_per_target = 100000')
 #   BENCH_KEEP_TMP  1 = keep the temp dir (configs, logs) even on success
 #   RESULTS_DIR     where the CSV and summary go (default: target/bench-results)
 #
@@ -292,6 +294,7 @@ target_group = "nginx"
 [[target_group]]
 name = "nginx"
 targets = [ { addr = "127.0.0.1:$NGINX_PORT" } ]
+${SPILLWAY_GROUP_EXTRA:-}
 EOF
     SPILLWAY_CONF=$dir/$name.toml
     taskset -c "$PROXY_CPU" "$bin" -f "$SPILLWAY_CONF" >"$dir/spillway.log" 2>&1 &

@@ -204,3 +204,25 @@ fn a_cap_of_one_over_two_shards_serves_clients_on_both() {
     assert_eq!(b.seen.requests.load(Ordering::SeqCst), 10);
     assert_eq!(group_figure(&server, "SurgeQueueLength"), 0);
 }
+
+#[test]
+fn a_spilled_request_read_whole_keeps_its_connection() {
+    let b = http_backend();
+    let server = limited(&[b.addr], 1, 1, 0, |_| {});
+    let addr = server.listener_addr("l4").unwrap();
+    let busy = std::thread::spawn(move || request(addr, "/slow?ms=500", 1).0);
+    std::thread::sleep(Duration::from_millis(100));
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    write!(&s, "POST /echo-body HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\n\r\nhello").unwrap();
+    let (status, head, _) = read_response(&mut r).unwrap();
+    assert_eq!(status, 503, "queue length 0: spilled at once");
+    assert!(head.to_ascii_lowercase().contains("connection: keep-alive"), "{head}");
+    assert_eq!(busy.join().unwrap(), 200);
+    // The same connection carries the next request, and the refused body was not taken for it.
+    write!(&s, "POST /echo-body HTTP/1.1\r\nHost: test\r\nContent-Length: 3\r\n\r\nabc").unwrap();
+    let (status, _, body) = read_response(&mut r).unwrap();
+    assert_eq!((status, body.as_slice()), (200, &b"abc"[..]));
+    assert_eq!(group_figure(&server, "SpilloverCount"), 1);
+}

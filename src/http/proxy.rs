@@ -69,6 +69,38 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Answers 503 to a request that got no target. When the request was read whole (its body,
+    /// if any, is in the buffer) its framing is intact, so the connection stays open for the
+    /// next request: during a surge, closing every refused connection would add a connection
+    /// setup per refused request to the overload. Otherwise the connection is closed.
+    async fn refuse_whole_request(
+        &mut self,
+        shard: &Shard,
+        listener: &ListenerRuntime,
+        head: &RequestHead,
+        read_whole: bool,
+    ) -> After {
+        let keep = read_whole && head.keep_alive && head.method != codec::Method::Head && !shard.draining();
+        if !keep {
+            return self.reject(listener, 503).await;
+        }
+        let body = match head.framing {
+            BodyFraming::Length(n) => n as usize,
+            _ => 0,
+        };
+        if let Some(s) = self.scratch.as_mut() {
+            s.client_in.consume(head.head_len + body);
+        }
+        listener.counters.count_elb_response(503);
+        let deadline = Instant::now() + listener.idle_timeout;
+        match io::write_all(&self.stream, errors::response_keep_alive(503), Some(deadline)).await {
+            Ok(()) => After::KeepAlive,
+            Err(_) => After::Close,
+        }
+    }
+}
+
 /// Serves one client connection of an HTTP listener to its end.
 pub async fn serve(shard: Rc<Shard>, listener: Rc<ListenerRuntime>, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
@@ -172,7 +204,9 @@ async fn exchange(shard: &Shard, listener: &ListenerRuntime, client: &mut Client
         Ok(found) => found,
         Err(Refusal::ClientGone) => return After::Close,
         // No target, spilled over, or waited too long in the surge queue.
-        Err(Refusal::NoTarget | Refusal::Spilled | Refusal::QueueTimeout) => return client.reject(listener, 503).await,
+        Err(Refusal::NoTarget | Refusal::Spilled | Refusal::QueueTimeout) => {
+            return client.refuse_whole_request(shard, listener, &head, can_retry).await
+        }
     };
     let target = upstream.target.clone();
     target.counters.requests.add(1);
