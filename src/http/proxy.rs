@@ -269,6 +269,10 @@ async fn forward(
         listener_host: &listener.host,
     };
     headers::write_request_head(&mut scratch.out, scratch.client_in.bytes(), &head, &scratch.request_headers, &ctx);
+    // ProcessedBytes counts heads as well as bodies (as ELB's does): the head as sent.
+    let head_bytes = scratch.out.len() as u64;
+    listener.counters.bytes_in.add(head_bytes);
+    upstream.target.counters.bytes_in.add(head_bytes);
     scratch.client_in.consume(head.head_len);
     // The whole body already read? Then it goes out with the head in one send, and a failed
     // reused connection can be retried by sending `out` again.
@@ -457,6 +461,9 @@ async fn respond(
         close_client && !upgrade,
     );
     scratch.target_in.consume(response.head_len);
+    let head_bytes = scratch.out.len() as u64;
+    listener.counters.bytes_out.add(head_bytes);
+    upstream.target.counters.bytes_out.add(head_bytes);
     // The body bytes already read go out with the head, in one send (one segment for a small
     // response instead of two); the rest, if any, is relayed after.
     let mut framer = if upgrade { None } else { Framer::for_framing(response.framing) };
