@@ -226,3 +226,31 @@ fn a_spilled_request_read_whole_keeps_its_connection() {
     assert_eq!((status, body.as_slice()), (200, &b"abc"[..]));
     assert_eq!(group_figure(&server, "SpilloverCount"), 1);
 }
+
+#[test]
+fn waiters_for_a_target_that_turns_unhealthy_are_served_by_the_other() {
+    let (a, b) = (http_backend(), http_backend());
+    let server = limited(&[a.addr, b.addr], 1, 1, 4, |c| {
+        let hc = &mut c.target_groups[0].health_check;
+        hc.enabled = true;
+        hc.protocol = spillway::config::HealthProtocol::Http;
+        hc.path = "/health".into();
+        hc.interval = Duration::from_millis(100);
+        hc.timeout = Duration::from_millis(50);
+        hc.unhealthy_threshold = 1;
+    });
+    let addr = server.listener_addr("l4").unwrap();
+    let mut clients = Vec::new();
+    for i in 1..=4 {
+        clients.push(std::thread::spawn(move || request(addr, "/slow?ms=800", i).0));
+        std::thread::sleep(Duration::from_millis(40));
+    }
+    assert!(wait_until(Duration::from_secs(2), || group_figure(&server, "SurgeQueueLength") == 2));
+    let (busy_a, busy_b) = (seqs(&a), seqs(&b));
+    a.seen.unhealthy.store(true, Ordering::SeqCst);
+    assert!(wait_until(Duration::from_secs(2), || target_state(&server, a.addr).as_deref() == Some("unhealthy")));
+    let statuses: Vec<u16> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    assert_eq!(statuses, vec![200; 4]);
+    assert_eq!(seqs(&a), busy_a, "the unhealthy target got a waiter");
+    assert_eq!(seqs(&b).len(), busy_b.len() + 2, "the waiters went elsewhere");
+}

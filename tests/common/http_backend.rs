@@ -16,6 +16,7 @@
 //! | `/status?code=N` | N with a short body |
 //! | `/ws` (with Upgrade) | 101, then echoes every byte until EOF |
 //! | `/ping` | 200 `pong` |
+//! | `/health` | 200 while `seen.unhealthy` is false, else 503 (a health-check path to flip) |
 //! | `/unasked-101` | 101 to a request that did not ask to upgrade, then bytes |
 //! | anything else | 200 `ok` |
 #![allow(dead_code)]
@@ -34,8 +35,10 @@ use std::{
 pub struct Seen {
     pub connections: Arc<AtomicUsize>,
     pub requests: Arc<AtomicUsize>,
-    /// Every request head received, in order.
+    /// Every request head received, in order (health checks of `/health` excepted).
     pub heads: Arc<Mutex<Vec<String>>>,
+    /// Makes `/health` answer 503.
+    pub unhealthy: Arc<std::sync::atomic::AtomicBool>,
 }
 
 pub struct HttpBackend {
@@ -102,10 +105,15 @@ fn serve(stream: TcpStream, seen: &Seen, delay: Duration, keep_alive: Duration) 
                 break;
             }
         }
-        seen.requests.fetch_add(1, Ordering::SeqCst);
-        seen.heads.lock().unwrap().push(head.clone());
         let request_line = head.lines().next().unwrap_or("").to_string();
         let path = request_line.split(' ').nth(1).unwrap_or("/").to_string();
+        if path == "/health" {
+            let status = if seen.unhealthy.load(Ordering::SeqCst) { "503 Down" } else { "200 OK" };
+            out.write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes())?;
+            return Ok(());
+        }
+        seen.requests.fetch_add(1, Ordering::SeqCst);
+        seen.heads.lock().unwrap().push(head.clone());
         let header = |name: &str| header_value(&head, name);
         // Body.
         let mut body = Vec::new();
