@@ -168,25 +168,51 @@ fn tcp_sessions_queue_and_spill_over() {
     assert_eq!(echo.accepted.load(Ordering::SeqCst), 2);
 }
 
-#[test]
-fn waiters_for_a_draining_target_are_served_by_the_other() {
+/// Two targets of one slot each, both busy with a slow request and two more waiting; then
+/// `take_out` removes target a from rotation. The waiters must all be served by b.
+fn waiters_go_to_the_other_target(tune: impl FnOnce(&mut Config), take_out: impl FnOnce(&Server, &HttpBackend)) {
     let (a, b) = (http_backend(), http_backend());
-    let server = limited(&[a.addr, b.addr], 1, 1, 4, |_| {});
+    let server = limited(&[a.addr, b.addr], 1, 1, 4, tune);
     let addr = server.listener_addr("l4").unwrap();
     let mut clients = Vec::new();
     for i in 1..=4 {
-        clients.push(std::thread::spawn(move || request(addr, "/slow?ms=600", i).0));
+        clients.push(std::thread::spawn(move || request(addr, "/slow?ms=800", i).0));
         std::thread::sleep(Duration::from_millis(40));
     }
     assert!(wait_until(Duration::from_secs(2), || group_figure(&server, "SurgeQueueLength") == 2));
-    // One target is taken out while two requests wait for a slot.
     let (busy_a, busy_b) = (seqs(&a), seqs(&b));
     assert_eq!(busy_a.len() + busy_b.len(), 2);
-    assert_eq!(admin(&server, "DELETE", &format!("/targets/g/{}", a.addr), None, None).0, 202);
+    take_out(&server, &a);
     let statuses: Vec<u16> = clients.into_iter().map(|c| c.join().unwrap()).collect();
     assert_eq!(statuses, vec![200; 4]);
-    assert_eq!(seqs(&a), busy_a, "the draining target got a waiter");
+    assert_eq!(seqs(&a), busy_a, "the target taken out got a waiter");
     assert_eq!(seqs(&b).len(), busy_b.len() + 2, "the waiters went elsewhere");
+}
+
+#[test]
+fn waiters_for_a_draining_target_are_served_by_the_other() {
+    waiters_go_to_the_other_target(
+        |_| {},
+        |server, a| assert_eq!(admin(server, "DELETE", &format!("/targets/g/{}", a.addr), None, None).0, 202),
+    );
+}
+
+#[test]
+fn waiters_for_a_target_that_turns_unhealthy_are_served_by_the_other() {
+    let checked = |c: &mut Config| {
+        let hc = &mut c.target_groups[0].health_check;
+        hc.enabled = true;
+        hc.protocol = spillway::config::HealthProtocol::Http;
+        hc.path = "/health".into();
+        hc.interval = Duration::from_millis(100);
+        hc.timeout = Duration::from_millis(50);
+        hc.unhealthy_threshold = 1;
+    };
+    waiters_go_to_the_other_target(checked, |server, a| {
+        a.seen.unhealthy.store(true, Ordering::SeqCst);
+        let unhealthy = || target_state(server, a.addr).as_deref() == Some("unhealthy");
+        assert!(wait_until(Duration::from_secs(2), unhealthy));
+    });
 }
 
 #[test]
@@ -225,32 +251,4 @@ fn a_spilled_request_read_whole_keeps_its_connection() {
     let (status, _, body) = read_response(&mut r).unwrap();
     assert_eq!((status, body.as_slice()), (200, &b"abc"[..]));
     assert_eq!(group_figure(&server, "SpilloverCount"), 1);
-}
-
-#[test]
-fn waiters_for_a_target_that_turns_unhealthy_are_served_by_the_other() {
-    let (a, b) = (http_backend(), http_backend());
-    let server = limited(&[a.addr, b.addr], 1, 1, 4, |c| {
-        let hc = &mut c.target_groups[0].health_check;
-        hc.enabled = true;
-        hc.protocol = spillway::config::HealthProtocol::Http;
-        hc.path = "/health".into();
-        hc.interval = Duration::from_millis(100);
-        hc.timeout = Duration::from_millis(50);
-        hc.unhealthy_threshold = 1;
-    });
-    let addr = server.listener_addr("l4").unwrap();
-    let mut clients = Vec::new();
-    for i in 1..=4 {
-        clients.push(std::thread::spawn(move || request(addr, "/slow?ms=800", i).0));
-        std::thread::sleep(Duration::from_millis(40));
-    }
-    assert!(wait_until(Duration::from_secs(2), || group_figure(&server, "SurgeQueueLength") == 2));
-    let (busy_a, busy_b) = (seqs(&a), seqs(&b));
-    a.seen.unhealthy.store(true, Ordering::SeqCst);
-    assert!(wait_until(Duration::from_secs(2), || target_state(&server, a.addr).as_deref() == Some("unhealthy")));
-    let statuses: Vec<u16> = clients.into_iter().map(|c| c.join().unwrap()).collect();
-    assert_eq!(statuses, vec![200; 4]);
-    assert_eq!(seqs(&a), busy_a, "the unhealthy target got a waiter");
-    assert_eq!(seqs(&b).len(), busy_b.len() + 2, "the waiters went elsewhere");
 }
