@@ -19,7 +19,7 @@ use clap::{Parser, Subcommand};
 pub struct Cli {
     /// Configuration file: `.toml` is the native format, anything else is read as haproxy.cfg.
     #[arg(short = 'f', value_name = "FILE")]
-    pub file: Option<PathBuf>,
+    pub file: Vec<PathBuf>,
     /// Check the configuration and exit: 0 when valid, 1 with every problem printed.
     #[arg(short = 'c')]
     pub check: bool,
@@ -38,6 +38,9 @@ pub struct Cli {
     /// Stay in the foreground (HAProxy's -db; spillway does unless -D is given).
     #[arg(long = "db", hide = true)]
     pub foreground: bool,
+    /// Debug: stay in the foreground and log at debug level (HAProxy's -d).
+    #[arg(short = 'd')]
+    pub debug: bool,
     /// Quiet: log warnings and errors only (HAProxy's -q).
     #[arg(short = 'q')]
     pub quiet: bool,

@@ -14,7 +14,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = cli::parse();
-    spillway::logging::init(cli.quiet);
+    spillway::logging::init(cli.quiet, cli.debug);
     if cli.version {
         println!("spillway version {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
@@ -22,12 +22,23 @@ fn main() -> ExitCode {
     if let Some(cli::Command::Demo { seconds }) = cli.command {
         return spillway::demo::run(seconds);
     }
-    let Some(path) = cli.file.as_deref() else {
+    if cli.file.is_empty() {
         eprintln!("spillway: no configuration file: use -f FILE (see --help)");
         return ExitCode::FAILURE;
-    };
-    let config = match Config::load(path) {
-        Ok(mut c) => {
+    }
+    let paths = cli.file.clone();
+    let config = match Config::load_files(&paths) {
+        Ok((mut c, notes)) => {
+            // HAProxy directives accepted without effect: said once, where the user looks.
+            for n in &notes {
+                if cli.check {
+                    if !cli.quiet {
+                        eprintln!("{n}");
+                    }
+                } else {
+                    warn!("{n}");
+                }
+            }
             c.runtime.threads = cli.threads.unwrap_or(c.runtime.threads);
             c.runtime.cpus = cli.cpus.clone().unwrap_or(c.runtime.cpus);
             c
@@ -38,14 +49,20 @@ fn main() -> ExitCode {
         }
     };
     if cli.check {
-        println!("Configuration file is valid");
+        if !cli.quiet {
+            println!("Configuration file is valid");
+        }
         return ExitCode::SUCCESS;
     }
+    // The file's `daemon`/`pidfile` (HAProxy's global section) count as -D/-p; the command
+    // line's -p wins; -db (foreground) overrides a `daemon` line, as in HAProxy.
+    let daemonize = (cli.daemon || config.runtime.daemon) && !cli.foreground && !cli.debug;
+    let pidfile = cli.pidfile.clone().or_else(|| config.runtime.pidfile.clone());
     if !cli.soft_stop.is_empty() || !cli.hard_stop.is_empty() {
         eprintln!("spillway: -sf/-st (socket hand-over on reload) is not available in this build yet");
         return ExitCode::FAILURE;
     }
-    let report = if cli.daemon {
+    let report = if daemonize {
         match daemon::daemonize() {
             Ok(r) => Some(r),
             Err(e) => {
@@ -70,7 +87,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Some(pidfile) = &cli.pidfile {
+    if let Some(pidfile) = &pidfile {
         if let Err(e) = daemon::write_pidfile(pidfile) {
             warn!(path = %pidfile.display(), error = %e, "cannot write the pid file");
         }
@@ -85,8 +102,8 @@ fn main() -> ExitCode {
     if let Some(r) = report {
         r.ready();
     }
-    let code = supervise(&mut server, &mut signals, path, drain_timeout);
-    if let Some(pidfile) = &cli.pidfile {
+    let code = supervise(&mut server, &mut signals, &paths, drain_timeout);
+    if let Some(pidfile) = &pidfile {
         let _ = std::fs::remove_file(pidfile);
     }
     server.stop();
@@ -102,7 +119,7 @@ const SUPERVISE_EVERY: std::time::Duration = std::time::Duration::from_millis(20
 fn supervise(
     server: &mut Server,
     signals: &mut Signals,
-    path: &std::path::Path,
+    paths: &[std::path::PathBuf],
     drain: std::time::Duration,
 ) -> ExitCode {
     let mut draining = false;
@@ -115,7 +132,7 @@ fn supervise(
                     draining = true;
                 }
                 SIGUSR1 => {}
-                SIGHUP => reload(server, path),
+                SIGHUP => reload(server, paths),
                 _ => {
                     info!("stopping now");
                     return ExitCode::SUCCESS;
@@ -134,12 +151,13 @@ fn supervise(
 }
 
 /// SIGHUP: re-read the file and apply its target groups; a bad file changes nothing.
-fn reload(server: &mut Server, path: &std::path::Path) {
-    match Config::load(path) {
-        Ok(new) => match server.update_groups(new) {
-            Ok(()) => info!(file = %path.display(), "SIGHUP: target groups reloaded"),
-            Err(e) => warn!(file = %path.display(), "SIGHUP: {e}"),
+fn reload(server: &mut Server, paths: &[std::path::PathBuf]) {
+    let file = paths.first().map(|p| p.display().to_string()).unwrap_or_default();
+    match Config::load_files(paths) {
+        Ok((new, _notes)) => match server.update_groups(new) {
+            Ok(()) => info!(%file, "SIGHUP: target groups reloaded"),
+            Err(e) => warn!(%file, "SIGHUP: {e}"),
         },
-        Err(problems) => warn!(file = %path.display(), "SIGHUP: configuration not applied:\n{problems}"),
+        Err(problems) => warn!(%file, "SIGHUP: configuration not applied:\n{problems}"),
     }
 }

@@ -11,6 +11,7 @@
 //! - every timeout is greater than zero; `threads`/`max_connections` are usable numbers;
 //! - target addresses in a group are unique.
 
+pub mod haproxy;
 pub mod toml;
 pub mod validate;
 
@@ -47,6 +48,10 @@ pub struct Runtime {
     pub drain_timeout: Duration,
     /// Forward layer-4 bytes with splice(2); `false` forces the user-space copy loop.
     pub splice: bool,
+    /// Run in the background (HAProxy's `daemon` in `global`; the command line's `-D`).
+    pub daemon: bool,
+    /// Where to write the pid (HAProxy's `pidfile`; the command line's `-p` wins).
+    pub pidfile: Option<PathBuf>,
 }
 
 /// Which I/O driver each shard's runtime uses.
@@ -254,6 +259,8 @@ impl Default for Runtime {
             upgrade_socket: None,
             drain_timeout: defaults::DRAIN_TIMEOUT,
             splice: defaults::SPLICE,
+            daemon: false,
+            pidfile: None,
         }
     }
 }
@@ -329,21 +336,35 @@ impl Target {
 
 impl Config {
     /// Reads and validates a configuration file: `.toml` is the native format, anything else is
-    /// read as an HAProxy configuration.
+    /// read as an HAProxy configuration. Notes (HAProxy directives accepted without effect) are
+    /// logged as warnings.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigErrors::single(path.display().to_string(), 0, format!("cannot read: {e}")))?;
-        let label = path.display().to_string();
-        if path.extension().is_some_and(|e| e == "toml") {
-            toml::parse(&text, &label)
-        } else {
-            Err(ConfigErrors::single(
-                label,
-                1,
-                "HAProxy configuration files are not supported by this build yet; \
-                 use the native format (a file ending in .toml)"
-                    .to_string(),
-            ))
+        let (config, notes) = Config::load_files(std::slice::from_ref(&path.to_path_buf()))?;
+        for n in notes {
+            tracing::warn!("{n}");
+        }
+        Ok(config)
+    }
+
+    /// Reads one or more files (HAProxy merges repeated `-f` in order; the native format takes
+    /// one file) and answers the configuration with the notes on what was accepted without
+    /// effect.
+    pub fn load_files(paths: &[PathBuf]) -> Result<(Config, Vec<Problem>), ConfigErrors> {
+        let mut files = Vec::with_capacity(paths.len());
+        for path in paths {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigErrors::single(path.display().to_string(), 0, format!("cannot read: {e}")))?;
+            files.push((text, path.display().to_string()));
+        }
+        let toml_files = paths.iter().filter(|p| p.extension().is_some_and(|e| e == "toml")).count();
+        match (toml_files, files.len()) {
+            (0, _) => haproxy::parse_files(&files).map(|p| (p.config, p.notes)),
+            (1, 1) => toml::parse(&files[0].0, &files[0].1).map(|c| (c, Vec::new())),
+            _ => Err(ConfigErrors::single(
+                files[0].1.clone(),
+                0,
+                "several -f files are merged only for HAProxy configurations; give one .toml file".into(),
+            )),
         }
     }
 
