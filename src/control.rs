@@ -88,11 +88,20 @@ pub struct Control {
     draining: Mutex<HashMap<u64, Drain>>,
     /// The process is draining (SIGUSR1): `/healthz` answers 503.
     stopping: AtomicBool,
+    /// The listening sockets were handed to a new process (`-sf`): when this one drains, the
+    /// new one serves the admin API too.
+    handed_over: Arc<AtomicBool>,
 }
 
 impl Control {
     pub fn new(table: Arc<HealthTable>, mailboxes: Vec<MailboxSender>) -> Self {
-        Control { table, mailboxes, draining: Mutex::new(HashMap::new()), stopping: AtomicBool::new(false) }
+        Control {
+            table,
+            mailboxes,
+            draining: Mutex::new(HashMap::new()),
+            stopping: AtomicBool::new(false),
+            handed_over: Arc::default(),
+        }
     }
 
     pub fn table(&self) -> &Arc<HealthTable> {
@@ -118,6 +127,15 @@ impl Control {
 
     pub fn stopping(&self) -> bool {
         self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Set by the upgrade offer when a new process took the sockets.
+    pub fn handed_over_flag(&self) -> Arc<AtomicBool> {
+        self.handed_over.clone()
+    }
+
+    pub fn handed_over(&self) -> bool {
+        self.handed_over.load(Ordering::Acquire)
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<u64, Drain>> {

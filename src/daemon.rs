@@ -83,3 +83,12 @@ fn detach_stdio() {
 pub fn write_pidfile(path: &Path) -> io::Result<()> {
     std::fs::write(path, format!("{}\n", std::process::id()))
 }
+
+/// Removes the pid file at exit unless it names another process: after `-sf`, the new
+/// process has written its own pid there, and an old process leaving must not delete it.
+pub fn remove_pidfile_if_ours(path: &Path) {
+    let ours = std::fs::read_to_string(path).is_ok_and(|text| text.trim() == std::process::id().to_string());
+    if ours {
+        let _ = std::fs::remove_file(path);
+    }
+}

@@ -35,5 +35,6 @@ pub mod server;
 pub mod shard;
 pub mod sockopt;
 pub mod surge;
+pub mod upgrade;
 
 pub use server::{ReloadError, Server, StartError, StartOptions};

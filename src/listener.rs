@@ -66,8 +66,26 @@ impl ConnectionLimit {
 
 /// Binds `shards` SO_REUSEPORT sockets to `addr` and returns them with the address they got.
 /// Unless `handover`, first makes sure no other process listens there.
-pub fn bind(addr: SocketAddr, shards: usize, handover: bool) -> io::Result<(SocketAddr, Vec<std::net::TcpListener>)> {
+pub fn bind(
+    addr: SocketAddr,
+    shards: usize,
+    handover: bool,
+    inherited: Vec<std::net::TcpListener>,
+) -> io::Result<(SocketAddr, Vec<Vec<std::net::TcpListener>>)> {
     let mut addr = addr;
+    // Sockets taken over from the previous process (`-sf`): every one of them is kept (closing
+    // one would reset the connections in its queue), spread over the shards; a shard left
+    // without one gets a new socket in the same reuseport group.
+    if !inherited.is_empty() {
+        let mut per_shard: Vec<Vec<std::net::TcpListener>> = (0..shards).map(|_| Vec::new()).collect();
+        for (i, s) in inherited.into_iter().enumerate() {
+            per_shard[i % shards].push(s);
+        }
+        for list in per_shard.iter_mut().filter(|l| l.is_empty()) {
+            list.push(reuseport_socket(addr)?);
+        }
+        return Ok((addr, per_shard));
+    }
     if !handover {
         let probe = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
         probe.set_reuse_address(true)?;
@@ -81,21 +99,27 @@ pub fn bind(addr: SocketAddr, shards: usize, handover: bool) -> io::Result<(Sock
     }
     let mut sockets = Vec::with_capacity(shards);
     for _ in 0..shards {
-        let s = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-        s.set_reuse_address(true)?;
-        s.set_reuse_port(true)?;
-        if addr.is_ipv6() {
-            s.set_only_v6(true)?;
-        }
-        s.set_nonblocking(true)?;
-        s.bind(&addr.into())?;
-        s.listen(BACKLOG)?;
+        let s = reuseport_socket(addr)?;
         if addr.port() == 0 {
-            addr = s.local_addr()?.as_socket().expect("an inet socket has an inet address");
+            addr = s.local_addr()?;
         }
-        sockets.push(s.into());
+        sockets.push(vec![s]);
     }
     Ok((addr, sockets))
+}
+
+/// A non-blocking listening socket on `addr` in its SO_REUSEPORT group.
+fn reuseport_socket(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    s.set_reuse_address(true)?;
+    s.set_reuse_port(true)?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    s.listen(BACKLOG)?;
+    Ok(s.into())
 }
 
 /// Keeps a session's bookkeeping right however the session ends: the shard's and listener's

@@ -58,10 +58,6 @@ fn main() -> ExitCode {
     // line's -p wins; -db (foreground) overrides a `daemon` line, as in HAProxy.
     let daemonize = (cli.daemon || config.runtime.daemon) && !cli.foreground && !cli.debug;
     let pidfile = cli.pidfile.clone().or_else(|| config.runtime.pidfile.clone());
-    if !cli.soft_stop.is_empty() || !cli.hard_stop.is_empty() {
-        eprintln!("spillway: -sf/-st (socket hand-over on reload) is not available in this build yet");
-        return ExitCode::FAILURE;
-    }
     let report = if daemonize {
         match daemon::daemonize() {
             Ok(r) => Some(r),
@@ -76,7 +72,26 @@ fn main() -> ExitCode {
     // Registered before the shards start, so an early SIGUSR1 is not fatal.
     let mut signals = Signals::new([SIGUSR1, SIGTERM, SIGINT, SIGHUP]).expect("signal handlers install");
     let drain_timeout = config.runtime.drain_timeout;
-    let mut server = match Server::start(config, StartOptions::default()) {
+    // `-sf`/`-st`: take the listening sockets over from the running process first.
+    let taking_over = !cli.soft_stop.is_empty() || !cli.hard_stop.is_empty();
+    let mut options = StartOptions { handover: taking_over, ..Default::default() };
+    if taking_over {
+        match &config.runtime.upgrade_socket {
+            Some(path) => match spillway::upgrade::receive(path) {
+                Ok(inherited) => {
+                    info!(sockets = inherited.len(), "took the listening sockets over from the running process");
+                    options.inherited = inherited;
+                }
+                // HAProxy without `-x` binds new sockets next to the old ones: so does this.
+                Err(e) => warn!("{e}; binding new sockets (connections queued at the old process may be reset)"),
+            },
+            None => warn!(
+                "-sf/-st without [runtime] upgrade_socket: binding new sockets next to the old ones \
+                 (connections queued at the old process may be reset)"
+            ),
+        }
+    }
+    let mut server = match Server::start(config, options) {
         Ok(s) => s,
         Err(e) => {
             // With -D the parent prints it (it owns the terminal); print it once.
@@ -99,12 +114,15 @@ fn main() -> ExitCode {
         info!(%addr, "admin API listening");
     }
     info!(shards = server.shard_count(), pid = std::process::id(), "spillway running");
+    if taking_over {
+        spillway::upgrade::signal_old(&cli.soft_stop, &cli.hard_stop);
+    }
     if let Some(r) = report {
         r.ready();
     }
     let code = supervise(&mut server, &mut signals, &paths, drain_timeout);
     if let Some(pidfile) = &pidfile {
-        let _ = std::fs::remove_file(pidfile);
+        daemon::remove_pidfile_if_ours(pidfile);
     }
     server.stop();
     code

@@ -12,6 +12,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use std::os::fd::OwnedFd;
+
 use crate::{
     config::{Config, HealthProtocol, Protocol},
     control::Control,
@@ -20,6 +22,7 @@ use crate::{
     metrics::ShardSnapshot,
     shard::mailbox::Message,
     shard::{self, mailbox, spawn, Shard},
+    upgrade::{Inherited, Offer},
 };
 
 pub use crate::control::ReloadError;
@@ -39,6 +42,8 @@ pub enum StartError {
         "admin API: cannot listen on {addr}: {source} (set [admin] listen to a free address, or \"\" for no admin API)"
     )]
     AdminBind { addr: SocketAddr, source: std::io::Error },
+    #[error("upgrade socket {}: {source}", path.display())]
+    Upgrade { path: std::path::PathBuf, source: std::io::Error },
     #[error("cannot start shard {shard}: {reason}")]
     Shard { shard: usize, reason: String },
 }
@@ -47,15 +52,20 @@ pub enum StartError {
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Options of a start that are not configuration.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct StartOptions {
-    /// This start takes sockets over from a running process (`-sf`/`-st`): skip the check that
-    /// nobody else listens on the ports.
+    /// This start takes over from a running process (`-sf`/`-st`): skip the check that nobody
+    /// else listens on the ports.
     pub handover: bool,
+    /// Listening sockets received from that process (`upgrade::receive`), used instead of new
+    /// ones for the listeners (and admin API) on the same addresses.
+    pub inherited: Inherited,
 }
 
 pub struct Server {
     control: Arc<Control>,
+    /// The listening sockets offered to a reloading process (`[runtime] upgrade_socket`).
+    offer: Option<Offer>,
     listeners: Vec<(String, SocketAddr)>,
     admin: Option<SocketAddr>,
     threads: Vec<Option<JoinHandle<()>>>,
@@ -64,7 +74,7 @@ pub struct Server {
 
 impl Server {
     /// Binds every listener and starts the shards; returns when all of them accept.
-    pub fn start(config: Config, options: StartOptions) -> Result<Server, StartError> {
+    pub fn start(config: Config, mut options: StartOptions) -> Result<Server, StartError> {
         check_supported(&config)?;
         let shard_count = spawn::shard_count(config.runtime.threads, &config.runtime.cpus);
         // splice(2) into a socket whose peer has gone raises SIGPIPE (it has no MSG_NOSIGNAL):
@@ -75,32 +85,52 @@ impl Server {
 
         let mut listeners = Vec::new();
         let mut resolved = Vec::new();
-        let mut sockets_per_shard: Vec<Vec<std::net::TcpListener>> = (0..shard_count).map(|_| Vec::new()).collect();
-        for l in &config.listeners {
-            let (addr, sockets) = listener::bind(l.bind, shard_count, options.handover).map_err(|source| {
-                let hint = if source.kind() == std::io::ErrorKind::AddrInUse {
-                    " (another process listens there; to take over from a running spillway, start with -sf PID)"
-                } else {
-                    ""
-                };
-                StartError::Bind { listener: l.name.clone(), addr: l.bind, source, hint }
-            })?;
+        let mut sockets_per_shard: Vec<Vec<(usize, std::net::TcpListener)>> =
+            (0..shard_count).map(|_| Vec::new()).collect();
+        // Duplicates of every listening socket, for the upgrade offer.
+        let mut offered: Vec<(SocketAddr, OwnedFd)> = Vec::new();
+        for (index, l) in config.listeners.iter().enumerate() {
+            let inherited = options.inherited.take(l.bind);
+            let (addr, sockets) =
+                listener::bind(l.bind, shard_count, options.handover, inherited).map_err(|source| {
+                    let hint = if source.kind() == std::io::ErrorKind::AddrInUse {
+                        " (another process listens there; to take over from a running spillway, start with -sf PID)"
+                    } else {
+                        ""
+                    };
+                    StartError::Bind { listener: l.name.clone(), addr: l.bind, source, hint }
+                })?;
             listeners.push((l.name.clone(), addr));
             resolved.push(addr);
-            for (i, s) in sockets.into_iter().enumerate() {
-                sockets_per_shard[i].push(s);
+            for (i, list) in sockets.into_iter().enumerate() {
+                for s in list {
+                    if let Ok(dup) = s.try_clone() {
+                        offered.push((addr, OwnedFd::from(dup)));
+                    }
+                    sockets_per_shard[i].push((index, s));
+                }
             }
         }
 
         let (admin_addr, mut admin_socket) = match config.admin.listen {
             Some(addr) => {
-                let socket = std::net::TcpListener::bind(addr)
-                    .and_then(|s| s.set_nonblocking(true).map(|_| s))
-                    .map_err(|source| StartError::AdminBind { addr, source })?;
-                (socket.local_addr().ok(), Some(socket))
+                let socket = match options.inherited.take(addr).pop() {
+                    Some(s) => s,
+                    None => std::net::TcpListener::bind(addr)
+                        .and_then(|s| s.set_nonblocking(true).map(|_| s))
+                        .map_err(|source| StartError::AdminBind { addr, source })?,
+                };
+                let local = socket.local_addr().ok();
+                if let (Some(a), Ok(dup)) = (local, socket.try_clone()) {
+                    offered.push((a, OwnedFd::from(dup)));
+                }
+                (local, Some(socket))
             }
             None => (None, None),
         };
+        for addr in options.inherited.leftover() {
+            tracing::warn!(%addr, "the previous process listened on {addr}, which this configuration does not: closed");
+        }
 
         // Shards see the addresses actually bound (a port 0 resolved), e.g. for X-Forwarded-Port.
         let mut config = config;
@@ -133,7 +163,14 @@ impl Server {
             threads.push(Some(thread));
         }
         drop(ready_tx);
-        let server = Server { control, listeners, admin: admin_addr, threads, limit };
+        let offer = match &config.runtime.upgrade_socket {
+            Some(path) => Some(
+                Offer::serve(path, offered, control.handed_over_flag())
+                    .map_err(|source| StartError::Upgrade { path: path.clone(), source })?,
+            ),
+            None => None,
+        };
+        let server = Server { control, offer, listeners, admin: admin_addr, threads, limit };
         for id in 0..shard_count {
             match ready_rx.recv_timeout(CONTROL_TIMEOUT) {
                 Ok(Ok(())) => {}
@@ -210,7 +247,11 @@ impl Server {
 
     /// Starts a graceful stop and returns at once; [`Server::finished`] tells when it is over.
     /// A later [`Server::stop`] cuts it short (SIGTERM during a drain).
-    pub fn begin_drain(&self, timeout: Duration) {
+    pub fn begin_drain(&mut self, timeout: Duration) {
+        // A stopping process offers its sockets no more.
+        if let Some(offer) = self.offer.as_mut() {
+            offer.withdraw();
+        }
         let deadline = Instant::now() + timeout;
         self.control.set_stopping();
         for m in self.control.mailboxes() {
@@ -231,6 +272,9 @@ impl Server {
 
     /// Stop now: open sessions are closed.
     pub fn stop(mut self) {
+        if let Some(offer) = self.offer.as_mut() {
+            offer.withdraw();
+        }
         self.send_stop();
         self.join();
     }

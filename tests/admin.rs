@@ -231,7 +231,7 @@ fn healthz_answers_503_while_draining() {
     let echo = echo_server();
     let mut config = tcp_config(&[echo.addr], 1, Driver::Auto);
     config.runtime.drain_timeout = Duration::from_secs(5);
-    let server = Server::start(config, StartOptions::default()).unwrap();
+    let mut server = Server::start(config, StartOptions::default()).unwrap();
     // An open session keeps the shard (and its admin API) alive through the drain.
     let session = TcpStream::connect(server.listener_addr("l4").unwrap()).unwrap();
     assert!(wait_until(Duration::from_secs(2), || server.open_connections() == 1));

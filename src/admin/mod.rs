@@ -108,6 +108,7 @@ pub async fn serve(shard: Rc<Shard>, socket: std::net::TcpListener) {
         }
     };
     let open = Rc::new(Cell::new(0usize));
+    let mut drain_seen = false;
     loop {
         if open.get() >= MAX_CONNECTIONS {
             monoio::select! {
@@ -118,6 +119,16 @@ pub async fn serve(shard: Rc<Shard>, socket: std::net::TcpListener) {
         let accepted = monoio::select! {
             a = listener.accept() => a,
             _ = shard.closing() => return,
+            // Draining after a hand-over (`-sf`): the new process serves the admin API on the
+            // same socket; this one stops taking its connections. A plain drain keeps serving
+            // (`/healthz` answers 503 then).
+            _ = shard.stopped_accepting(), if !drain_seen => {
+                drain_seen = true;
+                if shard.control.handed_over() {
+                    return;
+                }
+                continue;
+            }
         };
         match accepted {
             Ok((stream, _peer)) => {

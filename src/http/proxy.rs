@@ -119,8 +119,11 @@ pub async fn serve(shard: Rc<Shard>, listener: Rc<ListenerRuntime>, stream: TcpS
         // large, and the task of a connection waiting for its next request would otherwise
         // carry it all the time — kilobytes per idle keep-alive connection.
         match Box::pin(exchange(&shard, &listener, &mut client, head)).await {
-            After::KeepAlive if !shard.draining() => client.release_if_idle(&shard),
-            _ => break,
+            // Even when a drain began meanwhile: the response promised keep-alive, so the client
+            // may be sending its next request already; closing now would race it (a reset).
+            // That request is answered with `Connection: close` (see `next_request`).
+            After::KeepAlive => client.release_if_idle(&shard),
+            After::Close => break,
         }
     }
     if let Some(s) = client.scratch.take() {
@@ -157,9 +160,12 @@ async fn next_request(
             }
             deadline.get_or_insert_with(|| Instant::now() + listener.request_timeout);
         } else {
-            // Between requests: hold no buffer while waiting for the next one.
+            // Between requests: hold no buffer while waiting for the next one. While draining,
+            // a client gets a short grace for its next request (answered with `close`).
             client.release_if_idle(shard);
-            match io::readable(&client.stream, Some(Instant::now() + listener.idle_timeout)).await {
+            let idle =
+                if shard.draining() { listener.idle_timeout.min(DRAIN_IDLE_GRACE) } else { listener.idle_timeout };
+            match io::readable(&client.stream, Some(Instant::now() + idle)).await {
                 Ok(()) => deadline = Some(Instant::now() + listener.request_timeout),
                 Err(_) => return Ok(None),
             }
@@ -176,6 +182,10 @@ async fn next_request(
         }
     }
 }
+
+/// While draining, how long a keep-alive connection waits for its next request before it is
+/// closed (the request, if it comes, is answered with `Connection: close`).
+const DRAIN_IDLE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Body bytes sent together with a response head at most (the rest is relayed after).
 const COALESCE_MAX: usize = 64 * 1024;

@@ -359,7 +359,7 @@ const DRAIN_POLL: Duration = Duration::from_millis(20);
 /// told to stop, or until a drain has finished.
 pub async fn run(
     shard: Rc<Shard>,
-    sockets: Vec<std::net::TcpListener>,
+    sockets: Vec<(usize, std::net::TcpListener)>,
     admin: Option<std::net::TcpListener>,
     mailbox: MailboxReceiver,
     ready: crossbeam_channel::Sender<Result<(), String>>,
@@ -371,7 +371,8 @@ pub async fn run(
             return;
         }
     };
-    for (socket, listener) in sockets.into_iter().zip(shard.listeners.clone()) {
+    for (index, socket) in sockets {
+        let listener = shard.listeners[index].clone();
         match monoio::net::TcpListener::from_std(socket) {
             Ok(socket) => {
                 monoio::spawn(listener::accept_loop(shard.clone(), listener, socket));

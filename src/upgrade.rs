@@ -1,0 +1,323 @@
+//! Seamless reload: a new process takes the running one's listening sockets (HAProxy's `-x`
+//! with `-sf`, Pingora's upgrade), so that no client connection is refused or reset.
+//!
+//! Why pass sockets instead of binding new ones next to the old (SO_REUSEPORT): each socket of
+//! a reuseport group has its own accept queue, and closing one *resets* the connections waiting
+//! in it. A new process that binds its own sockets and then tells the old one to close its own
+//! loses whatever sat in the old queues at that moment. When the sockets themselves are passed,
+//! both processes hold the same sockets (the same queues); the old one closing its descriptors
+//! drops a reference, not the socket, and whatever waits in the queues is accepted by the new one.
+//!
+//! The exchange, over the unix socket `[runtime] upgrade_socket` (HAProxy cfg: `stats socket
+//! PATH expose-fd listeners`) that every running spillway serves:
+//!
+//! ```text
+//! new → old   "spillway-upgrade 1\n"
+//! old → new   "N\n" then N lines "IP:PORT\n", with the N listening sockets attached (SCM_RIGHTS)
+//! ```
+//!
+//! Then the new process starts serving on them and signals the old one (`-sf`: SIGUSR1, a
+//! graceful stop; `-st`: SIGTERM). The old process stops offering its sockets as soon as it
+//! begins to stop, so a socket is only handed over while it is open and listening.
+
+use std::{
+    collections::HashMap,
+    io::{self, BufRead, BufReader, Write},
+    net::{SocketAddr, TcpListener},
+    os::{
+        fd::{AsRawFd, FromRawFd, OwnedFd, RawFd},
+        unix::net::{UnixListener, UnixStream},
+    },
+    path::{Path, PathBuf},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
+    thread::JoinHandle,
+    time::Duration,
+};
+
+use tracing::{info, warn};
+
+const HELLO: &str = "spillway-upgrade 1\n";
+/// The kernel's limit on descriptors in one message (SCM_MAX_FD).
+const MAX_FDS: usize = 253;
+/// A peer that does not complete the exchange within this is dropped.
+const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The sockets on offer, by address; `None` once withdrawn.
+type Shelf = Arc<Mutex<Option<Vec<(SocketAddr, OwnedFd)>>>>;
+
+/// Listening sockets received from the previous process, by the address they listen on.
+#[derive(Debug, Default)]
+pub struct Inherited {
+    sockets: HashMap<SocketAddr, Vec<TcpListener>>,
+}
+
+impl Inherited {
+    /// The sockets listening on `addr`, taken out (each is used once).
+    pub fn take(&mut self, addr: SocketAddr) -> Vec<TcpListener> {
+        self.sockets.remove(&addr).unwrap_or_default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.sockets.values().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Sockets no listener of the new configuration wanted (a listener was removed): they are
+    /// closed, which is what removing a listener means.
+    pub fn leftover(&self) -> Vec<SocketAddr> {
+        self.sockets.keys().copied().collect()
+    }
+}
+
+/// Why taking the sockets over failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UpgradeError {
+    #[error("cannot reach the running process at {path}: {source}")]
+    Connect { path: PathBuf, source: io::Error },
+    #[error("the exchange with the running process at {path} failed: {reason}")]
+    Exchange { path: PathBuf, reason: String },
+}
+
+/// Asks the process serving `path` for its listening sockets.
+pub fn receive(path: &Path) -> Result<Inherited, UpgradeError> {
+    let fail = |reason: String| UpgradeError::Exchange { path: path.to_path_buf(), reason };
+    let mut stream =
+        UnixStream::connect(path).map_err(|source| UpgradeError::Connect { path: path.to_path_buf(), source })?;
+    stream.set_read_timeout(Some(EXCHANGE_TIMEOUT)).map_err(|e| fail(e.to_string()))?;
+    stream.write_all(HELLO.as_bytes()).map_err(|e| fail(e.to_string()))?;
+    let (mut payload, fds) = recv_with_fds(&stream).map_err(|e| fail(e.to_string()))?;
+    // The text may arrive in more than one read; the descriptors come with the first byte.
+    let complete = |p: &[u8]| -> Option<usize> {
+        let text = std::str::from_utf8(p).ok()?;
+        let n: usize = text.lines().next()?.parse().ok()?;
+        (text.matches('\n').count() > n).then_some(n)
+    };
+    while complete(&payload).is_none() {
+        let (more, extra) = recv_with_fds(&stream).map_err(|e| fail(e.to_string()))?;
+        drop(extra);
+        if more.is_empty() {
+            return Err(fail("the running process closed the connection mid-answer".into()));
+        }
+        payload.extend_from_slice(&more);
+    }
+    let text = String::from_utf8_lossy(&payload);
+    let mut lines = text.lines();
+    let n: usize = lines.next().and_then(|l| l.parse().ok()).unwrap_or(0);
+    if fds.len() != n {
+        return Err(fail(format!("{n} sockets announced, {} received", fds.len())));
+    }
+    let mut inherited = Inherited::default();
+    for (fd, line) in fds.into_iter().zip(lines) {
+        let addr: SocketAddr = line.parse().map_err(|_| fail(format!("bad address line {line:?}")))?;
+        let socket = TcpListener::from(fd);
+        // It must really be a listening TCP socket on that address.
+        if socket.local_addr().ok() != Some(addr) || !is_listening(socket.as_raw_fd()) {
+            return Err(fail(format!("the socket offered for {addr} is not listening there")));
+        }
+        socket.set_nonblocking(true).map_err(|e| fail(e.to_string()))?;
+        inherited.sockets.entry(addr).or_default().push(socket);
+    }
+    Ok(inherited)
+}
+
+fn is_listening(fd: RawFd) -> bool {
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `value`.
+    let rc = unsafe {
+        libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN, (&mut value as *mut libc::c_int).cast(), &mut len)
+    };
+    rc == 0 && value == 1
+}
+
+/// The sockets a running process offers, and the thread that serves them on the upgrade socket.
+pub struct Offer {
+    sockets: Shelf,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    path: PathBuf,
+}
+
+impl Offer {
+    /// Serves `sockets` (duplicates of the listening sockets) on `path` until [`Offer::withdraw`].
+    pub fn serve(path: &Path, sockets: Vec<(SocketAddr, OwnedFd)>, taken: Arc<AtomicBool>) -> io::Result<Offer> {
+        // The previous process's socket file (it handed over already, or it is gone): replaced.
+        let _ = std::fs::remove_file(path);
+        let listener = UnixListener::bind(path)?;
+        listener.set_nonblocking(true)?;
+        let sockets = Arc::new(Mutex::new(Some(sockets)));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, st) = (sockets.clone(), stop.clone());
+        let thread = std::thread::Builder::new()
+            .name("spillway-upgrade".into())
+            .spawn(move || accept_loop(listener, s, st, taken))?;
+        info!(path = %path.display(), "upgrade socket ready: `spillway -sf PID` takes the listeners over");
+        Ok(Offer { sockets, stop, thread: Some(thread), path: path.to_path_buf() })
+    }
+
+    /// Stops offering (the process is stopping): the duplicates are closed, so once the shards
+    /// close theirs, the sockets are gone unless a new process took them.
+    pub fn withdraw(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Ok(mut s) = self.sockets.lock() {
+            s.take();
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Offer {
+    fn drop(&mut self) {
+        // The socket file stays: a newer process may have bound its own at the same path.
+        self.withdraw();
+    }
+}
+
+impl Offer {
+    /// Where the offer is served.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn accept_loop(listener: UnixListener, sockets: Shelf, stop: Arc<AtomicBool>, taken: Arc<AtomicBool>) {
+    while !stop.load(Ordering::Acquire) {
+        match listener.accept() {
+            Ok((stream, _)) => match answer(stream, &sockets) {
+                Ok(()) => taken.store(true, Ordering::Release),
+                Err(e) => warn!(error = %e, "upgrade request failed"),
+            },
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => {
+                warn!(error = %e, "upgrade socket accept failed");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+fn answer(stream: UnixStream, sockets: &Shelf) -> io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(EXCHANGE_TIMEOUT))?;
+    let mut hello = String::new();
+    BufReader::new(&stream).read_line(&mut hello)?;
+    if hello != HELLO {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("unexpected request {hello:?}")));
+    }
+    let guard = sockets.lock().map_err(|_| io::Error::other("offer lock poisoned"))?;
+    let Some(list) = guard.as_ref() else {
+        return Err(io::Error::other("this process is stopping and offers no sockets"));
+    };
+    if list.len() > MAX_FDS {
+        return Err(io::Error::other(format!("{} sockets are more than one message can carry", list.len())));
+    }
+    let mut text = format!("{}\n", list.len());
+    for (addr, _) in list {
+        text.push_str(&format!("{addr}\n"));
+    }
+    let fds: Vec<RawFd> = list.iter().map(|(_, fd)| fd.as_raw_fd()).collect();
+    send_with_fds(&stream, text.as_bytes(), &fds)?;
+    info!(sockets = fds.len(), "listening sockets handed to a new process");
+    Ok(())
+}
+
+fn send_with_fds(stream: &UnixStream, payload: &[u8], fds: &[RawFd]) -> io::Result<()> {
+    let fd_bytes = std::mem::size_of_val(fds);
+    // SAFETY: CMSG_SPACE only computes a size.
+    let space = unsafe { libc::CMSG_SPACE(fd_bytes as u32) } as usize;
+    let mut control = vec![0u8; space.max(1)];
+    let mut iov = libc::iovec { iov_base: payload.as_ptr() as *mut libc::c_void, iov_len: payload.len() };
+    // SAFETY: a zeroed msghdr is a valid empty message; every pointer set below outlives the
+    // sendmsg call, and the control buffer is CMSG_SPACE bytes for `fds`.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        if !fds.is_empty() {
+            msg.msg_control = control.as_mut_ptr().cast();
+            msg.msg_controllen = space as _;
+            let cmsg = libc::CMSG_FIRSTHDR(&msg);
+            (*cmsg).cmsg_level = libc::SOL_SOCKET;
+            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(fd_bytes as u32) as _;
+            std::ptr::copy_nonoverlapping(fds.as_ptr().cast::<u8>(), libc::CMSG_DATA(cmsg), fd_bytes);
+        }
+        let mut sent = libc::sendmsg(stream.as_raw_fd(), &msg, libc::MSG_NOSIGNAL);
+        if sent < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // The rest of the text, if the first send was short (descriptors went with it).
+        while (sent as usize) < payload.len() {
+            let rest = &payload[sent as usize..];
+            let n = libc::send(stream.as_raw_fd(), rest.as_ptr().cast(), rest.len(), libc::MSG_NOSIGNAL);
+            if n < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            sent += n;
+        }
+    }
+    Ok(())
+}
+
+fn recv_with_fds(stream: &UnixStream) -> io::Result<(Vec<u8>, Vec<OwnedFd>)> {
+    let mut buf = vec![0u8; 64 * 1024];
+    // SAFETY: CMSG_SPACE only computes a size.
+    let space = unsafe { libc::CMSG_SPACE((MAX_FDS * std::mem::size_of::<RawFd>()) as u32) } as usize;
+    let mut control = vec![0u8; space];
+    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    let mut fds = Vec::new();
+    // SAFETY: the msghdr points at live buffers of the given sizes; received descriptors are
+    // read from the control messages the kernel wrote, within msg_controllen.
+    let n = unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = space as _;
+        let n = libc::recvmsg(stream.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC);
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                let data = libc::CMSG_DATA(cmsg);
+                let count = ((*cmsg).cmsg_len as usize - libc::CMSG_LEN(0) as usize) / std::mem::size_of::<RawFd>();
+                for i in 0..count {
+                    let fd = std::ptr::read_unaligned(data.cast::<RawFd>().add(i));
+                    fds.push(OwnedFd::from_raw_fd(fd));
+                }
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+        if msg.msg_flags & libc::MSG_CTRUNC != 0 {
+            return Err(io::Error::other("too many descriptors offered"));
+        }
+        n as usize
+    };
+    buf.truncate(n);
+    Ok((buf, fds))
+}
+
+/// Signals the processes being replaced: SIGUSR1 (graceful, `-sf`) or SIGTERM (now, `-st`).
+pub fn signal_old(soft: &[u32], hard: &[u32]) {
+    for (pids, signal, name) in [(soft, libc::SIGUSR1, "SIGUSR1"), (hard, libc::SIGTERM, "SIGTERM")] {
+        for &pid in pids {
+            let Ok(pid) = libc::pid_t::try_from(pid) else { continue };
+            // SAFETY: kill has no memory preconditions.
+            if unsafe { libc::kill(pid, signal) } == 0 {
+                info!(pid, signal = name, "told the previous process to stop");
+            } else {
+                warn!(pid, signal = name, error = %io::Error::last_os_error(), "cannot signal the previous process");
+            }
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! Seamless reload through the binary, as a perf-test script does it: `spillway -f x -sf PID`
+//! five times under load, with no refused, reset or failed request, every old process exiting
+//! 0; and the HAProxy way with `-D -p pidfile`.
+
+mod common;
+
+use std::{
+    io::{BufReader, Write},
+    net::{SocketAddr, TcpStream},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::{
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant},
+};
+
+use common::{http_backend::*, wait_until};
+
+const BIN: &str = env!("CARGO_BIN_EXE_spillway");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn temp(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("spillway-upgrade-{}-{name}", std::process::id()))
+}
+
+/// A native configuration with an HTTP listener, the admin API and an upgrade socket.
+fn write_config(port: u16, admin: u16, backend: SocketAddr) -> (PathBuf, PathBuf) {
+    let (path, socket) = (temp("x.toml"), temp("upgrade.sock"));
+    std::fs::write(
+        &path,
+        format!(
+            "[runtime]\nthreads = 2\npin = false\ndrain_timeout = \"10s\"\nupgrade_socket = \"{}\"\n\
+             [admin]\nlisten = \"127.0.0.1:{admin}\"\n\
+             [[listener]]\nname = \"web\"\nbind = \"127.0.0.1:{port}\"\nprotocol = \"http\"\ntarget_group = \"g\"\n\
+             [[target_group]]\nname = \"g\"\ntargets = [ {{ addr = \"{backend}\" }} ]\n\
+             [target_group.health_check]\nenabled = false\n",
+            socket.display()
+        ),
+    )
+    .unwrap();
+    (path, socket)
+}
+
+fn spawn(args: &[&str]) -> Child {
+    Command::new(BIN).args(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()
+}
+
+fn wait_exit(child: &mut Child, limit: Duration) -> Option<i32> {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+#[derive(Default)]
+struct Tally {
+    ok: AtomicUsize,
+    failures: Mutex<Vec<String>>,
+}
+
+impl Tally {
+    fn fail(&self, what: String) {
+        self.failures.lock().unwrap().push(what);
+    }
+}
+
+/// New connection per request until `stop`.
+fn churn_client(addr: SocketAddr, stop: Arc<AtomicBool>, tally: Arc<Tally>) {
+    while !stop.load(Ordering::SeqCst) {
+        let s = match TcpStream::connect(addr) {
+            Ok(s) => s,
+            Err(e) => {
+                tally.fail(format!("connect: {e}"));
+                continue;
+            }
+        };
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        if let Err(e) = write!(&s, "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n") {
+            tally.fail(format!("write: {e}"));
+            continue;
+        }
+        match read_response(&mut r) {
+            Ok((200, _, _)) => {
+                tally.ok.fetch_add(1, Ordering::SeqCst);
+            }
+            Ok((status, _, _)) => tally.fail(format!("status {status}")),
+            Err(e) => tally.fail(format!("read: {e}")),
+        }
+    }
+}
+
+/// Keep-alive requests until `stop`; reconnects only when the server said `Connection: close`.
+fn keep_alive_client(addr: SocketAddr, stop: Arc<AtomicBool>, tally: Arc<Tally>) {
+    'connection: while !stop.load(Ordering::SeqCst) {
+        let s = match TcpStream::connect(addr) {
+            Ok(s) => s,
+            Err(e) => {
+                tally.fail(format!("keep-alive connect: {e}"));
+                continue;
+            }
+        };
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        while !stop.load(Ordering::SeqCst) {
+            if let Err(e) = write!(&s, "GET / HTTP/1.1\r\nHost: t\r\n\r\n") {
+                tally.fail(format!("keep-alive write: {e}"));
+                continue 'connection;
+            }
+            match read_response(&mut r) {
+                Ok((200, head, _)) => {
+                    tally.ok.fetch_add(1, Ordering::SeqCst);
+                    if head.to_ascii_lowercase().contains("connection: close") {
+                        continue 'connection;
+                    }
+                }
+                Ok((status, _, _)) => tally.fail(format!("keep-alive status {status}")),
+                Err(e) => {
+                    tally.fail(format!("keep-alive read: {e}"));
+                    continue 'connection;
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn five_reloads_under_load_lose_nothing() {
+    let backend = http_backend();
+    let (port, admin) = (free_port(), free_port());
+    let (config, socket) = write_config(port, admin, backend.addr);
+    let cfg = config.to_str().unwrap();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut current = spawn(&["-f", cfg]);
+    assert!(wait_until(Duration::from_secs(10), || TcpStream::connect(addr).is_ok() && socket.exists()));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let tally = Arc::new(Tally::default());
+    let clients: Vec<_> = [churn_client as fn(_, _, _), churn_client, keep_alive_client]
+        .into_iter()
+        .map(|f| {
+            let (stop, tally) = (stop.clone(), tally.clone());
+            std::thread::spawn(move || f(addr, stop, tally))
+        })
+        .collect();
+    let mut exits = Vec::new();
+    for _ in 0..5 {
+        std::thread::sleep(Duration::from_millis(700));
+        let old_pid = current.id().to_string();
+        let next = spawn(&["-f", cfg, "-sf", &old_pid]);
+        exits.push(wait_exit(&mut current, Duration::from_secs(15)));
+        current = next;
+    }
+    std::thread::sleep(Duration::from_millis(700));
+    stop.store(true, Ordering::SeqCst);
+    for c in clients {
+        c.join().unwrap();
+    }
+    // The last one serves the admin API on the port it took over.
+    let stats = TcpStream::connect(("127.0.0.1", admin));
+    assert!(stats.is_ok(), "the admin API did not survive the reloads");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(current.id() as i32, libc::SIGTERM) };
+    exits.push(wait_exit(&mut current, Duration::from_secs(10)));
+
+    let failures = tally.failures.lock().unwrap().clone();
+    assert!(
+        failures.is_empty(),
+        "{} failed requests during the reloads: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(10)]
+    );
+    assert!(tally.ok.load(Ordering::SeqCst) > 200, "too little traffic: {}", tally.ok.load(Ordering::SeqCst));
+    assert_eq!(exits, vec![Some(0); 6], "every old process exits 0");
+    let _ = std::fs::remove_file(config);
+    let _ = std::fs::remove_file(socket);
+}
+
+/// The perf-test script idiom, unchanged from HAProxy's: `-D -p pidfile`, then
+/// `-D -p pidfile -sf $(cat pidfile)`, then stop by the pid file.
+#[test]
+fn the_haproxy_script_idiom_works_with_a_haproxy_cfg() {
+    let backend = http_backend();
+    let (port, admin) = (free_port(), free_port());
+    let (cfg, socket, pidfile) = (temp("perf.cfg"), temp("perf.sock"), temp("perf.pid"));
+    std::fs::write(
+        &cfg,
+        format!(
+            "global\n    stats socket {} mode 600 expose-fd listeners\n    nbthread 1\n\
+             defaults\n    mode http\n    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n\
+             frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\
+             backend be\n    server s1 {}\n\
+             listen stats\n    bind 127.0.0.1:{admin}\n    stats enable\n",
+            socket.display(),
+            backend.addr
+        ),
+    )
+    .unwrap();
+    let (cfg_s, pid_s) = (cfg.to_str().unwrap(), pidfile.to_str().unwrap());
+    let read_pid = || std::fs::read_to_string(&pidfile).unwrap().trim().parse::<i32>().unwrap();
+    // SAFETY: signal 0 only checks that the process exists.
+    let alive = |pid: i32| unsafe { libc::kill(pid, 0) } == 0;
+    let get = || {
+        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        write!(&s, "GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        read_response(&mut r).unwrap().0
+    };
+
+    // -D returns once the daemon serves.
+    let status = Command::new(BIN).args(["-f", cfg_s, "-D", "-p", pid_s]).status().unwrap();
+    assert!(status.success());
+    let first = read_pid();
+    assert_eq!(get(), 200);
+
+    let status = Command::new(BIN).args(["-f", cfg_s, "-D", "-p", pid_s, "-sf", &first.to_string()]).status().unwrap();
+    assert!(status.success());
+    assert!(wait_until(Duration::from_secs(10), || !alive(first)), "the old process did not leave");
+    let second = read_pid();
+    assert_ne!(first, second, "the pid file names the new process");
+    assert_eq!(get(), 200);
+
+    // SAFETY: the daemon this test started, named by its pid file.
+    unsafe { libc::kill(second, libc::SIGTERM) };
+    assert!(wait_until(Duration::from_secs(10), || !alive(second)));
+    assert!(!pidfile.exists(), "the last process removes its pid file");
+    let _ = std::fs::remove_file(cfg);
+    let _ = std::fs::remove_file(socket);
+}
