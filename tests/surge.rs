@@ -125,6 +125,19 @@ fn a_queued_client_that_disconnects_frees_its_place() {
     let quitter = TcpStream::connect(addr).unwrap();
     write!(&quitter, "GET / HTTP/1.1\r\nHost: test\r\nX-Seq: 2\r\n\r\n").unwrap();
     assert!(wait_until(Duration::from_secs(2), || group_figure(&server, "SurgeQueueLength") == 1));
+    // HAProxy's CSV says the same, and reads with a CSV reader.
+    let (status, text) = admin(&server, "GET", "/stats;csv", None, None);
+    assert_eq!(status, 200);
+    let mut reader = csv::ReaderBuilder::new().from_reader(text.trim_start_matches("# ").as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let backend = rows.iter().find(|r| &r[col("pxname")] == "g" && &r[col("svname")] == "BACKEND").unwrap();
+    assert_eq!((&backend[col("qcur")], &backend[col("qmax")], &backend[col("status")]), ("1", "1", "UP"));
+    let server_row = rows.iter().find(|r| r[col("svname")] == b.addr.to_string()).unwrap();
+    assert_eq!((&server_row[col("scur")], &server_row[col("status")]), ("1", "no check"));
+    assert!(rows.iter().any(|r| &r[col("pxname")] == "l4" && &r[col("svname")] == "FRONTEND"));
+    assert_eq!(header.len(), 62);
     drop(quitter);
     assert!(wait_until(Duration::from_secs(2), || group_figure(&server, "SurgeQueueLength") == 0), "place kept");
     // The place is free: the next request is queued (and served), not spilled.

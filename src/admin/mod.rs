@@ -8,6 +8,7 @@
 //!
 //! Shard 0 also runs the sweep that removes drained targets ([`sweep_drained_targets`]).
 
+pub mod csv;
 pub mod prometheus;
 mod routes;
 pub mod stats;
@@ -93,6 +94,8 @@ pub struct Request<'a> {
     pub method: codec::Method,
     /// The path, without the query string.
     pub path: &'a str,
+    /// The whole request target (path and query), for HAProxy's `...;csv` forms.
+    pub target: &'a str,
     /// `Authorization` header value, if any.
     pub authorization: Option<&'a [u8]>,
     pub body: &'a [u8],
@@ -165,7 +168,7 @@ async fn exchange(shard: &Shard, stream: TcpStream) {
             let authorization =
                 headers.iter().find(|h| h.name(bytes).eq_ignore_ascii_case(b"authorization")).map(|h| h.value(bytes));
             let body = &bytes[head.head_len..];
-            let request = Request { method: head.method, path, authorization, body };
+            let request = Request { method: head.method, path, target, authorization, body };
             routes::route(shard, &request).await
         }
         Ok(None) => return,

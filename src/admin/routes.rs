@@ -24,6 +24,17 @@ pub async fn route(shard: &Shard, req: &Request<'_>) -> Reply {
         }
     }
     match (req.method, segments.as_slice()) {
+        // HAProxy's CSV export: `/stats;csv`, or any stats URI with `;csv` (`/haproxy?stats;csv`).
+        (Method::Get, _) if req.target.ends_with(";csv") => {
+            let set = control.current();
+            let figures = gather(control).await;
+            Reply {
+                status: 200,
+                content_type: "text/csv",
+                body: super::csv::render(&set, &figures),
+                headers: String::new(),
+            }
+        }
         (Method::Get, ["stats"]) => {
             let set = control.current();
             let figures = gather(control).await;
