@@ -175,3 +175,27 @@ fn dash_c_says_valid_or_lists_every_problem() {
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.lines().count() >= 10 && err.contains("tcp-splicing-sample.cfg:71: "), "{err}");
 }
+
+/// From HAProxy's repository (examples/basic-config-edge.cfg, haproxy/haproxy commit 3ce3959):
+/// a modern edge configuration. What spillway does not do (conditional blocks, header rules,
+/// compression, caching, cookies) is refused line by line; what it maps is not complained of.
+#[test]
+fn a_modern_haproxy_example_is_refused_only_where_it_needs_more_than_the_subset() {
+    let err = Config::load_files(&[corpus("haproxy-examples-basic-config-edge.cfg")]).unwrap_err();
+    let found: Vec<String> = err.problems.iter().map(|p| format!("{}: {}", p.line, p.message)).collect();
+    for expected in [
+        "12: global: unsupported directive \"default-path\"",
+        "73: unsupported directive \".if\"",
+        "81: unsupported directive \"http-request\"",
+        "92: unsupported directive \"compression\"",
+        "103: section \"cache\" is not supported",
+        "128: server srv1: option \"cookie\" is not supported (supported: check inter rise fall weight maxconn maxqueue disabled port)",
+    ] {
+        assert!(found.iter().any(|f| f == expected), "missing {expected:?} in\n{}", found.join("\n"));
+    }
+    // The global section (daemon, pidfile, stats socket expose-fd, ssl defaults), the named
+    // defaults, the stats frontend and the bind lines are understood.
+    for line in [23, 24, 31, 38, 44, 62, 69, 70, 124, 125] {
+        assert!(!found.iter().any(|f| f.starts_with(&format!("{line}: "))), "line {line} refused: {found:?}");
+    }
+}

@@ -64,6 +64,7 @@ const NO_EFFECT: &[&str] = &[
     "maxconnrate",
     "maxsessrate",
     "server-state-file",
+    "zero-warning",
 ];
 
 /// `option X` values accepted with no effect.
@@ -606,11 +607,17 @@ impl Reader {
                 while i < w.len() {
                     match w[i].as_str() {
                         "ssl" => {}
+                        // The bind line's name in HAProxy's stats: no effect here.
+                        "name" => i += 1,
                         "crt" => {
                             i += 1;
                             crt = Some(PathBuf::from(w.get(i).ok_or("crt needs a file")?));
                         }
-                        o => return Err(format!("bind option \"{o}\" is not supported (supported: ssl crt FILE)")),
+                        o => {
+                            return Err(format!(
+                                "bind option \"{o}\" is not supported (supported: ssl crt FILE, name N)"
+                            ))
+                        }
                     }
                     i += 1;
                 }
