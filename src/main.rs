@@ -14,7 +14,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = cli::parse();
-    spillway::logging::init(cli.quiet, cli.debug);
+    // The demo prints its own report: only warnings from the proxy around it.
+    let demo = matches!(cli.command, Some(cli::Command::Demo { .. }));
+    spillway::logging::init(cli.quiet || demo, cli.debug);
     if cli.version {
         println!("spillway version {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;

@@ -278,3 +278,20 @@ fn sigint_stops_now() {
     let status = wait_exit(&mut child, Duration::from_secs(3)).expect("SIGINT did not stop it at once");
     assert!(status.success());
 }
+
+/// The README's first command: the demo runs the whole job on loopback and reports the surge.
+#[test]
+fn the_demo_runs_a_surge_and_reports_it() {
+    let out = Command::new(BIN).args(["demo", "--seconds", "4"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    for expected in ["SurgeQueueLengthMax", "SpilloverCount", "HealthyHostCount", "Written: ", "surge.svg"] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+    let written = text.lines().find_map(|l| l.strip_prefix("Written: ")).unwrap().trim();
+    let dir = std::path::Path::new(written).parent().unwrap();
+    for file in ["surge.csv", "surge.svg", "surge.json"] {
+        assert!(dir.join(file).metadata().map(|m| m.len() > 0).unwrap_or(false), "{file} not written");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
