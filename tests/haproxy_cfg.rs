@@ -14,6 +14,18 @@ fn load(name: &str) -> (Config, Vec<String>) {
     (config, notes.iter().map(|n| format!("{}: {}", n.line, n.message)).collect())
 }
 
+/// Loads a corpus file that must be refused; checks that every `expected` problem (`LINE:
+/// message`) is among those reported, all in that file; returns them all.
+fn refused(name: &str, expected: &[&str]) -> Vec<String> {
+    let err = Config::load_files(&[corpus(name)]).unwrap_err();
+    assert!(err.problems.iter().all(|p| p.file.ends_with(name)), "{err}");
+    let found: Vec<String> = err.problems.iter().map(|p| format!("{}: {}", p.line, p.message)).collect();
+    for e in expected {
+        assert!(found.iter().any(|f| f == e), "missing {e:?} in\n{}", found.join("\n"));
+    }
+    found
+}
+
 fn problems(text: &str) -> Vec<String> {
     match haproxy::parse(text, "x.cfg") {
         Ok(_) => Vec::new(),
@@ -82,19 +94,17 @@ fn a_layer_4_listen_section_maps_to_a_listener_and_a_group() {
 /// 6d1a988): a configuration of the 1.3 era. Every directive spillway cannot honour is named.
 #[test]
 fn an_old_haproxy_example_is_refused_line_by_line() {
-    let err = Config::load_files(&[corpus("haproxy-examples-tcp-splicing-sample.cfg")]).unwrap_err();
-    let found: Vec<String> = err.problems.iter().map(|p| format!("{}: {}", p.line, p.message)).collect();
-    for expected in [
-        "28: option httpclose: unsupported",
-        "30: unsupported directive \"monitor-uri\"",
-        "32: clitimeout was removed from HAProxy (2.1): write \"timeout client\"",
-        "35: unsupported directive \"reqisetbe\"",
-        "69: unsupported directive \"cookie\"",
-        "71: server dynsrv1: option \"minconn\" is not supported (supported: check inter rise fall weight maxconn maxqueue disabled port)",
-    ] {
-        assert!(found.iter().any(|f| f == expected), "missing {expected:?} in\n{}", found.join("\n"));
-    }
-    assert!(err.problems.iter().all(|p| p.file.ends_with("haproxy-examples-tcp-splicing-sample.cfg")));
+    let found = refused(
+        "haproxy-examples-tcp-splicing-sample.cfg",
+        &[
+            "28: option httpclose: unsupported",
+            "30: unsupported directive \"monitor-uri\"",
+            "32: clitimeout was removed from HAProxy (2.1): write \"timeout client\"",
+            "35: unsupported directive \"reqisetbe\"",
+            "69: unsupported directive \"cookie\"",
+            "71: server dynsrv1: option \"minconn\" is not supported (supported: check inter rise fall weight maxconn maxqueue disabled port)",
+        ],
+    );
     assert!(!found.iter().any(|f| f.starts_with("54:")), "old `redispatch` is accepted without effect: {found:?}");
 }
 
@@ -181,18 +191,17 @@ fn dash_c_says_valid_or_lists_every_problem() {
 /// compression, caching, cookies) is refused line by line; what it maps is not complained of.
 #[test]
 fn a_modern_haproxy_example_is_refused_only_where_it_needs_more_than_the_subset() {
-    let err = Config::load_files(&[corpus("haproxy-examples-basic-config-edge.cfg")]).unwrap_err();
-    let found: Vec<String> = err.problems.iter().map(|p| format!("{}: {}", p.line, p.message)).collect();
-    for expected in [
+    let found = refused(
+        "haproxy-examples-basic-config-edge.cfg",
+        &[
         "12: global: unsupported directive \"default-path\"",
         "73: unsupported directive \".if\"",
         "81: unsupported directive \"http-request\"",
         "92: unsupported directive \"compression\"",
         "103: section \"cache\" is not supported",
         "128: server srv1: option \"cookie\" is not supported (supported: check inter rise fall weight maxconn maxqueue disabled port)",
-    ] {
-        assert!(found.iter().any(|f| f == expected), "missing {expected:?} in\n{}", found.join("\n"));
-    }
+        ],
+    );
     // The global section (daemon, pidfile, stats socket expose-fd, ssl defaults), the named
     // defaults, the stats frontend and the bind lines are understood.
     for line in [23, 24, 31, 38, 44, 62, 69, 70, 124, 125] {
