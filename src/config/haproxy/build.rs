@@ -1,0 +1,167 @@
+//! From the sections read to the model: proxies become listeners and target groups, with
+//! HAProxy's defaults where the file says nothing.
+
+use std::time::Duration;
+
+use super::{
+    defaults, Algorithm, CertKeyPair, HealthCheck, HealthProtocol, Kind, Listener, ListenerTls, Mode, Protocol, Proxy,
+    Reader, Server, Site, StatusMatcher, Target, TargetGroup, UNBOUNDED_QUEUE,
+};
+
+impl Reader {
+    /// Turns the proxies into listeners and groups.
+    pub(super) fn build(&mut self) {
+        let proxies = std::mem::take(&mut self.proxies);
+        // Groups first (backends and listens), so listeners can name them.
+        for p in proxies.iter().filter(|p| p.kind != Kind::Frontend && !p.stats) {
+            let g = self.config.target_groups.len();
+            let group = self.group(p, g);
+            self.config.target_groups.push(group);
+        }
+        for p in proxies.iter().filter(|p| p.kind != Kind::Backend) {
+            if p.stats {
+                self.stats_page(p);
+                continue;
+            }
+            let group = match (&p.kind, &p.default_backend) {
+                (Kind::Listen, _) => p.name.clone(),
+                (_, Some((b, _))) => b.clone(),
+                (_, None) => {
+                    self.fail(p.line, format!("frontend {}: no default_backend", p.name));
+                    continue;
+                }
+            };
+            if p.binds.is_empty() {
+                self.fail(p.line, format!("{} has no bind line", p.name));
+            }
+            for (k, (addr, crt, line)) in p.binds.iter().enumerate() {
+                let i = self.config.listeners.len();
+                let name = if k == 0 { p.name.clone() } else { format!("{}#{}", p.name, k + 1) };
+                let protocol = match (p.common.mode.unwrap_or(Mode::Tcp), crt) {
+                    (_, Some(_)) => Protocol::Https,
+                    (Mode::Http, None) => Protocol::Http,
+                    (Mode::Tcp, None) => Protocol::Tcp,
+                };
+                if crt.is_some() && p.common.mode != Some(Mode::Http) {
+                    self.fail(*line, "bind ... ssl needs mode http (TLS is terminated for HTTP only)");
+                }
+                let mut l = Listener::with_defaults(&name, *addr, protocol, &group);
+                let t = &p.common.timeouts;
+                if let Some(d) = t.http_keep_alive.or(t.client) {
+                    l.idle_timeout = d;
+                }
+                if let Some(d) = t.http_request.or(t.client) {
+                    l.request_timeout = d;
+                }
+                if let Some(d) = t.tunnel {
+                    l.tunnel_timeout = d;
+                }
+                l.tls =
+                    crt.as_ref().map(|f| ListenerTls { certs: vec![CertKeyPair { cert: f.clone(), key: f.clone() }] });
+                self.lines.set(Site::Listener(i, ""), *line);
+                self.lines.set(Site::Listener(i, "bind"), *line);
+                if let Some((_, dl)) = &p.default_backend {
+                    self.lines.set(Site::Listener(i, "target_group"), *dl);
+                }
+                self.config.listeners.push(l);
+            }
+        }
+    }
+
+    /// A `listen` with `stats enable`: spillway's admin API answers there (`/stats;csv`,
+    /// `/stats`, `/metrics`), on loopback.
+    fn stats_page(&mut self, p: &Proxy) {
+        let Some((addr, _, line)) = p.binds.first() else { return };
+        let mut addr = *addr;
+        if !addr.ip().is_loopback() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            self.note(
+                *line,
+                format!("{}: the stats page is served by spillway's admin API on {addr} (loopback only)", p.name),
+            );
+        } else {
+            self.note(*line, format!("{}: the stats page is served by spillway's admin API on {addr}", p.name));
+        }
+        self.config.admin.listen = Some(addr);
+        self.lines.set(Site::Admin("listen"), *line);
+    }
+
+    fn group(&mut self, p: &Proxy, g: usize) -> TargetGroup {
+        let mut group = TargetGroup::with_defaults(&p.name, Vec::new());
+        self.lines.set(Site::Group(g, ""), p.line);
+        self.lines.set(Site::Group(g, "name"), p.line);
+        let c = &p.common;
+        group.algorithm = c.balance.unwrap_or(Algorithm::RoundRobin);
+        // HAProxy answers 503 when every server is down.
+        group.fail_open = false;
+        let t = &c.timeouts;
+        if let Some(d) = t.connect {
+            group.connect_timeout = d;
+        }
+        if let Some(d) = t.server {
+            group.response_timeout = d;
+        }
+        if let Some(d) = t.queue.or(t.connect) {
+            group.queue_timeout = d;
+        }
+        let mut caps: Vec<u32> = Vec::new();
+        let mut queue_sum: u64 = 0;
+        let mut unbounded = false;
+        for (k, s) in p.servers.iter().enumerate() {
+            let o = &s.options;
+            if let Some(port) = o.port {
+                group.health_check.port = port;
+            }
+            let weight = if o.disabled { 0 } else { o.weight.unwrap_or(defaults::WEIGHT) };
+            group.targets.push(Target { addr: s.addr, weight, zone: String::new() });
+            self.lines.set(Site::Target(g, k, ""), s.line);
+            self.lines.set(Site::Target(g, k, "addr"), s.line);
+            self.lines.set(Site::Target(g, k, "weight"), s.line);
+            if let Some(m) = o.maxconn.filter(|&m| m > 0) {
+                caps.push(m);
+                match o.maxqueue {
+                    Some(q) if q > 0 => queue_sum += u64::from(q),
+                    _ => unbounded = true,
+                }
+            }
+        }
+        if let Some(&cap) = caps.iter().max() {
+            if caps.iter().any(|&c| c != cap) {
+                self.note(
+                    p.line,
+                    format!("backend {}: servers have different maxconn; spillway has one per group: {cap}", p.name),
+                );
+            }
+            group.max_connections_per_target = cap;
+            group.surge_queue_length =
+                if unbounded { UNBOUNDED_QUEUE } else { queue_sum.min(u64::from(UNBOUNDED_QUEUE)) as u32 };
+        }
+        group.health_check = self.health(p, group.health_check.port);
+        group
+    }
+
+    fn health(&mut self, p: &Proxy, port: u16) -> HealthCheck {
+        let checked: Vec<&Server> = p.servers.iter().filter(|s| s.options.check).collect();
+        let first = checked.first().map(|s| &s.options);
+        let interval = first.and_then(|o| o.inter).unwrap_or(Duration::from_secs(2));
+        let timeout =
+            p.common.timeouts.check.or(p.common.timeouts.connect).filter(|t| *t < interval).unwrap_or(interval / 2);
+        if checked.iter().any(|s| s.options.inter != first.and_then(|o| o.inter)) {
+            self.note(
+                p.line,
+                format!("backend {}: servers check at different intervals; spillway uses one per group", p.name),
+            );
+        }
+        HealthCheck {
+            enabled: !checked.is_empty(),
+            protocol: if p.common.httpchk.is_some() { HealthProtocol::Http } else { HealthProtocol::Tcp },
+            path: p.common.httpchk.clone().unwrap_or_else(|| "/".into()),
+            port,
+            interval,
+            timeout,
+            healthy_threshold: first.and_then(|o| o.rise).unwrap_or(2),
+            unhealthy_threshold: first.and_then(|o| o.fall).unwrap_or(3),
+            matcher: p.common.expect.clone().unwrap_or(StatusMatcher { ranges: vec![(200, 399)] }),
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! The words of a haproxy.cfg line, and the values inside them: times and endpoints.
+
+use std::{net::SocketAddr, time::Duration};
+
+use super::defaults;
+
+/// Splits a line into words as HAProxy does; `Ok(vec![])` for a blank or comment line.
+pub fn words(line: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '#' => break,
+            ' ' | '\t' | '\r' => {
+                if in_word {
+                    out.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        None => return Err("unterminated double quote".into()),
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(e) => word.push(e),
+                            None => return Err("unterminated double quote".into()),
+                        },
+                        Some(c) => word.push(c),
+                    }
+                }
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        None => return Err("unterminated single quote".into()),
+                        Some('\'') => break,
+                        Some(c) => word.push(c),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                match chars.next() {
+                    Some(e) => word.push(e),
+                    None => return Err("a line may not end with a backslash".into()),
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        out.push(word);
+    }
+    Ok(out)
+}
+
+/// A HAProxy time: a number with `us ms s m h d`, milliseconds without a unit.
+pub fn parse_time(text: &str) -> Result<Duration, String> {
+    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let n: u64 = number.parse().map_err(|_| format!("invalid time \"{text}\": expected a number and a unit"))?;
+    let d = match unit {
+        "us" => Duration::from_micros(n),
+        "" | "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
+        "d" => Duration::from_secs(n.saturating_mul(86_400)),
+        _ => return Err(format!("invalid time \"{text}\": units are us, ms, s, m, h, d")),
+    };
+    if d > defaults::MAX_DURATION {
+        return Err(format!("time \"{text}\" is longer than the maximum of 30 days"));
+    }
+    Ok(d)
+}
+
+/// A `bind` or `server` address: `IP:PORT`, `:PORT` or `*:PORT` (every IPv4 address),
+/// `[IPv6]:PORT`, or an `ipv4@`/`ipv6@` prefixed form. Names are not resolved.
+pub(super) fn parse_endpoint(text: &str, what: &str) -> Result<SocketAddr, String> {
+    let t = text.strip_prefix("ipv4@").or_else(|| text.strip_prefix("ipv6@")).unwrap_or(text);
+    let t = match t.strip_prefix('*') {
+        Some(rest) => format!("0.0.0.0{rest}"),
+        None if t.starts_with(':') => format!("0.0.0.0{t}"),
+        None => t.to_string(),
+    };
+    if let Ok(a) = t.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    // A bare IPv6 address with its port after the last colon, as HAProxy also accepts.
+    if let Some((ip, port)) = t.rsplit_once(':') {
+        if let (Ok(ip), Ok(port)) = (ip.parse::<std::net::Ipv6Addr>(), port.parse::<u16>()) {
+            return Ok(SocketAddr::from((ip, port)));
+        }
+    }
+    Err(format!("{what} address \"{text}\" is not IP:PORT (host names are not resolved; a port is required)"))
+}
+
+pub(super) fn number<T: std::str::FromStr>(text: Option<&String>, what: &str) -> Result<T, String> {
+    let text = text.ok_or_else(|| format!("{what} needs a value"))?;
+    text.parse().map_err(|_| format!("{what} \"{text}\" is not a valid number"))
+}
