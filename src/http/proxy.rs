@@ -247,7 +247,6 @@ async fn connect_some_target(
             Pick::NoTarget => return Err(Refusal::NoTarget),
             Pick::AllFull => group.wait_for_slot(epoch, &ctx, &failed, &client.stream).await?,
         };
-        failed.push(index);
         let target = &group.targets[index];
         if let Some(conn) = shard.http.pool.take(target.addr, can_retry) {
             return Ok((conn, slot));
@@ -257,6 +256,8 @@ async fn connect_some_target(
             Err(e) => {
                 debug!(target = %target.addr, error = %e, "connect failed");
                 group.connect_failed(shard.health(), target, &crate::health::tcp::describe(&e));
+                // Only a failure records the target (no allocation on the common path).
+                failed.push(index);
             }
         }
     }

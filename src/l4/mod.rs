@@ -122,6 +122,7 @@ async fn connect_some_target(
             Pick::NoTarget => return Err(Refusal::NoTarget),
             Pick::AllFull => group.wait_for_slot(epoch, &ctx, &tried, client).await?,
         };
+        // Recorded before connecting: a connect is a syscall and a wait anyway.
         tried.push(index);
         let target = group.targets[index].clone();
         match monoio::time::timeout(connect_timeout, TcpStream::connect_addr(target.addr)).await {

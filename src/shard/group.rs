@@ -197,17 +197,17 @@ impl GroupRuntime {
             // Arrivals queue behind the waiters; but with no routable target at all, 503 now.
             return if self.pick(epoch, ctx, failed).is_some() { Pick::AllFull } else { Pick::NoTarget };
         }
-        let mut skip = failed.to_vec();
-        let mut full = false;
-        while let Some(i) = self.pick(epoch, ctx, &skip) {
+        // Targets found full are skipped on the next try; the list is made only then, so a
+        // pick whose first target has a free slot allocates nothing.
+        let mut full: Option<Vec<usize>> = None;
+        while let Some(i) = self.pick(epoch, ctx, full.as_deref().unwrap_or(failed)) {
             if self.targets[i].health.slots.try_acquire(cap) {
                 let guard = SlotGuard { target: self.targets[i].clone(), surge: self.surge.clone() };
                 return Pick::Got(i, Some(guard));
             }
-            full = true;
-            skip.push(i);
+            full.get_or_insert_with(|| failed.to_vec()).push(i);
         }
-        if full {
+        if full.is_some() {
             Pick::AllFull
         } else {
             Pick::NoTarget
