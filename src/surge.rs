@@ -287,15 +287,17 @@ impl Place {
             return;
         }
         self.left = true;
+        let was_head = self.is_head();
         let q = &self.queue;
         let was_woken = self.waiter.woken.get();
         q.waiters.borrow_mut().retain(|w| !Rc::ptr_eq(w, &self.waiter));
         q.shared.queued.fetch_sub(1, SeqCst);
         q.publish_head();
-        if served || was_woken {
+        if served || was_woken || was_head {
             // The next waiter tries as well: the freed capacity may be more than one slot, or
-            // the slot this one was woken for is still free.
-            if !q.wake_head() && !served {
+            // the slot this one was woken for is still free; and a new head takes over the
+            // periodic look for capacity.
+            if !q.wake_head() && was_woken && !served {
                 q.hand_off();
             }
         }
