@@ -273,7 +273,7 @@ fn start_session(guard: SessionGuard, stream: monoio::net::TcpStream, peer: Sock
 
 /// One `accept4(2)`: the new socket is non-blocking and close-on-exec from the start (no extra
 /// syscall), as splice and the readiness-driven loops need.
-fn accept_nonblocking(listener_fd: RawFd) -> io::Result<(std::net::TcpStream, SocketAddr)> {
+pub(crate) fn accept_nonblocking(listener_fd: RawFd) -> io::Result<(std::net::TcpStream, SocketAddr)> {
     // SAFETY: zeroed sockaddr_storage is a valid out-buffer for accept4.
     let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;

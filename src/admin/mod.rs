@@ -119,8 +119,10 @@ pub async fn serve(shard: Rc<Shard>, socket: std::net::TcpListener) {
                 _ = shard.closing() => return,
             }
         }
-        let accepted = monoio::select! {
-            a = listener.accept() => a,
+        // Readiness, then a non-blocking accept: dropping a pending io_uring accept when the
+        // other branch wins could lose a connection the kernel had already accepted.
+        let ready = monoio::select! {
+            r = listener.readable(false) => r,
             _ = shard.closing() => return,
             // Draining after a hand-over (`-sf`): the new process serves the admin API on the
             // same socket; this one stops taking its connections. A plain drain keeps serving
@@ -133,6 +135,13 @@ pub async fn serve(shard: Rc<Shard>, socket: std::net::TcpListener) {
                 continue;
             }
         };
+        if let Err(e) = ready {
+            debug!(error = %e, "admin listener readiness failed");
+            monoio::time::sleep(Duration::from_millis(5)).await;
+            continue;
+        }
+        let accepted = crate::listener::accept_nonblocking(std::os::fd::AsRawFd::as_raw_fd(&listener))
+            .and_then(|(stream, peer)| TcpStream::from_std(stream).map(|s| (s, peer)));
         match accepted {
             Ok((stream, _peer)) => {
                 open.set(open.get() + 1);
@@ -145,6 +154,7 @@ pub async fn serve(shard: Rc<Shard>, socket: std::net::TcpListener) {
                     open.set(open.get() - 1);
                 });
             }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(e) => {
                 debug!(error = %e, "admin accept failed");
                 monoio::time::sleep(Duration::from_millis(5)).await;
