@@ -81,7 +81,7 @@ impl Server {
         // ignore it, as a library user's process may not have (Rust binaries do by default).
         // SAFETY: setting a signal disposition to SIG_IGN has no preconditions.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
-        let _ = crate::sockopt::raise_fd_limit();
+        warn_if_short_of_files(&config);
 
         let mut listeners = Vec::new();
         let mut resolved = Vec::new();
@@ -315,6 +315,29 @@ fn check_supported(config: &Config) -> Result<(), StartError> {
         }
     }
     Ok(())
+}
+
+/// Raises the open-file limit to its hard limit and warns when even that is below what
+/// `max_connections` may need: past it, accepts and connects fail with EMFILE under load,
+/// which is much harder to diagnose than a line at start.
+fn warn_if_short_of_files(config: &Config) {
+    // A TCP session holds its two sockets and, while bytes move, two pipes (four fds); an HTTP
+    // connection holds its socket and a backend connection. Plus a margin for pools, pipes kept
+    // for reuse, listeners and the process itself.
+    let splices = config.runtime.splice && config.listeners.iter().any(|l| l.protocol == Protocol::Tcp);
+    let per_connection: u64 = if splices { 6 } else { 2 };
+    let needed = (config.runtime.max_connections as u64).saturating_mul(per_connection).saturating_add(1000);
+    match crate::sockopt::raise_fd_limit() {
+        Ok(limit) if limit < needed => tracing::warn!(
+            limit,
+            needed,
+            max_connections = config.runtime.max_connections,
+            "the open-file limit is below what max_connections may need: raise it (systemd LimitNOFILE=, \
+             ulimit -n, tuning/limits.conf) or lower max_connections"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read or raise the open-file limit"),
+    }
 }
 
 /// Waits on the control thread for a shard's reply (a few per second at most: polling is fine).
