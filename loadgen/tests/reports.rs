@@ -68,13 +68,24 @@ fn hdr_log_timeline_svg_and_stats_of_one_run() {
     let lines: Vec<&str> = t.lines().collect();
     assert_eq!(lines.len(), 1 + 3, "{t}");
     assert!(lines[0].starts_with("second,offered_rps,achieved_rps,p50_ms,p99_ms,max_ms"));
+    // The queue columns come from the polls: 5 + 2 = 7 in every second that had one. On a loaded
+    // machine a second can pass without a poll (the poller runs at low priority), and then the
+    // row says 0; at least two of the three seconds must have been sampled.
+    let mut sampled = 0;
     for (i, l) in lines[1..].iter().enumerate() {
         let f: Vec<&str> = l.split(',').collect();
         assert_eq!(f[0], i.to_string());
         assert_eq!(f[1], "400.0");
-        assert_eq!(f[12], "7", "queue length column: {l}"); // 5 + 2 from the fake stats
-        assert!(f[13].parse::<f64>().unwrap() >= 5.0, "spillover per second: {l}");
+        match f[12] {
+            "7" => {
+                sampled += 1;
+                assert!(f[13].parse::<f64>().unwrap() >= 5.0, "spillover per second: {l}");
+            }
+            "0" => {}
+            other => panic!("queue length column {other}: {l}"),
+        }
     }
+    assert!(sampled >= 2, "too few seconds with a stats poll:\n{t}");
 
     // SVG: well-formed XML with an <svg> root.
     let doc_text = std::fs::read_to_string(&svg).unwrap();
@@ -82,7 +93,8 @@ fn hdr_log_timeline_svg_and_stats_of_one_run() {
     assert_eq!(doc.root_element().tag_name().name(), "svg");
 
     // Surge figures from the polls made during the measured 3 s.
-    assert!(polls.load(std::sync::atomic::Ordering::Relaxed) >= 25);
+    // About 30 polls at 100 ms; a loaded machine delays some.
+    assert!(polls.load(std::sync::atomic::Ordering::Relaxed) >= 15);
     assert_eq!(j["surge"]["queue_length_max"].as_f64(), Some(7.0));
     assert_eq!(j["surge"]["queue_length_mean"].as_f64(), Some(7.0));
     let spill = j["surge"]["spillover_count"].as_f64().unwrap();
