@@ -155,14 +155,16 @@ fn five_reloads_under_load_lose_nothing() {
         })
         .collect();
     let mut exits = Vec::new();
+    // Five reloads spread over five seconds of load (the clients run from here to `stop`).
+    let load_started = Instant::now();
     for _ in 0..5 {
-        std::thread::sleep(Duration::from_millis(700));
+        std::thread::sleep(Duration::from_millis(800));
         let old_pid = current.id().to_string();
         let next = spawn(&["-f", cfg, "-sf", &old_pid]);
         exits.push(wait_exit(&mut current, Duration::from_secs(15)));
         current = next;
     }
-    std::thread::sleep(Duration::from_millis(700));
+    std::thread::sleep(Duration::from_secs(5).saturating_sub(load_started.elapsed()));
     stop.store(true, Ordering::SeqCst);
     for c in clients {
         c.join().unwrap();
