@@ -85,7 +85,7 @@ fn pick_with_health(c: &mut Criterion) {
             let table = HealthTable::new(Arc::new(config(algorithm, &cfg)), 1);
             let set = table.current();
             let surge = Rc::new(SurgeLocal::new(0, "g", set.surge[0].clone(), None));
-            let runtime = GroupRuntime::new(&set, 0, None, 42, surge);
+            let runtime = GroupRuntime::new(&set, 0, None, 42, surge, None);
             load(&runtime.targets);
             let (ctxs, mut i) = (contexts(), 0usize);
             group.bench_with_input(BenchmarkId::new(name, n), &n, |b, _| {

@@ -35,6 +35,7 @@ use crate::{
     health::{HealthTable, TargetHealth, TargetSet},
     metrics::ShardSnapshot,
     shard::mailbox::{MailboxSender, Message},
+    tls::TlsContexts,
 };
 
 /// Why a reload was not applied (the running configuration stays in force).
@@ -48,6 +49,8 @@ pub enum ReloadError {
     ListenersDiffer,
     #[error("listener {listener} names target group {group}, which the new configuration lacks; nothing was applied")]
     MissingGroup { listener: String, group: String },
+    #[error("{0}; nothing was applied")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// Why an admin change was refused.
@@ -91,17 +94,25 @@ pub struct Control {
     /// The listening sockets were handed to a new process (`-sf`): when this one drains, the
     /// new one serves the admin API too.
     handed_over: Arc<AtomicBool>,
+    /// Certificates and TLS configs of the listeners and groups (re-read on reload).
+    tls: TlsContexts,
 }
 
 impl Control {
-    pub fn new(table: Arc<HealthTable>, mailboxes: Vec<MailboxSender>) -> Self {
+    pub fn new(table: Arc<HealthTable>, mailboxes: Vec<MailboxSender>, tls: TlsContexts) -> Self {
         Control {
             table,
             mailboxes,
             draining: Mutex::new(HashMap::new()),
             stopping: AtomicBool::new(false),
             handed_over: Arc::default(),
+            tls,
         }
+    }
+
+    /// The TLS contexts in force.
+    pub fn tls(&self) -> &TlsContexts {
+        &self.tls
     }
 
     pub fn table(&self) -> &Arc<HealthTable> {
@@ -266,6 +277,8 @@ impl Control {
                 return Err(ReloadError::MissingGroup { listener: l.name.clone(), group: l.target_group.clone() });
             }
         }
+        // Certificates and CA files are re-read now; a bad one refuses the whole reload.
+        self.tls.reload(&new)?;
         let mut config = new;
         config.runtime = cur.config.runtime.clone();
         config.admin = cur.config.admin.clone();
@@ -395,7 +408,8 @@ mod tests {
             target_groups: vec![group],
         };
         let (tx, rx) = mailbox::mailbox().unwrap();
-        (Control::new(Arc::new(HealthTable::new(Arc::new(config), 1)), vec![tx]), rx)
+        let tls = TlsContexts::load(&config).expect("no TLS files in the test configuration");
+        (Control::new(Arc::new(HealthTable::new(Arc::new(config), 1)), vec![tx], tls), rx)
     }
 
     fn in_flight(port: u16, active: u64) -> ShardSnapshot {

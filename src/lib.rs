@@ -9,7 +9,8 @@
 //! - [`balance`]: picking a target (one algorithm per file).
 //! - [`l4`]: a TCP session: connect, then splice both ways with half-close.
 //! - [`http`]: the HTTP listener: codec, request flow, bodies, errors; [`pool`]: idle backend
-//!   connections per shard; [`io`]: readiness-driven non-blocking socket I/O.
+//!   connections per shard; [`io`]: readiness-driven non-blocking socket I/O; [`stream`]: plain
+//!   or TLS streams over it; [`tls`]: certificates, SNI, rustls contexts (HTTPS).
 //! - [`health`]: the lock-free health table and the checkers; [`control`]: registration,
 //!   draining, zonal shift and reloads, published to every shard.
 //! - [`metrics`]: per-shard counters and merged snapshots; [`admin`]: the admin API
@@ -34,7 +35,9 @@ pub mod pool;
 pub mod server;
 pub mod shard;
 pub mod sockopt;
+pub mod stream;
 pub mod surge;
+pub mod tls;
 pub mod upgrade;
 
 pub use server::{ReloadError, Server, StartError, StartOptions};

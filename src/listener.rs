@@ -259,6 +259,7 @@ fn start_session(guard: SessionGuard, stream: monoio::net::TcpStream, peer: Sock
         Protocol::Http => {
             monoio::spawn(async move {
                 let (shard, listener) = (guard.shard.clone(), guard.listener.clone());
+                let stream = crate::stream::Stream::Plain(stream);
                 monoio::select! {
                     _ = crate::http::proxy::serve(shard.clone(), listener, stream, peer) => {}
                     _ = shard.closing() => {}
@@ -266,8 +267,43 @@ fn start_session(guard: SessionGuard, stream: monoio::net::TcpStream, peer: Sock
                 drop(guard);
             });
         }
-        // Refused at start-up (server.rs) until TLS lands.
-        Protocol::Https => drop((guard, stream)),
+        Protocol::Https => {
+            monoio::spawn(async move {
+                let (shard, listener) = (guard.shard.clone(), guard.listener.clone());
+                monoio::select! {
+                    _ = serve_https(shard.clone(), listener, stream, peer) => {}
+                    _ = shard.closing() => {}
+                }
+                drop(guard);
+            });
+        }
+    }
+}
+
+/// Completes the TLS handshake (within `request_timeout`), then serves HTTP over it. A failed
+/// handshake closes this connection only; it is counted in `ClientTLSNegotiationErrorCount`
+/// when the client sent anything at all (a connect-and-close, as a TCP check does, is no TLS
+/// negotiation) or let the handshake time out.
+async fn serve_https(
+    shard: std::rc::Rc<crate::shard::Shard>,
+    listener: std::rc::Rc<crate::shard::ListenerRuntime>,
+    stream: monoio::net::TcpStream,
+    peer: SocketAddr,
+) {
+    let Some(config) = shard.control.tls().listener(listener.index) else { return };
+    let deadline = std::time::Instant::now() + listener.request_timeout;
+    match crate::tls::TlsStream::accept(stream, config, deadline).await {
+        Ok(tls) => {
+            let stream = crate::stream::Stream::Tls(Box::new(tls));
+            crate::http::proxy::serve(shard, listener, stream, peer).await;
+        }
+        Err((error, received)) => {
+            let counted = received > 0 || matches!(error, crate::tls::HandshakeError::TimedOut);
+            if counted {
+                listener.counters.tls_negotiation_errors.add(1);
+            }
+            debug!(listener = %listener.name, client = %peer, %error, "TLS handshake failed");
+        }
     }
 }
 

@@ -170,12 +170,13 @@ fn supervise(
     }
 }
 
-/// SIGHUP: re-read the file and apply its target groups; a bad file changes nothing.
+/// SIGHUP: re-read the file and apply its target groups and certificates; a bad file (or a
+/// certificate that does not load) changes nothing.
 fn reload(server: &mut Server, paths: &[std::path::PathBuf]) {
     let file = paths.first().map(|p| p.display().to_string()).unwrap_or_default();
     match Config::load_files(paths) {
         Ok((new, _notes)) => match server.update_groups(new) {
-            Ok(()) => info!(%file, "SIGHUP: target groups reloaded"),
+            Ok(()) => info!(%file, "SIGHUP: target groups and certificates reloaded"),
             Err(e) => warn!(%file, "SIGHUP: {e}"),
         },
         Err(problems) => warn!(%file, "SIGHUP: configuration not applied:\n{problems}"),

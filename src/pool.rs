@@ -13,7 +13,10 @@
 //! - connections idle longer than [`POOL_IDLE_TIMEOUT`] are closed by [`Pool::evict_idle`],
 //!   most targets close keep-alive connections after 5–75 s of silence themselves;
 //! - every [`BackendConn`] counts itself in its target's `connections` gauge from connect to
-//!   drop, so `least_connections` and the figures see pooled connections too.
+//!   drop, so `least_connections` and the figures see pooled connections too;
+//! - connections are pooled by target address *and* by whether they carry TLS, so two groups
+//!   that reach one address, one with `tls` and one without, never take each other's. A TLS
+//!   connection's handshake is done within the connect timeout, before it is handed out.
 
 use std::{
     cell::RefCell,
@@ -21,12 +24,14 @@ use std::{
     net::SocketAddr,
     os::fd::AsRawFd,
     rc::Rc,
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use monoio::net::TcpStream;
+use rustls::{pki_types::ServerName, ClientConfig};
 
-use crate::{shard::TargetRuntime, sockopt};
+use crate::{shard::TargetRuntime, sockopt, stream::Stream, tls::TlsStream};
 
 /// Idle connections kept per target per shard.
 pub const POOL_MAX_IDLE_PER_TARGET: usize = 128;
@@ -38,7 +43,7 @@ pub const TRUST_RECENT: Duration = Duration::from_secs(1);
 
 /// A connection to a target, counted in the target's `connections` gauge while it exists.
 pub struct BackendConn {
-    pub stream: TcpStream,
+    pub stream: Stream,
     pub target: Rc<TargetRuntime>,
     /// Taken from the pool (it served a request before).
     pub reused: bool,
@@ -51,14 +56,27 @@ impl Drop for BackendConn {
 }
 
 impl BackendConn {
-    /// Connects to `target` within `timeout`; the socket is non-blocking with Nagle off.
-    pub async fn connect(target: Rc<TargetRuntime>, timeout: Duration) -> io::Result<BackendConn> {
+    /// Connects to `target` within `timeout` (the TLS handshake included, when `tls` is
+    /// given); the socket is non-blocking with Nagle off.
+    pub async fn connect(
+        target: Rc<TargetRuntime>,
+        timeout: Duration,
+        tls: Option<(&Arc<ClientConfig>, ServerName<'static>)>,
+    ) -> io::Result<BackendConn> {
+        let deadline = Instant::now() + timeout;
         let stream = match monoio::time::timeout(timeout, TcpStream::connect_addr(target.addr)).await {
             Ok(r) => r?,
             Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
         };
         sockopt::set_nonblocking(stream.as_raw_fd())?;
         stream.set_nodelay(true)?;
+        let stream = match tls {
+            None => Stream::Plain(stream),
+            Some((config, name)) => match TlsStream::connect(stream, config.clone(), name, deadline).await {
+                Ok(t) => Stream::Tls(Box::new(t)),
+                Err(e) => return Err(io::Error::new(io::ErrorKind::ConnectionAborted, e.to_string())),
+            },
+        };
         target.counters.connections.add(1);
         target.counters.sessions.add(1);
         Ok(BackendConn { stream, target, reused: false })
@@ -69,7 +87,7 @@ impl BackendConn {
         let mut byte = 0u8;
         // SAFETY: one-byte peek into a valid local.
         let n = unsafe {
-            libc::recv(self.stream.as_raw_fd(), (&mut byte as *mut u8).cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT)
+            libc::recv(self.stream.fd(), (&mut byte as *mut u8).cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT)
         };
         n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock
     }
@@ -83,20 +101,21 @@ struct Idle {
 /// One shard's idle backend connections, by target address.
 #[derive(Default)]
 pub struct Pool {
-    idle: RefCell<ahash::AHashMap<SocketAddr, Vec<Idle>>>,
+    idle: RefCell<ahash::AHashMap<(SocketAddr, bool), Vec<Idle>>>,
 }
 
 impl Pool {
-    /// An idle, open connection to `addr`, most recently used first (warm), or None.
+    /// An idle, open connection to `addr` (with TLS or without), most recently used first
+    /// (warm), or None.
     ///
     /// `can_retry`: the caller can send the request again on a fresh connection if this one
     /// turns out dead before any response byte. Then a connection idle for less than
     /// [`TRUST_RECENT`] is taken without the liveness peek (one syscall per request saved):
     /// targets close idle keep-alive connections after seconds, not milliseconds, and the rare
     /// one closed just then costs a retry, not an error.
-    pub fn take(&self, addr: SocketAddr, can_retry: bool) -> Option<BackendConn> {
+    pub fn take(&self, addr: SocketAddr, tls: bool, can_retry: bool) -> Option<BackendConn> {
         let mut idle = self.idle.borrow_mut();
-        let list = idle.get_mut(&addr)?;
+        let list = idle.get_mut(&(addr, tls))?;
         while let Some(Idle { mut conn, since }) = list.pop() {
             let age = since.elapsed();
             let trusted = can_retry && age < TRUST_RECENT;
@@ -111,7 +130,7 @@ impl Pool {
     /// Keeps `conn` for a later request (or closes it when the target's list is full).
     pub fn put(&self, conn: BackendConn) {
         let mut idle = self.idle.borrow_mut();
-        let list = idle.entry(conn.target.addr).or_default();
+        let list = idle.entry((conn.target.addr, conn.stream.is_tls())).or_default();
         if list.len() < POOL_MAX_IDLE_PER_TARGET {
             list.push(Idle { conn, since: Instant::now() });
         }
@@ -128,7 +147,7 @@ impl Pool {
 
     /// Closes the idle connections to targets `keep` refuses (targets no group routes to).
     pub fn retain_targets(&self, keep: impl Fn(SocketAddr) -> bool) {
-        self.idle.borrow_mut().retain(|&addr, _| keep(addr));
+        self.idle.borrow_mut().retain(|&(addr, _), _| keep(addr));
     }
 
     /// Closes every idle connection (the shard is ending).

@@ -15,7 +15,7 @@ use std::{
 use std::os::fd::OwnedFd;
 
 use crate::{
-    config::{Config, HealthProtocol, Protocol},
+    config::{Config, Protocol},
     control::Control,
     health::HealthTable,
     listener::{self, ConnectionLimit},
@@ -32,12 +32,8 @@ pub use crate::control::ReloadError;
 pub enum StartError {
     #[error("listener {listener}: cannot listen on {addr}: {source}{hint}")]
     Bind { listener: String, addr: SocketAddr, source: std::io::Error, hint: &'static str },
-    #[error("listener {listener}: protocol {protocol:?} is not available in this build (tcp and http are)")]
-    Protocol { listener: String, protocol: Protocol },
-    #[error(
-        "target group {group}: health_check.protocol = \"https\" is not available in this build (tcp and http are)"
-    )]
-    HealthProtocol { group: String },
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     #[error(
         "admin API: cannot listen on {addr}: {source} (set [admin] listen to a free address, or \"\" for no admin API)"
     )]
@@ -75,7 +71,8 @@ pub struct Server {
 impl Server {
     /// Binds every listener and starts the shards; returns when all of them accept.
     pub fn start(config: Config, mut options: StartOptions) -> Result<Server, StartError> {
-        check_supported(&config)?;
+        // Certificates and CA files first: a bad one is refused before anything is bound.
+        let tls = crate::tls::TlsContexts::load(&config)?;
         let shard_count = spawn::shard_count(config.runtime.threads, &config.runtime.cpus);
         // splice(2) into a socket whose peer has gone raises SIGPIPE (it has no MSG_NOSIGNAL):
         // ignore it, as a library user's process may not have (Rust binaries do by default).
@@ -148,7 +145,7 @@ impl Server {
             senders.push(tx);
             receivers.push(rx);
         }
-        let control = Arc::new(Control::new(Arc::new(HealthTable::new(config.clone(), shard_count)), senders));
+        let control = Arc::new(Control::new(Arc::new(HealthTable::new(config.clone(), shard_count)), senders, tls));
         let (ready_tx, ready_rx) = crossbeam_channel::bounded(shard_count);
         let mut threads = Vec::with_capacity(shard_count);
         for (id, (sockets, receiver)) in sockets_per_shard.into_iter().zip(receivers).enumerate() {
@@ -300,21 +297,6 @@ impl Drop for Server {
         self.send_stop();
         self.join();
     }
-}
-
-/// Refuses, before binding anything, what this build cannot serve.
-fn check_supported(config: &Config) -> Result<(), StartError> {
-    for l in &config.listeners {
-        if l.protocol == Protocol::Https {
-            return Err(StartError::Protocol { listener: l.name.clone(), protocol: l.protocol });
-        }
-    }
-    for g in &config.target_groups {
-        if g.health_check.enabled && g.health_check.protocol == HealthProtocol::Https {
-            return Err(StartError::HealthProtocol { group: g.name.clone() });
-        }
-    }
-    Ok(())
 }
 
 /// Raises the open-file limit to its hard limit and warns when even that is below what

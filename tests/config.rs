@@ -75,11 +75,18 @@ fn a_valid_file_is_reported_valid() {
 
 #[test]
 fn the_shipped_examples_are_valid() {
-    for example in ["tcp.toml", "full.toml"] {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(example);
-        let checked = check(&path);
-        assert_eq!(checked.code, Some(0), "{example}: {:#?}", checked.lines);
-        assert_eq!(checked.stdout, "Configuration file is valid\n");
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let checked = check(&examples.join("tcp.toml"));
+    assert_eq!(checked.code, Some(0), "tcp.toml: {:#?}", checked.lines);
+    assert_eq!(checked.stdout, "Configuration file is valid\n");
+    // full.toml names certificate files at placeholder paths: `-c` reads them, so the only
+    // problems it may report are those files being absent (the text itself is valid).
+    let checked = check(&examples.join("full.toml"));
+    if checked.code != Some(0) {
+        assert!(!checked.lines.is_empty());
+        for line in &checked.lines {
+            assert!(line.contains("/etc/spillway/") && line.contains("cannot read the file"), "{line}");
+        }
     }
 }
 

@@ -203,8 +203,11 @@ fn a_modern_haproxy_example_is_refused_only_where_it_needs_more_than_the_subset(
         ],
     );
     // The global section (daemon, pidfile, stats socket expose-fd, ssl defaults), the named
-    // defaults, the stats frontend and the bind lines are understood.
+    // defaults, the stats frontend and the bind lines are understood. (Line 70's `ssl crt
+    // pub1.pem` is read as a file, which this test does not have: that is its only complaint.)
     for line in [23, 24, 31, 38, 44, 62, 69, 70, 124, 125] {
-        assert!(!found.iter().any(|f| f.starts_with(&format!("{line}: "))), "line {line} refused: {found:?}");
+        let complaints: Vec<_> = found.iter().filter(|f| f.starts_with(&format!("{line}: "))).collect();
+        let only_the_missing_file = complaints.iter().all(|f| f.contains("pub1.pem: cannot read the file"));
+        assert!(only_the_missing_file, "line {line} refused: {found:?}");
     }
 }

@@ -144,6 +144,9 @@ impl Collector for Figures {
         self.counter(&mut e, "spillway_backend_connection_errors", "Connects to targets refused or timed out", |g| {
             g.backend_connection_errors
         })?;
+        self.counter(&mut e, "spillway_client_tls_negotiation_errors", "Client TLS handshakes that failed", |g| {
+            g.tls_negotiation_errors
+        })?;
         let mut m = e.encode_descriptor(
             "spillway_target_healthy",
             "1 when the target takes traffic on its health (healthy or initial), else 0",

@@ -97,6 +97,7 @@ pub fn collect(set: &TargetSet, figures: &ShardSnapshot) -> Vec<GroupStats> {
                 s.active_connections += f.active;
                 s.new_connections += f.accepted;
                 s.processed_bytes += f.bytes_in + f.bytes_out;
+                s.tls_negotiation_errors += f.tls_negotiation_errors;
             }
             for (t, slot) in group.targets.iter().zip(&set.health[g]) {
                 let state = slot.load().state();

@@ -144,8 +144,12 @@ pub enum Algorithm {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TargetTls {
+    /// Check the target's certificate (against `ca`, or the system's roots without one).
     pub verify: bool,
+    /// PEM file of the CA certificates that sign the targets' certificates.
     pub ca: Option<PathBuf>,
+    /// The name sent as SNI and checked in the certificate; empty: the target's IP address.
+    pub server_name: String,
 }
 
 /// One target of a group.

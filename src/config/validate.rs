@@ -124,8 +124,9 @@ pub fn finish(
     lines: &SourceLines,
     file: &str,
     mut problems: Vec<Problem>,
+    files: Files,
 ) -> Result<Config, ConfigErrors> {
-    problems.extend(check(&config, lines, file));
+    problems.extend(check(&config, lines, file, files));
     if problems.is_empty() {
         return Ok(config);
     }
@@ -134,8 +135,8 @@ pub fn finish(
 }
 
 /// Every cross-field problem of `config`, sorted by line.
-pub fn check(config: &Config, lines: &SourceLines, file: &str) -> Vec<Problem> {
-    let mut c = Checker { lines, file, problems: Vec::new() };
+pub fn check(config: &Config, lines: &SourceLines, file: &str, files: Files) -> Vec<Problem> {
+    let mut c = Checker { lines, file, problems: Vec::new(), files };
     runtime(&mut c, config);
     listeners(&mut c, config);
     groups(&mut c, config);
@@ -178,6 +179,17 @@ struct Checker<'a> {
     lines: &'a SourceLines,
     file: &'a str,
     problems: Vec<Problem>,
+    files: Files,
+}
+
+/// Whether validation reads the files a configuration names (certificates, keys, CA files).
+/// Running configurations always do (`Config::load*`, so `-c`, start and SIGHUP refuse a bad
+/// file with its line); [`Files::Skip`] is for checking the text alone, as the examples in the
+/// documentation, whose paths are placeholders, are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Files {
+    Check,
+    Skip,
 }
 
 impl Checker<'_> {
@@ -295,6 +307,10 @@ fn listeners(c: &mut Checker, config: &Config) {
                 for pair in &tls.certs {
                     if pair.cert.as_os_str().is_empty() || pair.key.as_os_str().is_empty() {
                         c.report(at("tls"), format!("{who}: a tls cert or key path is empty"));
+                    } else if c.files == Files::Skip {
+                    } else if let Err(e) = crate::tls::certs::load_pair(pair, &crate::tls::provider()) {
+                        // The files are read now, so that `-c` and a reload refuse them too.
+                        c.report(at("tls"), format!("{who}: {e}"));
                     }
                 }
             }
@@ -328,6 +344,12 @@ fn groups(c: &mut Checker, config: &Config) {
         }
         if !group.cross_zone && group.zone.is_empty() && c.ok(at("cross_zone")) {
             c.report(at("cross_zone"), format!("{who}: cross_zone = false needs zone (this node's zone)"));
+        }
+        let ca = group.tls.as_ref().and_then(|t| t.ca.as_ref());
+        if let Some(ca) = ca.filter(|_| c.files == Files::Check && c.ok(at("tls"))) {
+            if let Err(e) = crate::tls::certs::load_certs(ca) {
+                c.report(at("tls"), format!("{who}: tls.ca {e}"));
+            }
         }
         targets(c, config, g, &who);
         health_check(c, config, g, &who);
@@ -537,7 +559,7 @@ health_check = { matcher = "600", healthy_threshold = 0 }
             target_groups: vec![group.clone(), group],
         };
         let found: Vec<String> =
-            check(&config, &SourceLines::default(), "demo").iter().map(|p| p.to_string()).collect();
+            check(&config, &SourceLines::default(), "demo", Files::Check).iter().map(|p| p.to_string()).collect();
         assert_eq!(
             found,
             [

@@ -30,6 +30,8 @@ pub struct Probe {
     pub group: String,
     pub addr: SocketAddr,
     pub check: HealthCheck,
+    /// HTTPS checks: the client config and the name to send (see `TlsContexts::for_health_check`).
+    pub tls: Option<(Arc<rustls::ClientConfig>, rustls::pki_types::ServerName<'static>)>,
     pub slot: Arc<TargetHealth>,
     pub table: Arc<HealthTable>,
 }
@@ -47,9 +49,11 @@ impl Probe {
         let addr = self.check_addr();
         match self.check.protocol {
             HealthProtocol::Tcp => super::tcp::probe(addr, self.check.timeout).await,
-            HealthProtocol::Http => super::http::probe(addr, &self.check).await,
-            // Refused at start until HTTPS exists; a failure rather than a panic if one gets here.
-            HealthProtocol::Https => Err("https checks are not available in this build".into()),
+            HealthProtocol::Http => super::http::probe(addr, &self.check, None).await,
+            HealthProtocol::Https => match &self.tls {
+                Some((config, name)) => super::http::probe(addr, &self.check, Some((config, name.clone()))).await,
+                None => Err("https check without a TLS context".into()),
+            },
         }
     }
 }

@@ -1,6 +1,8 @@
 //! The HTTP check: `GET path` with `Host` and `Connection: close`; a success when the status
 //! code matches the group's `matcher` and the response head arrives within `timeout`. The
 //! body is not read: the status line is the verdict, and the connection is closed after it.
+//! The HTTPS check is the same request over TLS; the handshake counts against `timeout` too,
+//! and a failed handshake is a failed check (with rustls' reason).
 
 use std::{
     net::SocketAddr,
@@ -8,23 +10,35 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{config::HealthCheck, io};
+use rustls::{pki_types::ServerName, ClientConfig};
+
+use crate::{config::HealthCheck, io, stream::Stream, tls::TlsStream};
 
 /// Largest response head a check reads; a target answering more is judged broken.
 const MAX_HEAD: usize = 16 * 1024;
 
-/// One HTTP check of `addr`.
-pub async fn probe(addr: SocketAddr, check: &HealthCheck) -> Result<(), String> {
+/// One HTTP check of `addr` (HTTPS with `tls`).
+pub async fn probe(
+    addr: SocketAddr,
+    check: &HealthCheck,
+    tls: Option<(&std::sync::Arc<ClientConfig>, ServerName<'static>)>,
+) -> Result<(), String> {
     let deadline = Instant::now() + check.timeout;
-    let stream = super::tcp::connect(addr, check.timeout).await?;
-    crate::sockopt::set_nonblocking(stream.as_raw_fd()).map_err(|e| e.to_string())?;
+    let tcp = super::tcp::connect(addr, check.timeout).await?;
+    crate::sockopt::set_nonblocking(tcp.as_raw_fd()).map_err(|e| e.to_string())?;
+    let stream = match tls {
+        None => Stream::Plain(tcp),
+        Some((config, name)) => match TlsStream::connect(tcp, config.clone(), name, deadline).await {
+            Ok(t) => Stream::Tls(Box::new(t)),
+            Err(e) => return Err(e.to_string()),
+        },
+    };
     let request = request(&check.path, addr);
-    io::write_all(&stream, request.as_bytes(), Some(deadline)).await.map_err(|e| describe(e, check.timeout))?;
+    stream.write_all(request.as_bytes(), Some(deadline)).await.map_err(|e| describe(e, check.timeout))?;
     let mut buf = vec![0u8; MAX_HEAD];
     let mut len = 0;
     loop {
-        let n =
-            io::read_some(&stream, &mut buf[len..], Some(deadline)).await.map_err(|e| describe(e, check.timeout))?;
+        let n = stream.read_some(&mut buf[len..], Some(deadline)).await.map_err(|e| describe(e, check.timeout))?;
         if n == 0 {
             return Err("connection closed before a complete response head".into());
         }

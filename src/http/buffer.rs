@@ -11,10 +11,8 @@
 
 use std::{cell::RefCell, time::Instant};
 
-use monoio::net::TcpStream;
-
 use super::codec::Header;
-use crate::io::{self, IoError};
+use crate::{io::IoError, stream::Stream};
 
 /// Initial size of an input buffer; it grows (doubling) up to the head limit when a head is
 /// larger, and keeps its size while pooled.
@@ -54,7 +52,7 @@ impl InBuf {
     /// made by moving unconsumed bytes to the front, then by doubling up to `limit` bytes in
     /// all. Callers pass a limit above the head limits, so the parser refuses an oversized head
     /// before the buffer is full; a full buffer is an error all the same.
-    pub async fn fill(&mut self, s: &TcpStream, limit: usize, deadline: Option<Instant>) -> Result<usize, IoError> {
+    pub async fn fill(&mut self, s: &Stream, limit: usize, deadline: Option<Instant>) -> Result<usize, IoError> {
         if self.start > 0 && self.end == self.data.len() {
             self.data.copy_within(self.start..self.end, 0);
             self.end -= self.start;
@@ -67,7 +65,7 @@ impl InBuf {
             }
             self.data.resize(grown, 0);
         }
-        let n = io::read_some(s, &mut self.data[self.end..], deadline).await?;
+        let n = s.read_some(&mut self.data[self.end..], deadline).await?;
         self.end += n;
         Ok(n)
     }

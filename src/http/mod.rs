@@ -16,3 +16,4 @@ pub mod properties;
 pub mod proxy;
 pub mod relay;
 pub mod resources;
+pub mod tunnel;

@@ -19,7 +19,6 @@
 
 use std::{net::SocketAddr, rc::Rc, time::Instant};
 
-use monoio::net::TcpStream;
 use tracing::debug;
 
 use super::{
@@ -31,12 +30,13 @@ use super::{
 };
 use crate::{
     balance::PickContext,
-    io::{self, IoError},
+    io::IoError,
     pool::BackendConn,
     shard::{
         group::{Pick, Refusal, SlotGuard},
-        GroupRuntime, ListenerRuntime, Shard, TargetRuntime,
+        GroupRuntime, ListenerRuntime, Shard,
     },
+    stream::Stream,
 };
 
 /// What to do with the client connection after an exchange.
@@ -47,7 +47,7 @@ enum After {
 
 /// The client side of a connection: its socket, and the scratch while one is held.
 struct Client {
-    stream: TcpStream,
+    stream: Stream,
     peer: SocketAddr,
     scratch: Option<Scratch>,
 }
@@ -64,7 +64,7 @@ impl Client {
     async fn reject(&self, listener: &ListenerRuntime, status: u16) -> After {
         listener.counters.count_elb_response(status);
         let deadline = Instant::now() + listener.idle_timeout;
-        let _ = io::write_all(&self.stream, errors::response(status), Some(deadline)).await;
+        let _ = self.stream.write_all(errors::response(status), Some(deadline)).await;
         After::Close
     }
 }
@@ -94,7 +94,7 @@ impl Client {
         }
         listener.counters.count_elb_response(503);
         let deadline = Instant::now() + listener.idle_timeout;
-        match io::write_all(&self.stream, errors::response_keep_alive(503), Some(deadline)).await {
+        match self.stream.write_all(errors::response_keep_alive(503), Some(deadline)).await {
             Ok(()) => After::KeepAlive,
             Err(_) => After::Close,
         }
@@ -102,8 +102,8 @@ impl Client {
 }
 
 /// Serves one client connection of an HTTP listener to its end.
-pub async fn serve(shard: Rc<Shard>, listener: Rc<ListenerRuntime>, stream: TcpStream, peer: SocketAddr) {
-    let _ = stream.set_nodelay(true);
+pub async fn serve(shard: Rc<Shard>, listener: Rc<ListenerRuntime>, stream: Stream, peer: SocketAddr) {
+    let _ = stream.tcp().set_nodelay(true);
     let mut client = Client { stream, peer, scratch: None };
     loop {
         let head = match next_request(&shard, &listener, &mut client).await {
@@ -129,7 +129,14 @@ pub async fn serve(shard: Rc<Shard>, listener: Rc<ListenerRuntime>, stream: TcpS
     if let Some(s) = client.scratch.take() {
         shard.http.scratch.give_back(s);
     }
+    if client.stream.is_tls() {
+        // A clean end for the client's TLS library (close_notify), if the socket takes it now.
+        client.stream.shutdown_write(Some(Instant::now() + CLOSE_NOTIFY_WAIT)).await;
+    }
 }
+
+/// How long a closing HTTPS connection waits to send its `close_notify`.
+const CLOSE_NOTIFY_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Waits for and parses the next request head. `Ok(None)`: the client closed or stayed idle
 /// past `idle_timeout` (closed silently, as ELB does). `Err`: the status to answer.
@@ -165,7 +172,7 @@ async fn next_request(
             client.release_if_idle(shard);
             let idle =
                 if shard.draining() { listener.idle_timeout.min(DRAIN_IDLE_GRACE) } else { listener.idle_timeout };
-            match io::readable(&client.stream, Some(Instant::now() + idle)).await {
+            match client.stream.readable(Some(Instant::now() + idle)).await {
                 Ok(()) => deadline = Some(Instant::now() + listener.request_timeout),
                 Err(_) => return Ok(None),
             }
@@ -198,7 +205,7 @@ async fn exchange(shard: &Shard, listener: &ListenerRuntime, client: &mut Client
     let group = shard.group(listener.group.get());
     if head.expect_continue && !matches!(head.framing, BodyFraming::None | BodyFraming::Length(0)) {
         let deadline = Some(Instant::now() + listener.idle_timeout);
-        if io::write_all(&client.stream, errors::CONTINUE, deadline).await.is_err() {
+        if client.stream.write_all(errors::CONTINUE, deadline).await.is_err() {
             return After::Close;
         }
     }
@@ -245,13 +252,13 @@ async fn connect_some_target(
         let (index, slot) = match group.pick_slot(epoch, &ctx, &failed, false) {
             Pick::Got(index, slot) => (index, slot),
             Pick::NoTarget => return Err(Refusal::NoTarget),
-            Pick::AllFull => group.wait_for_slot(epoch, &ctx, &failed, &client.stream).await?,
+            Pick::AllFull => group.wait_for_slot(epoch, &ctx, &failed, client.stream.tcp()).await?,
         };
         let target = &group.targets[index];
-        if let Some(conn) = shard.http.pool.take(target.addr, can_retry) {
+        if let Some(conn) = shard.http.pool.take(target.addr, group.tls.is_some(), can_retry) {
             return Ok((conn, slot));
         }
-        match BackendConn::connect(target.clone(), group.config.connect_timeout).await {
+        match BackendConn::connect(target.clone(), group.config.connect_timeout, group.target_tls(target)).await {
             Ok(conn) => return Ok((conn, slot)),
             Err(e) => {
                 debug!(target = %target.addr, error = %e, "connect failed");
@@ -319,7 +326,9 @@ async fn forward(
                 // The pooled connection died under us: once more on a fresh one.
                 attempt_fresh = true;
                 let target = upstream.target.clone();
-                match BackendConn::connect(target.clone(), group.config.connect_timeout).await {
+                match BackendConn::connect(target.clone(), group.config.connect_timeout, group.target_tls(&target))
+                    .await
+                {
                     Ok(fresh) => upstream = fresh,
                     Err(e) => {
                         group.connect_failed(shard.health(), &target, &crate::health::tcp::describe(&e));
@@ -369,7 +378,7 @@ async fn send_request(
 ) -> Result<(), Failure> {
     let scratch = client.scratch.as_mut().expect("held during the exchange");
     let deadline = Some(Instant::now() + listener.idle_timeout);
-    if io::write_all(&upstream.stream, &scratch.out, deadline).await.is_err() {
+    if upstream.stream.write_all(&scratch.out, deadline).await.is_err() {
         return Err(Failure::TargetSilent);
     }
     if replayable {
@@ -424,7 +433,7 @@ async fn read_response_head(
         if !got_something {
             // The answer cannot be there yet (the request just left): wait for readiness
             // first instead of paying a read that says EAGAIN.
-            match io::readable(&upstream.stream, Some(deadline)).await {
+            match upstream.stream.readable(Some(deadline)).await {
                 Ok(()) => {}
                 Err(IoError::TimedOut) => return Err(Failure::TimedOut),
                 Err(_) => return Err(Failure::TargetSilent),
@@ -495,11 +504,15 @@ async fn respond(
     }
     listener.counters.count_backend_response(response.status);
     let deadline = Some(Instant::now() + listener.idle_timeout);
-    if io::write_all(&client.stream, &scratch.out, deadline).await.is_err() {
+    if client.stream.write_all(&scratch.out, deadline).await.is_err() {
         return After::Close;
     }
     if upgrade {
-        return tunnel(shard, listener, client, &upstream).await;
+        let scratch = client.scratch.as_mut().expect("held during the exchange");
+        let buffered =
+            super::tunnel::Buffered { from_client: scratch.client_in.bytes(), from_target: scratch.target_in.bytes() };
+        super::tunnel::run(shard, listener, &client.stream, &upstream, buffered).await;
+        return After::Close;
     }
     if let (false, Some(mut framer)) = (body_done, framer) {
         let counters = [&listener.counters.bytes_out, &upstream.target.counters.bytes_out];
@@ -533,20 +546,4 @@ async fn respond(
     } else {
         After::KeepAlive
     }
-}
-
-/// After a 101: the connection becomes a two-way byte tunnel (WebSocket), spliced like a TCP
-/// session, with its own idle limit (`tunnel_timeout`).
-async fn tunnel(shard: &Shard, listener: &ListenerRuntime, client: &mut Client, upstream: &BackendConn) -> After {
-    let scratch = client.scratch.as_mut().expect("held during the exchange");
-    let deadline = Some(Instant::now() + listener.idle_timeout);
-    // Bytes that came with the heads belong to the tunnel.
-    if io::write_all(&upstream.stream, scratch.client_in.bytes(), deadline).await.is_err()
-        || io::write_all(&client.stream, scratch.target_in.bytes(), deadline).await.is_err()
-    {
-        return After::Close;
-    }
-    let target: &TargetRuntime = &upstream.target;
-    let _ = crate::l4::relay(shard, &client.stream, &upstream.stream, listener.tunnel_timeout, listener, target).await;
-    After::Close
 }

@@ -10,17 +10,12 @@
 
 use std::time::{Duration, Instant};
 
-use monoio::net::TcpStream;
-
 use super::{
     body::{ChunkedState, LengthState},
     buffer::InBuf,
     codec::{BodyFraming, HttpError},
 };
-use crate::{
-    io::{self, IoError},
-    metrics::ByteCounter,
-};
+use crate::{io::IoError, metrics::ByteCounter, stream::Stream};
 
 /// Where a body stands: which framing ends it.
 pub enum Framer {
@@ -65,9 +60,9 @@ pub enum RelayError {
 
 /// Relays one body from `src` (whose already-read bytes are in `input`) to `dst`.
 pub async fn relay_body(
-    src: &TcpStream,
+    src: &Stream,
     input: &mut InBuf,
-    dst: &TcpStream,
+    dst: &Stream,
     framer: &mut Framer,
     idle: Duration,
     buffer_limit: usize,
@@ -77,7 +72,7 @@ pub async fn relay_body(
         if !input.is_empty() {
             let (take, done) = framer.advance(input.bytes()).map_err(RelayError::Framing)?;
             if take > 0 {
-                io::write_all(dst, &input.bytes()[..take], Some(Instant::now() + idle))
+                dst.write_all(&input.bytes()[..take], Some(Instant::now() + idle))
                     .await
                     .map_err(RelayError::Destination)?;
                 input.consume(take);

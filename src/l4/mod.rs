@@ -205,7 +205,7 @@ async fn direction(shard: &Shard, flow: &Flow<'_>) -> io::Result<()> {
 
 /// Completes when no byte has moved for `limit`. Sleeps until the earliest moment the session
 /// could be idle, so it wakes at most about once per `limit` on a busy session.
-async fn idle_watch(last_activity: &Cell<Instant>, limit: Duration) {
+pub(crate) async fn idle_watch(last_activity: &Cell<Instant>, limit: Duration) {
     loop {
         let idle_for = last_activity.get().elapsed();
         if idle_for >= limit {

@@ -52,6 +52,8 @@ pub struct ListenerCounters {
     pub elb_5xx: Counter,
     /// Responses from targets by class, 1xx..5xx (`HTTPCode_Backend_*`).
     pub backend_by_class: [Counter; 5],
+    /// HTTPS: client connections whose TLS handshake failed (`ClientTLSNegotiationErrorCount`).
+    pub tls_negotiation_errors: Counter,
 }
 
 /// One target's figures on one shard.
@@ -90,6 +92,7 @@ pub struct ListenerSnapshot {
     pub elb_4xx: u64,
     pub elb_5xx: u64,
     pub backend_by_class: [u64; 5],
+    pub tls_negotiation_errors: u64,
 }
 
 /// Plain-number copy of a [`TargetCounters`].
@@ -161,6 +164,7 @@ impl ListenerCounters {
             elb_4xx: self.elb_4xx.get(),
             elb_5xx: self.elb_5xx.get(),
             backend_by_class: std::array::from_fn(|i| self.backend_by_class[i].get()),
+            tls_negotiation_errors: self.tls_negotiation_errors.get(),
         }
     }
 }
@@ -196,6 +200,7 @@ impl ShardSnapshot {
                     m.requests += l.requests;
                     m.elb_4xx += l.elb_4xx;
                     m.elb_5xx += l.elb_5xx;
+                    m.tls_negotiation_errors += l.tls_negotiation_errors;
                     for (a, b) in m.backend_by_class.iter_mut().zip(l.backend_by_class) {
                         *a += b;
                     }

@@ -74,6 +74,8 @@ pub struct GroupRuntime {
     pub figures: Rc<GroupFigures>,
     /// Whether the last recomputation found the group failing open (logged on change).
     failing_open: Cell<bool>,
+    /// TLS to the targets (`tls = { ... }`), with the config in force when the group was built.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// The group's figures on this shard that are not per target.
@@ -144,7 +146,14 @@ pub fn new_latency_histogram() -> Histogram<u64> {
 impl GroupRuntime {
     /// Builds group `g` of `set`. Targets that `previous` already had with the same health
     /// slot keep their runtime (and so their counters); new ones start from zero.
-    pub fn new(set: &TargetSet, g: usize, previous: Option<&GroupRuntime>, seed: u64, surge: Rc<SurgeLocal>) -> Self {
+    pub fn new(
+        set: &TargetSet,
+        g: usize,
+        previous: Option<&GroupRuntime>,
+        seed: u64,
+        surge: Rc<SurgeLocal>,
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> Self {
         let config = &set.config.target_groups[g];
         let reuse = |addr: SocketAddr, slot: &Arc<TargetHealth>| {
             previous.and_then(|p| p.targets.iter().find(|t| t.addr == addr && Arc::ptr_eq(&t.health, slot)).cloned())
@@ -167,7 +176,18 @@ impl GroupRuntime {
             figures: previous.map_or_else(Rc::default, |p| p.figures.clone()),
             failing_open: Cell::new(previous.is_some_and(|p| p.failing_open.get())),
             config: config.clone(),
+            tls,
         }
+    }
+
+    /// How to talk TLS to `target`, when the group does: its client config and the name to
+    /// send and verify.
+    pub fn target_tls(
+        &self,
+        target: &TargetRuntime,
+    ) -> Option<(&Arc<rustls::ClientConfig>, rustls::pki_types::ServerName<'static>)> {
+        let config = self.tls.as_ref()?;
+        Some((config, crate::tls::client::server_name(self.config.tls.as_ref(), target.addr)))
     }
 
     /// The next target for this connection or request among the routable ones not `tried`.

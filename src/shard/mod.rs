@@ -25,7 +25,7 @@ use std::{
 use tracing::{debug, info};
 
 use crate::{
-    config::{HealthCheck, Protocol},
+    config::{HealthCheck, HealthProtocol, Protocol, TargetTls},
     control::Control,
     health::{checker, HealthTable, TargetSet},
     http::resources::HttpShard,
@@ -45,6 +45,8 @@ const PIPE_POOL_CAP: usize = 64;
 /// A listener as a shard runs it.
 #[derive(Debug)]
 pub struct ListenerRuntime {
+    /// Position in the configuration's listener list (its TLS context is found by it).
+    pub index: usize,
     pub name: String,
     pub protocol: Protocol,
     /// Index of its target group in the shard's group list (changes when a reload reorders
@@ -119,6 +121,8 @@ fn surge_local(
 /// A running health check and what it was started with (a changed check is restarted).
 struct Checker {
     check: HealthCheck,
+    /// The group's TLS settings (an HTTPS check uses them).
+    tls: Option<TargetTls>,
     stop: Rc<Latch>,
 }
 
@@ -128,13 +132,19 @@ impl Shard {
         let config = &set.config;
         let surges = RefCell::new(HashMap::new());
         let groups: Vec<GroupRuntime> = (0..config.target_groups.len())
-            .map(|g| GroupRuntime::new(&set, g, None, balancer_seed(id), surge_local(&surges, id, &control, &set, g)))
+            .map(|g| {
+                let surge = surge_local(&surges, id, &control, &set, g);
+                let tls = control.tls().for_group(&config.target_groups[g].name);
+                GroupRuntime::new(&set, g, None, balancer_seed(id), surge, tls)
+            })
             .collect();
         let listeners = config
             .listeners
             .iter()
-            .map(|l| {
+            .enumerate()
+            .map(|(index, l)| {
                 Rc::new(ListenerRuntime {
+                    index,
                     name: l.name.clone(),
                     protocol: l.protocol,
                     group: Cell::new(config.group_index(&l.target_group).expect("validated: group exists")),
@@ -188,7 +198,8 @@ impl Shard {
             .map(|g| {
                 let previous = old.iter().find(|o| o.config.name == config.target_groups[g].name);
                 let surge = surge_local(&self.surges, self.id, &self.control, set, g);
-                Rc::new(GroupRuntime::new(set, g, previous.map(|p| &**p), balancer_seed(self.id), surge))
+                let tls = self.control.tls().for_group(&config.target_groups[g].name);
+                Rc::new(GroupRuntime::new(set, g, previous.map(|p| &**p), balancer_seed(self.id), surge, tls))
             })
             .collect();
         // Idle pooled connections to targets no group routes to any more are closed now.
@@ -216,22 +227,27 @@ impl Shard {
                     continue;
                 }
                 wanted.insert(slot.id, ());
-                if running.get(&slot.id).is_some_and(|c| c.check == group.health_check) {
+                if running.get(&slot.id).is_some_and(|c| c.check == group.health_check && c.tls == group.tls) {
                     continue;
                 }
                 if let Some(old) = running.remove(&slot.id) {
                     old.stop.set();
                 }
                 let stop = Rc::new(Latch::default());
+                let tls = (group.health_check.protocol == HealthProtocol::Https).then(|| {
+                    let name = crate::tls::client::server_name(group.tls.as_ref(), target.addr);
+                    (self.control.tls().for_health_check(&group.name), name)
+                });
                 let probe = checker::Probe {
                     group: group.name.clone(),
                     addr: target.addr,
                     check: group.health_check.clone(),
+                    tls,
                     slot: slot.clone(),
                     table: self.control.table().clone(),
                 };
                 monoio::spawn(checker::run(probe, stop.clone()));
-                running.insert(slot.id, Checker { check: group.health_check.clone(), stop });
+                running.insert(slot.id, Checker { check: group.health_check.clone(), tls: group.tls.clone(), stop });
             }
         }
         running.retain(|id, c| {

@@ -200,7 +200,7 @@ pub fn raw_exchange(addr: SocketAddr, request: &[u8], limit: Duration) -> Vec<u8
 
 /// Reads one HTTP/1.1 response (Content-Length or chunked body) from `reader`; returns
 /// (status, head, body).
-pub fn read_response(reader: &mut BufReader<TcpStream>) -> std::io::Result<(u16, String, Vec<u8>)> {
+pub fn read_response(reader: &mut impl BufRead) -> std::io::Result<(u16, String, Vec<u8>)> {
     let mut head = String::new();
     loop {
         let mut line = String::new();

@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod http_backend;
+pub mod tls;
 
 use std::{
     io::{Read, Write},

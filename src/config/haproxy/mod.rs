@@ -227,7 +227,7 @@ pub fn parse_files(files: &[(String, String)]) -> Result<Parsed, ConfigErrors> {
     r.read(&text);
     r.build();
     let notes = std::mem::take(&mut r.notes).into_iter().map(locate).collect();
-    match validate::finish(r.config, &r.lines, &first, r.problems) {
+    match validate::finish(r.config, &r.lines, &first, r.problems, validate::Files::Check) {
         Ok(config) => Ok(Parsed { config, notes }),
         Err(e) => Err(ConfigErrors { problems: e.problems.into_iter().map(locate).collect() }),
     }
