@@ -83,7 +83,7 @@ fn sni_picks_the_certificate_and_an_unknown_name_gets_the_default() {
     let b = http_backend();
     let (a, bee) = (cert_for(&["a.test"]), cert_for(&["b.test", "*.b.test"]));
     let server = start(https_config(&[b.addr], &[&a, &bee], 1));
-    let any = any_cert_client(None);
+    let any = any_cert_client();
     let served = |name: &str| {
         let s = tls_connect(addr(&server), name, &any).unwrap();
         s.conn.peer_certificates().unwrap()[0].clone()
@@ -117,22 +117,8 @@ fn sessions_resume_across_connections_and_shards() {
     // resume on the other.
     let server = start(https_config(&[b.addr], &[&cert], 2));
     for versions in [&[&rustls::version::TLS13][..], &[&rustls::version::TLS12][..]] {
-        let client = {
-            let mut c = (*client_config(&[&cert], &[])).clone();
-            c.resumption = rustls::client::Resumption::in_memory_sessions(64);
-            let c = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_protocol_versions(versions)
-            .unwrap()
-            .with_root_certificates({
-                let mut r = rustls::RootCertStore::empty();
-                r.add(cert.der.clone()).unwrap();
-                r
-            })
-            .with_no_client_auth();
-            std::sync::Arc::new(c)
-        };
+        // One client config: its session store is what resumes.
+        let client = client_config_for(&[&cert], &[], versions);
         let mut first = tls_connect(addr(&server), "localhost", &client).unwrap();
         assert_eq!(tls_get(&mut first, "/ping").unwrap().0, 200);
         assert_eq!(first.conn.handshake_kind(), Some(rustls::HandshakeKind::Full));
@@ -367,7 +353,7 @@ fn a_reload_swaps_certificates_and_a_bad_one_changes_nothing() {
     let b = http_backend();
     let (old, new) = (cert_for(&["localhost"]), cert_for(&["localhost"]));
     let mut server = start(https_config(&[b.addr], &[&old], 1));
-    let any = any_cert_client(None);
+    let any = any_cert_client();
     let served = |server: &Server| {
         tls_connect(addr(server), "localhost", &any).unwrap().conn.peer_certificates().unwrap()[0].clone()
     };

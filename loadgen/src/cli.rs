@@ -12,6 +12,7 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 
 use crate::schedule::{RateSchedule, Step};
+use crate::tls::{ClientTls, TlsError, Verify};
 
 /// A command line value that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +29,8 @@ pub enum ConfigError {
     Value(&'static str, String),
     #[error("cannot read {0}: {1}")]
     File(PathBuf, std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// Parse a duration: `250us`, `500ms`, `1.5s`, `2m`; a bare number means seconds (as in wrk).
@@ -76,8 +79,15 @@ pub fn parse_steps(s: &str) -> Result<Vec<Step>, ConfigError> {
 /// What the URL points at.
 #[derive(Debug, Clone)]
 pub enum Target {
-    /// `http://host[:port][/path]`
-    Http { addr: SocketAddr, host_header: String, path: String },
+    /// `http://host[:port][/path]`, or `https://` when `https` is set.
+    Http {
+        addr: SocketAddr,
+        host_header: String,
+        path: String,
+        /// The URL host without the port (the default TLS server name).
+        host: String,
+        https: bool,
+    },
     /// `tcp://host:port`
     Tcp { addr: SocketAddr },
 }
@@ -90,10 +100,10 @@ impl Target {
     }
 }
 
-/// Parse and resolve a URL (`http://` or `tcp://`).
+/// Parse and resolve a URL (`http://`, `https://` or `tcp://`).
 pub fn parse_url(url: &str) -> Result<Target, ConfigError> {
     let err = |m: &str| ConfigError::Url(url.to_string(), m.to_string());
-    let (scheme, rest) = url.split_once("://").ok_or_else(|| err("missing scheme (http:// or tcp://)"))?;
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| err("missing scheme (http://, https:// or tcp://)"))?;
     let (authority, path) = match rest.find(['/', '?']) {
         Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_string()),
         Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
@@ -104,12 +114,16 @@ pub fn parse_url(url: &str) -> Result<Target, ConfigError> {
     }
     let default_port = match scheme {
         "http" => 80,
+        "https" => 443,
         "tcp" => 0,
-        "https" => return Err(err("https:// is not supported yet (it arrives with the TLS issue)")),
-        _ => return Err(err("unsupported scheme: use http:// or tcp://")),
+        _ => return Err(err("unsupported scheme: use http://, https:// or tcp://")),
     };
     let has_port = authority.rsplit_once(':').is_some_and(|(h, p)| !p.is_empty() && !h.ends_with(':'))
         && !authority.ends_with(']');
+    let host = match authority.rsplit_once(':') {
+        Some((h, _)) if has_port => h,
+        _ => authority,
+    };
     let host_port = if has_port { authority.to_string() } else { format!("{authority}:{default_port}") };
     if !has_port && scheme == "tcp" {
         return Err(err("tcp:// needs a port"));
@@ -120,8 +134,14 @@ pub fn parse_url(url: &str) -> Result<Target, ConfigError> {
         .next()
         .ok_or_else(|| err("host resolves to no address"))?;
     Ok(match scheme {
-        "http" => Target::Http { addr, host_header: authority.to_string(), path },
-        _ => Target::Tcp { addr },
+        "tcp" => Target::Tcp { addr },
+        _ => Target::Http {
+            addr,
+            host_header: authority.to_string(),
+            path,
+            host: host.to_string(),
+            https: scheme == "https",
+        },
     })
 }
 
@@ -153,7 +173,7 @@ pub enum TcpMode {
     after_help = "Run `loadgen serve --help` for the test backend."
 )]
 pub struct RunArgs {
-    /// http://host[:port]/path or tcp://host:port
+    /// http://host[:port]/path, https://host[:port]/path or tcp://host:port
     pub url: String,
     /// Connections to keep open (split over the threads)
     #[arg(short = 'c', long = "connections", default_value_t = 10)]
@@ -218,6 +238,21 @@ pub struct RunArgs {
     /// Do not print the text summary
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
+    /// A new connection (and TLS handshake) for every request, sent with `Connection: close`
+    #[arg(long = "new-conn")]
+    pub new_conn: bool,
+    /// https://: do not verify the server's certificate (handshake signatures still are)
+    #[arg(long = "insecure", conflicts_with = "ca")]
+    pub insecure: bool,
+    /// https://: trust the CAs of this PEM bundle (default: the system's roots)
+    #[arg(long = "ca")]
+    pub ca: Option<PathBuf>,
+    /// https://: the server name to send (SNI) and verify (default: the URL host)
+    #[arg(long = "sni")]
+    pub sni: Option<String>,
+    /// https://: no session resumption (a full handshake on every connection)
+    #[arg(long = "no-resume")]
+    pub no_resume: bool,
 }
 
 /// Response behaviour of `loadgen serve`.
@@ -264,6 +299,12 @@ pub struct ServeArgs {
     /// Executor threads (each its own SO_REUSEPORT listener)
     #[arg(short = 't', long = "threads", default_value_t = 1)]
     pub threads: usize,
+    /// Serve HTTPS with this PEM certificate chain (http mode; needs --tls-key)
+    #[arg(long = "tls-cert", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert
+    #[arg(long = "tls-key", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// A validated client configuration.
@@ -285,6 +326,10 @@ pub struct RunConfig {
     pub tcp_mode: TcpMode,
     pub tcp_bytes: usize,
     pub stats_url: Option<String>,
+    /// `https://`: the TLS client set-up (certificates loaded, server name checked).
+    pub tls: Option<ClientTls>,
+    /// One request per connection (`--new-conn`).
+    pub new_conn: bool,
 }
 
 fn parse_cpus(s: &str) -> Result<Vec<usize>, ConfigError> {
@@ -351,6 +396,15 @@ impl RunArgs {
         if self.tcp_bytes == 0 || self.tcp_bytes > 1 << 24 {
             return Err(ConfigError::Value("--tcp-bytes", "must be 1..=16777216".into()));
         }
+        let tls = self.tls_config(&target)?;
+        if self.new_conn {
+            if self.pipeline > 1 {
+                return Err(ConfigError::Value("--new-conn", "one request per connection: no --pipeline".into()));
+            }
+            if matches!(target, Target::Tcp { .. }) && self.tcp_mode == TcpMode::Bulk {
+                return Err(ConfigError::Value("--new-conn", "not with --tcp-mode bulk".into()));
+            }
+        }
         Ok(RunConfig {
             target,
             connections: self.connections,
@@ -367,7 +421,34 @@ impl RunArgs {
             tcp_mode: self.tcp_mode,
             tcp_bytes: self.tcp_bytes,
             stats_url: self.stats_url,
+            tls,
+            new_conn: self.new_conn,
         })
+    }
+
+    /// The TLS client of an `https://` URL; the TLS flags are refused for other URLs.
+    fn tls_config(&self, target: &Target) -> Result<Option<ClientTls>, ConfigError> {
+        let Target::Http { host, https: true, .. } = target else {
+            let flag = [
+                (self.insecure, "--insecure"),
+                (self.ca.is_some(), "--ca"),
+                (self.sni.is_some(), "--sni"),
+                (self.no_resume, "--no-resume"),
+            ]
+            .into_iter()
+            .find_map(|(given, name)| given.then_some(name));
+            return match flag {
+                Some(name) => Err(ConfigError::Value(name, "only for https:// URLs".into())),
+                None => Ok(None),
+            };
+        };
+        let verify = match (&self.ca, self.insecure) {
+            (_, true) => Verify::Insecure,
+            (Some(file), false) => Verify::Ca(file.clone()),
+            (None, false) => Verify::System,
+        };
+        let name = self.sni.as_deref().unwrap_or(host);
+        Ok(Some(ClientTls::new(&verify, name, !self.no_resume)?))
     }
 }
 
@@ -399,18 +480,50 @@ mod tests {
     #[test]
     fn urls() {
         match parse_url("http://127.0.0.1:8080/a?b=1").unwrap() {
-            Target::Http { addr, host_header, path } => {
+            Target::Http { addr, host_header, path, host, https } => {
                 assert_eq!(addr.port(), 8080);
                 assert_eq!(host_header, "127.0.0.1:8080");
                 assert_eq!(path, "/a?b=1");
+                assert_eq!(host, "127.0.0.1");
+                assert!(!https);
             }
+            t => panic!("wrong target {t:?}"),
+        }
+        match parse_url("https://localhost/x").unwrap() {
+            Target::Http { addr, host_header, host, https, .. } => {
+                assert_eq!(
+                    (addr.port(), host_header.as_str(), host.as_str(), https),
+                    (443, "localhost", "localhost", true)
+                );
+            }
+            t => panic!("wrong target {t:?}"),
+        }
+        match parse_url("https://[::1]:8443/").unwrap() {
+            Target::Http { addr, host, .. } => assert_eq!((addr.port(), host.as_str()), (8443, "[::1]")),
             t => panic!("wrong target {t:?}"),
         }
         assert!(matches!(parse_url("tcp://127.0.0.1:9").unwrap(), Target::Tcp { .. }));
         assert!(parse_url("tcp://127.0.0.1").is_err());
-        assert!(parse_url("https://127.0.0.1").is_err());
         assert!(parse_url("ftp://x").is_err());
         assert!(parse_url("127.0.0.1:80").is_err());
+    }
+
+    #[test]
+    fn tls_flags_need_https_and_new_conn_no_pipeline() {
+        let cfg = |args: &[&str]| {
+            RunArgs::try_parse_from(args).map_err(|e| e.to_string())?.into_config().map_err(|e| e.to_string())
+        };
+        let e = cfg(&["loadgen", "http://127.0.0.1:9/", "--insecure"]).unwrap_err();
+        assert!(e.contains("--insecure") && e.contains("https://"), "{e}");
+        let e = cfg(&["loadgen", "tcp://127.0.0.1:9", "--ca", "x.pem"]).unwrap_err();
+        assert!(e.contains("--ca"), "{e}");
+        assert!(cfg(&["loadgen", "https://127.0.0.1:9/", "--insecure", "--ca", "x.pem"]).is_err());
+        let e = cfg(&["loadgen", "https://127.0.0.1:9/", "--ca", "/nonexistent/ca.pem"]).unwrap_err();
+        assert!(e.contains("/nonexistent/ca.pem"), "{e}");
+        let c = cfg(&["loadgen", "https://127.0.0.1:9/", "--insecure", "--new-conn"]).unwrap();
+        assert!(c.tls.is_some() && c.new_conn);
+        assert!(cfg(&["loadgen", "http://127.0.0.1:9/", "--new-conn"]).is_ok_and(|c| c.tls.is_none()));
+        assert!(cfg(&["loadgen", "http://127.0.0.1:9/", "--new-conn", "--pipeline", "4"]).is_err());
     }
 
     #[test]

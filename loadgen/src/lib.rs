@@ -8,6 +8,8 @@
 //! - [`worker`]: one pinned glommio executor per thread, each with its connections.
 //! - [`conn`]: one connection's send/receive loop (closed or open loop, pipelining, reconnects).
 //! - [`http`], [`tcp`]: the client codecs (HTTP/1.1 responses; echo and bulk TCP).
+//! - [`tls`]: rustls set-up for `https://` targets and `serve --tls-cert` (both ends of TLS);
+//!   [`tls_cache`]: a worker's client session cache.
 //! - [`record`]: per-worker histograms and counters, per second; their merge.
 //! - [`stats`]: polling the proxy's surge queue (`/stats` JSON or HAProxy CSV).
 //! - [`report`]: text, JSON, timeline CSV, HdrHistogram log, SVG.
@@ -25,4 +27,6 @@ pub mod serve;
 pub mod serve_http;
 pub mod stats;
 pub mod tcp;
+pub mod tls;
+pub mod tls_cache;
 pub mod worker;

@@ -113,6 +113,34 @@ impl Counts {
     }
 }
 
+/// TLS handshakes of an `https://` run.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TlsCounts {
+    /// Handshakes completed (full + resumed), warmup included, like `connections_opened`.
+    pub handshakes: u64,
+    /// Of those, full handshakes.
+    pub full: u64,
+    /// Of those, resumed sessions.
+    pub resumed: u64,
+    /// Handshakes that failed in the measured window (each is also a `connect` error).
+    pub failed: u64,
+    /// Why the first handshake of the run failed (e.g. the certificate is not trusted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_error: Option<String>,
+}
+
+impl TlsCounts {
+    fn add(&mut self, o: &TlsCounts) {
+        self.handshakes += o.handshakes;
+        self.full += o.full;
+        self.resumed += o.resumed;
+        self.failed += o.failed;
+        if self.first_error.is_none() {
+            self.first_error.clone_from(&o.first_error);
+        }
+    }
+}
+
 /// Counters the progress line reads while the run goes on.
 #[derive(Debug, Default)]
 pub struct Live {
@@ -143,6 +171,7 @@ pub struct Recorder {
     pub in_flight_at_end: u64,
     /// Connections opened successfully (each reconnect counts).
     pub connections: u64,
+    pub tls: TlsCounts,
     cur: usize,
     cur_counts: Counts,
     cur_latency: Histogram<u64>,
@@ -165,6 +194,7 @@ impl Recorder {
             max_lag: Duration::ZERO,
             in_flight_at_end: 0,
             connections: 0,
+            tls: TlsCounts::default(),
             cur: 0,
             cur_counts: Counts::default(),
             cur_latency: small_histogram(),
@@ -249,6 +279,28 @@ impl Recorder {
         self.cur_counts.errors.bump(kind);
     }
 
+    /// A TLS handshake completed (`resumed`: an abbreviated one).
+    pub fn handshake(&mut self, resumed: bool) {
+        self.tls.handshakes += 1;
+        if resumed {
+            self.tls.resumed += 1;
+        } else {
+            self.tls.full += 1;
+        }
+    }
+
+    /// A TLS handshake failed at `now` (`why`: the error): a `connect` error, also counted as a
+    /// TLS failure.
+    pub fn handshake_failed(&mut self, now: Instant, why: impl FnOnce() -> String) {
+        if now >= self.measure_start {
+            self.tls.failed += 1;
+        }
+        if self.tls.first_error.is_none() {
+            self.tls.first_error = Some(why());
+        }
+        self.error(now, ErrorKind::Connect);
+    }
+
     /// Close the recording: every second up to the last one is frozen.
     pub fn finish(mut self) -> WorkerRecord {
         while self.frozen.len() < self.seconds {
@@ -261,6 +313,7 @@ impl Recorder {
             max_lag: self.max_lag,
             in_flight_at_end: self.in_flight_at_end,
             connections: self.connections,
+            tls: self.tls,
             seconds: self.frozen,
         }
     }
@@ -274,6 +327,7 @@ pub struct WorkerRecord {
     pub max_lag: Duration,
     pub in_flight_at_end: u64,
     pub connections: u64,
+    pub tls: TlsCounts,
     seconds: Vec<FrozenSecond>,
 }
 
@@ -292,6 +346,7 @@ pub struct Merged {
     pub max_lag: Duration,
     pub in_flight_at_end: u64,
     pub connections: u64,
+    pub tls: TlsCounts,
     seconds: Vec<Vec<FrozenSecond>>,
 }
 
@@ -305,6 +360,7 @@ impl Merged {
             max_lag: Duration::ZERO,
             in_flight_at_end: 0,
             connections: 0,
+            tls: TlsCounts::default(),
             seconds: Vec::new(),
         };
         for r in records {
@@ -316,6 +372,7 @@ impl Merged {
             m.max_lag = m.max_lag.max(r.max_lag);
             m.in_flight_at_end += r.in_flight_at_end;
             m.connections += r.connections;
+            m.tls.add(&r.tls);
             m.seconds.push(r.seconds);
         }
         m

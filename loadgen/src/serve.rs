@@ -9,9 +9,14 @@
 //! slot (FIFO wait beyond `--max-concurrency`), holds it for `--latency` plus up to `--jitter`, and
 //! answers 200 with `--body-bytes` bytes, or 500 with probability `--fail-rate`.
 //!
+//! With `--tls-cert FILE --tls-key FILE` (http mode) it serves HTTPS: the same HTTP loop over a
+//! rustls stream (see [`crate::tls::acceptor`]), so both schemes behave the same once the
+//! handshake is done.
+//!
 //! Invariants: responses on a connection go out in request order; admin and health requests
 //! never take a concurrency slot nor wait for the latency; a malformed request gets 400 and the
-//! connection is closed; the process stops on SIGINT/SIGTERM or after `--duration`.
+//! connection is closed; a TLS handshake that fails or takes over 10 s closes that connection
+//! only; the process stops on SIGINT/SIGTERM or after `--duration`.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
@@ -19,14 +24,20 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use futures_rustls::TlsAcceptor;
 use glommio::net::{TcpListener, TcpStream};
 use glommio::sync::Semaphore;
 use glommio::{LocalExecutorPoolBuilder, PoolPlacement};
 use rand::Rng;
 
 use crate::cli::{ServeArgs, ServeMode};
+use crate::conn::within;
 use crate::serve_http::{parse_request, Parsed};
+use crate::tls::TlsError;
+
+/// Longest a client may take to complete its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The backend could not start.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +48,8 @@ pub enum ServeError {
     Bind(SocketAddr, String),
     #[error("bad value for {0}")]
     Value(&'static str),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// Set by SIGINT/SIGTERM.
@@ -66,12 +79,15 @@ pub struct Shared {
     pub requests: AtomicU64,
     /// The response body.
     body: Vec<u8>,
+    /// `--tls-cert`: HTTPS.
+    tls: Option<TlsAcceptor>,
 }
 
 impl Shared {
-    fn new(args: ServeArgs) -> Shared {
+    fn new(args: ServeArgs, tls: Option<TlsAcceptor>) -> Shared {
         let body = vec![b'x'; args.body_bytes];
         Shared {
+            tls,
             args,
             base: Instant::now(),
             healthy: AtomicBool::new(true),
@@ -104,6 +120,14 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
     if !(0.0..=1.0).contains(&args.fail_rate) {
         return Err(ServeError::Value("--fail-rate (0..=1)"));
     }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (None, None) => None,
+        (Some(_), Some(_)) if args.mode != ServeMode::Http => {
+            return Err(ServeError::Value("--tls-cert (only with --mode http)"))
+        }
+        (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
+        _ => return Err(ServeError::Value("--tls-cert and --tls-key (give both)")),
+    };
     let threads = args.threads.max(1);
     let mut addr = args
         .listen
@@ -118,7 +142,7 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
     }
     install_signals();
     let stop_at = args.duration.map(|d| Instant::now() + d);
-    let shared = Arc::new(Shared::new(args));
+    let shared = Arc::new(Shared::new(args, tls));
     let bound = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(std::sync::Mutex::new(None::<String>));
     let (b2, f2, s2) = (bound.clone(), failed.clone(), shared.clone());
@@ -183,13 +207,16 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, stop_at: Option
     let accept = async {
         loop {
             match listener.accept().await {
-                Ok(stream) => {
+                Ok(mut stream) => {
                     shared.connections.fetch_add(1, Ordering::Relaxed);
                     let (shared, limit) = (shared.clone(), limit.clone());
                     glommio::spawn_local(async move {
                         let _ = stream.set_nodelay(true);
                         match shared.args.mode {
-                            ServeMode::Http => http_conn(stream, &shared, limit.as_deref()).await,
+                            ServeMode::Http => match &shared.tls {
+                                None => http_conn(&mut stream, &shared, limit.as_deref()).await,
+                                Some(tls) => https_conn(stream, tls, &shared, limit.as_deref()).await,
+                            },
                             ServeMode::Echo => echo_conn(stream).await,
                             ServeMode::Bulk => bulk_conn(stream, shared.args.body_bytes).await,
                         }
@@ -225,7 +252,20 @@ fn response(status: u16, reason: &str, body: &[u8], close: bool) -> Vec<u8> {
     r
 }
 
-async fn http_conn(mut s: TcpStream, shared: &Shared, limit: Option<&Semaphore>) {
+/// Write all of `bytes` and flush (a no-op on TCP; on TLS it sends what rustls still holds).
+async fn send<S: AsyncWrite + Unpin>(s: &mut S, bytes: &[u8]) -> std::io::Result<()> {
+    s.write_all(bytes).await?;
+    s.flush().await
+}
+
+/// HTTPS: the handshake, then the HTTP loop, then a close_notify (all bounded in time).
+async fn https_conn(stream: TcpStream, tls: &TlsAcceptor, shared: &Shared, limit: Option<&Semaphore>) {
+    let Some(Ok(mut s)) = within(Instant::now() + HANDSHAKE_TIMEOUT, tls.accept(stream)).await else { return };
+    http_conn(&mut s, shared, limit).await;
+    let _ = within(Instant::now() + Duration::from_secs(1), s.close()).await;
+}
+
+async fn http_conn<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, shared: &Shared, limit: Option<&Semaphore>) {
     let mut buf = vec![0u8; 64 * 1024];
     let (mut start, mut end) = (0, 0);
     loop {
@@ -238,7 +278,7 @@ async fn http_conn(mut s: TcpStream, shared: &Shared, limit: Option<&Semaphore>)
                 }
                 if end == buf.len() {
                     if buf.len() >= 1 << 20 {
-                        let _ = s.write_all(&response(431, "Too Large", b"", true)).await;
+                        let _ = send(s, &response(431, "Too Large", b"", true)).await;
                         return;
                     }
                     buf.resize(buf.len() * 2, 0);
@@ -250,7 +290,7 @@ async fn http_conn(mut s: TcpStream, shared: &Shared, limit: Option<&Semaphore>)
                 continue;
             }
             Parsed::Bad => {
-                let _ = s.write_all(&response(400, "Bad Request", b"", true)).await;
+                let _ = send(s, &response(400, "Bad Request", b"", true)).await;
                 return;
             }
             Parsed::Complete(r) => r,
@@ -264,7 +304,7 @@ async fn http_conn(mut s: TcpStream, shared: &Shared, limit: Option<&Semaphore>)
                 out.truncate(i + 4);
             }
         }
-        if s.write_all(&out).await.is_err() || req.close {
+        if send(s, &out).await.is_err() || req.close {
             return;
         }
     }

@@ -53,10 +53,12 @@ pub struct StatsSource {
 impl StatsSource {
     pub fn parse(url: &str) -> Result<StatsSource, StatsError> {
         match parse_url(url).map_err(|e| StatsError::Url(e.to_string()))? {
-            Target::Http { addr, host_header, path } => {
+            Target::Http { addr, host_header, path, https: false, .. } => {
                 Ok(StatsSource { addr, host: host_header, csv: path.ends_with(";csv"), path })
             }
-            Target::Tcp { .. } => Err(StatsError::Url("the stats URL must be http://".into())),
+            Target::Http { https: true, .. } | Target::Tcp { .. } => {
+                Err(StatsError::Url("the stats URL must be http://".into()))
+            }
         }
     }
 

@@ -5,9 +5,12 @@
 //! Invariants: worker `w` of `t` owns the connections `[w·c/t, (w+1)·c/t)` (global indices, so the
 //! open-loop plan interleaves over all of them); nothing is shared between workers while they
 //! run except the read-only [`RunCtx`] and the relaxed progress counters; every worker stops by
-//! itself at the drain deadline (see [`crate::conn`]).
+//! itself at the drain deadline (see [`crate::conn`]). Each worker has its own TLS connector
+//! (so its own session cache: its connections resume each other's sessions, without a lock
+//! shared between workers).
 
 use std::cell::RefCell;
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -19,6 +22,8 @@ use crate::cli::{RunConfig, Target, TcpMode};
 use crate::conn::{run_conn, RunCtx};
 use crate::http::build_request;
 use crate::record::{Live, Recorder, WorkerRecord};
+use crate::schedule::RateSchedule;
+use crate::tls::ClientTls;
 
 /// The runtime could not start or a worker died.
 #[derive(Debug, thiserror::Error)]
@@ -71,11 +76,29 @@ pub struct Workers {
     handles: PoolThreadHandles<WorkerRecord>,
 }
 
+/// What every worker copies into its [`RunCtx`] (everything but the clock and the connector).
+#[derive(Clone)]
+struct Shared {
+    addr: SocketAddr,
+    schedule: Option<RateSchedule>,
+    pipeline: usize,
+    timeout: Duration,
+    request: Vec<u8>,
+    head: bool,
+    echo: Option<usize>,
+    tls: Option<ClientTls>,
+    new_conn: bool,
+}
+
 /// Build the request bytes and the per-run context (without the clock-dependent parts).
 fn request_of(cfg: &RunConfig) -> (Vec<u8>, bool, Option<usize>) {
     match &cfg.target {
         Target::Http { host_header, path, .. } => {
-            (build_request(&cfg.method, host_header, path, &cfg.headers, &cfg.body), cfg.method == "HEAD", None)
+            let mut headers = cfg.headers.clone();
+            if cfg.new_conn && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("connection")) {
+                headers.push(("Connection".into(), "close".into()));
+            }
+            (build_request(&cfg.method, host_header, path, &headers, &cfg.body), cfg.method == "HEAD", None)
         }
         Target::Tcp { .. } => {
             let echo = crate::tcp::EchoReader::new(cfg.tcp_bytes);
@@ -91,7 +114,17 @@ pub fn start(cfg: &RunConfig, times: Times, live: Arc<Live>) -> Result<Workers, 
     let threads = cfg.threads;
     let connections = cfg.connections;
     let seconds = cfg.duration.as_secs_f64().ceil().max(1.0) as usize;
-    let shared = Arc::new((cfg.target.addr(), cfg.schedule.clone(), cfg.pipeline, cfg.timeout, request, head, echo));
+    let shared = Arc::new(Shared {
+        addr: cfg.target.addr(),
+        schedule: cfg.schedule.clone(),
+        pipeline: cfg.pipeline,
+        timeout: cfg.timeout,
+        request,
+        head,
+        echo,
+        tls: cfg.tls.clone(),
+        new_conn: cfg.new_conn,
+    });
     let next_worker = Arc::new(AtomicUsize::new(0));
     let handles = LocalExecutorPoolBuilder::new(placement(threads, cfg.cpus.as_deref())?)
         .name("loadgen")
@@ -100,7 +133,9 @@ pub fn start(cfg: &RunConfig, times: Times, live: Arc<Live>) -> Result<Workers, 
             let w = next_worker.fetch_add(1, Ordering::Relaxed);
             let live = live.clone();
             async move {
-                let (addr, schedule, pipeline, timeout, request, head, echo) = (*shared).clone();
+                let Shared { addr, schedule, pipeline, timeout, request, head, echo, tls, new_conn } =
+                    (*shared).clone();
+                let (lo, hi) = (w * connections / threads, (w + 1) * connections / threads);
                 let ctx = Rc::new(RunCtx {
                     addr,
                     run_start: times.run_start,
@@ -114,10 +149,11 @@ pub fn start(cfg: &RunConfig, times: Times, live: Arc<Live>) -> Result<Workers, 
                     request,
                     head,
                     echo,
+                    tls: tls.as_ref().map(|t| t.connector(hi - lo)),
+                    new_conn,
                 });
                 let rec = Rc::new(RefCell::new(Recorder::new(times.measure_start, times.end, seconds, live)));
                 glommio::timer::sleep(times.run_start.saturating_duration_since(Instant::now())).await;
-                let (lo, hi) = (w * connections / threads, (w + 1) * connections / threads);
                 let tasks: Vec<_> = (lo..hi)
                     .map(|i| {
                         let (ctx, rec) = (ctx.clone(), rec.clone());

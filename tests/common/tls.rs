@@ -14,9 +14,8 @@ use std::{
 };
 
 use rustls::{
-    client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
-    pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime},
-    ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme, StreamOwned,
+    pki_types::{CertificateDer, PrivateKeyDer, ServerName},
+    ClientConfig, ClientConnection, RootCertStore, ServerConfig, StreamOwned,
 };
 
 /// A self-signed certificate (ECDSA P-256) and its key, written as PEM files.
@@ -72,14 +71,23 @@ impl TestCert {
 
 use rustls::pki_types::pem::PemObject;
 
-/// A client that trusts `roots` and offers `alpn`.
+/// A client that trusts `roots` and offers `alpn` (TLS 1.3 and 1.2).
 pub fn client_config(roots: &[&TestCert], alpn: &[&[u8]]) -> Arc<ClientConfig> {
+    client_config_for(roots, alpn, rustls::DEFAULT_VERSIONS)
+}
+
+/// [`client_config`] speaking only `versions`.
+pub fn client_config_for(
+    roots: &[&TestCert],
+    alpn: &[&[u8]],
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Arc<ClientConfig> {
     let mut store = RootCertStore::empty();
     for r in roots {
         store.add(r.der.clone()).unwrap();
     }
     let mut c = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .unwrap()
         .with_root_certificates(store)
         .with_no_client_auth();
@@ -87,53 +95,10 @@ pub fn client_config(roots: &[&TestCert], alpn: &[&[u8]]) -> Arc<ClientConfig> {
     Arc::new(c)
 }
 
-/// A client that accepts any certificate (to see which one a server picks), TLS 1.3 and 1.2,
-/// or only `versions` when given.
-pub fn any_cert_client(versions: Option<&[&'static rustls::SupportedProtocolVersion]>) -> Arc<ClientConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ClientConfig::builder_with_provider(provider.clone());
-    let builder = match versions {
-        Some(v) => builder.with_protocol_versions(v).unwrap(),
-        None => builder.with_safe_default_protocol_versions().unwrap(),
-    };
-    let mut c = builder.dangerous().with_custom_certificate_verifier(Arc::new(AnyCert(provider))).with_no_client_auth();
-    c.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Arc::new(c)
-}
-
-#[derive(Debug)]
-struct AnyCert(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for AnyCert {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
-    }
-    fn verify_tls13_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
+/// A client that accepts any certificate (to see which one a server picks). spillway's own
+/// (`tls = { verify = false }`): it checks nothing these tests measure.
+pub fn any_cert_client() -> Arc<ClientConfig> {
+    spillway::tls::client::unverified(&spillway::tls::provider()).unwrap()
 }
 
 pub type TlsClient = StreamOwned<ClientConnection, TcpStream>;

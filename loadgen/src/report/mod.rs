@@ -19,7 +19,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::cli::RunConfig;
-use crate::record::{Errors, Merged};
+use crate::record::{Errors, Merged, TlsCounts};
 use crate::stats::{Polled, SurgeSummary};
 
 /// A report file could not be written.
@@ -114,6 +114,9 @@ pub struct Summary {
     pub connections_opened: u64,
     pub bytes: u64,
     pub surge: SurgeSummary,
+    /// `https://` runs only: handshakes completed (full, resumed) and failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsCounts>,
 }
 
 /// One second of the timeline.
@@ -197,6 +200,7 @@ pub fn build(
         connections_opened: merged.connections,
         bytes: c.bytes,
         surge: polled.map(|p| p.summary(duration)).unwrap_or_default(),
+        tls: cfg.tls.as_ref().map(|_| merged.tls.clone()),
     };
     let mut hdr = hdr_log.map(files::HdrLog::new);
     let mut rows = Vec::with_capacity(merged.seconds());

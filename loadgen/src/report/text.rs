@@ -66,6 +66,17 @@ pub fn summary(r: &Report) -> String {
         let _ =
             writeln!(out, "  Status: {}  [2xx {}, 3xx {}, 4xx {}, 5xx {}]", codes.join(", "), c.c2, c.c3, c.c4, c.c5);
     }
+    if let Some(t) = &s.tls {
+        let _ = writeln!(
+            out,
+            "  TLS: {} handshakes ({} full, {} resumed), {} failed{}",
+            t.handshakes,
+            t.full,
+            t.resumed,
+            t.failed,
+            t.first_error.as_ref().map(|e| format!(" (first: {e})")).unwrap_or_default()
+        );
+    }
     let e = &s.errors;
     let _ = writeln!(
         out,
