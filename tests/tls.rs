@@ -95,6 +95,11 @@ fn sni_picks_the_certificate_and_an_unknown_name_gets_the_default() {
     // And a verifying client accepts what it gets for its name.
     let mut s = tls_connect(addr(&server), "b.test", &client_config(&[&bee], &[])).unwrap();
     assert_eq!(tls_get(&mut s, "/ping").unwrap().0, 200);
+    assert_eq!(tls_errors(&server), 0);
+    // A name no certificate covers gets the default, which a verifying client refuses: its
+    // alert ends the handshake, counted as a negotiation error.
+    assert!(tls_connect(addr(&server), "wrong.test", &client_config(&[&a, &bee], &[])).is_err());
+    assert!(wait_until(Duration::from_secs(5), || tls_errors(&server) == 1), "{}", tls_errors(&server));
 }
 
 #[test]
