@@ -1,25 +1,28 @@
 #!/usr/bin/env bash
-# Compare spillway against HAProxy and against no proxy at all, on this machine.
+# Compare spillway against HAProxy, nginx and no proxy at all, on this machine.
 #
-#   bench/compare.sh l4|l7|churn|idle [--runs N] [--seconds S] [--warmup S] [--settle S]
-#                       [--haproxy-splice auto|response|both|off] [--targets direct,haproxy,spillway]
+#   bench/compare.sh l4|l7|churn|tls|idle [--runs N] [--seconds S] [--warmup S] [--settle S]
+#                       [--haproxy-splice auto|response|both|off] [--targets direct,haproxy,nginx,spillway]
 #
-# Modes are functions named mode_<name> (l4, l7, churn, idle); add more the same way.
+# Modes are functions named mode_<name> (l4, l7, churn, tls, idle); add more the same way.
 #
 # Layout (2 CPUs): the proxy under test runs on CPU 0; the backend (nginx) and
-# the client (wrk) share CPU 1. Targets run alternately inside every round
-# (direct, haproxy, spillway, direct, ...) so background noise hits them alike,
+# the client (wrk, loadgen) share CPU 1. Targets run alternately inside every round
+# (direct, haproxy, nginx, spillway, direct, ...) so background noise hits them alike,
 # and the summary reports medians over the rounds.
 #
 # Environment:
 #   SPILLWAY_BIN    use this binary instead of `cargo build --release --bin spillway`
+#   LOADGEN_BIN     mode tls: use this loadgen instead of `cargo build --release -p spillway-loadgen`
+#   TLS_HS_CONNS    mode tls: concurrent connections of the handshake runs (default 32)
+#   TLS_PARTS       mode tls: keepalive, handshakes or both (default keepalive,handshakes)
 #   SPILLWAY_GROUP_EXTRA  lines added to spillway's [[target_group]] (e.g.
 #                   'max_connections_per_target = 100000')
 #   BENCH_KEEP_TMP  1 = keep the temp dir (configs, logs) even on success
 #   RESULTS_DIR     where the CSV and summary go (default: target/bench-results)
 #
-# Needs: nginx, haproxy, wrk, taskset, ss, curl. Only 127.0.0.1 is ever used;
-# every process started here is tracked by PID and stopped on exit.
+# Needs: nginx, haproxy, wrk, taskset, ss, curl (tls: openssl, python3). Only 127.0.0.1 is
+# ever used; every process started here is tracked by PID and stopped on exit.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -36,8 +39,13 @@ usage: bench/compare.sh MODE [--runs N] [--seconds S] [--warmup S] [--settle S]
 
 modes:
   l4    TCP proxying of a 16 MiB download: nginx <- {direct, haproxy, spillway} <- wrk
-  l7    HTTP keep-alive, 100-byte GETs, wrk -t1 -c64 --latency; haproxy mode http, http-reuse always
+  l7    HTTP keep-alive, 100-byte GETs, wrk -t1 -c64 --latency; haproxy mode http, http-reuse always;
+        nginx as a reverse proxy (upstream keepalive 64)
   churn as l7 with 'Connection: close' on every request
+  tls   HTTPS in front of the l7 backend, {haproxy, nginx, spillway} terminating TLS (one ECDSA
+        P-256 certificate): keep-alive requests (wrk -t1 -c64 over TLS) and new full handshakes
+        per second (loadgen --new-conn --no-resume; env TLS_HS_CONNS=32,
+        TLS_PARTS=keepalive,handshakes)
   idle  RSS of the proxy per idle keep-alive client connection (bench/idle_conns.py;
         env IDLE_CONNS=1000,10000 IDLE_HOLD=8 IDLE_CONCURRENCY=200)
 
@@ -45,8 +53,11 @@ options:
   --runs N        rounds (each round runs every target once; default 5)
   --seconds S     length of each measured run (default 10)
   --warmup S      unrecorded warm-up per target before the first round (default 2, 0 = none)
-  --targets LIST  comma-separated subset of direct,haproxy,spillway (default: all)
-  --settle S      before each run, wait up to S s for both CPUs to be <25% busy (default 20, 0 = no wait)
+  --targets LIST  comma-separated subset of direct,haproxy,nginx,spillway (default: all the mode
+                  has: l4 direct,haproxy,spillway; l7, churn all four; tls haproxy,nginx,spillway;
+                  idle haproxy,spillway)
+  --settle S      before each run, wait up to S s for both CPUs to be <25% busy and no rustc
+                  to run (default 20, 0 = no wait)
   --haproxy-splice auto|response|both|off
                   HAProxy's splicing: option splice-auto (default; HAProxy decides per stream),
                   splice-response (always, server to client), splice-request + splice-response, none
@@ -60,7 +71,7 @@ WARMUP=2
 SETTLE=20
 HAPROXY_SPLICE=auto
 QUIET_PCT=25
-TARGETS="direct,haproxy,spillway"
+TARGETS=""
 
 parse_args() {
     [[ $# -ge 1 ]] || usage
@@ -83,11 +94,28 @@ parse_args() {
     [[ $WARMUP =~ ^[0-9]+$ ]] || bench_die "--warmup must be a non-negative integer"
     [[ $SETTLE =~ ^[0-9]+$ ]] || bench_die "--settle must be a non-negative integer"
     [[ $HAPROXY_SPLICE =~ ^(auto|response|both|off)$ ]] || bench_die "--haproxy-splice must be auto, response, both or off"
-    local t
+    local t supported
+    supported=$(mode_targets "$MODE")
+    # no --targets: every target the mode has
+    [[ -n $TARGETS ]] || TARGETS=$supported
     IFS=, read -r -a TARGET_LIST <<<"$TARGETS"
     for t in "${TARGET_LIST[@]}"; do
-        case $t in direct | haproxy | spillway) ;; *) bench_die "unknown target '$t'" ;; esac
+        case $t in direct | haproxy | nginx | spillway) ;; *) bench_die "unknown target '$t'" ;; esac
+        [[ ",$supported," == *",$t,"* ]] || bench_die "target '$t' is not available in mode $MODE (it has $supported)"
     done
+}
+
+# mode_targets MODE: the targets MODE can run, in their default order. nginx is the
+# reverse proxy (l7, churn, tls); tls has no direct (the backend speaks plain HTTP);
+# idle skips direct (it has no proxy to measure).
+mode_targets() {
+    case $1 in
+        l4) echo "direct,haproxy,spillway" ;;
+        l7 | churn) echo "direct,haproxy,nginx,spillway" ;;
+        tls) echo "haproxy,nginx,spillway" ;;
+        idle) echo "direct,haproxy,spillway" ;;
+        *) echo "direct,haproxy,nginx,spillway" ;;
+    esac
 }
 
 need() {
@@ -146,22 +174,98 @@ http {
     }
 }
 EOF
-    nginx -t -q -e "$dir/error.log" -p "$dir/" -c "$dir/nginx.conf" ||
-        bench_die "nginx rejected its config: $(cat "$dir/error.log")"
-    taskset -c "$BACKEND_CPU" nginx -e "$dir/error.log" -p "$dir/" -c "$dir/nginx.conf" \
-        >"$dir/stdout.log" 2>&1 &
-    NGINX_PID=$!
-    bench_track "$NGINX_PID"
-    bench_wait_port "$NGINX_PORT" 10 "$NGINX_PID" ||
-        bench_die "nginx did not listen on $NGINX_PORT: $(cat "$dir/error.log")"
-    # the worker(s): started by us, tracked too, and counted in nginx's CPU
-    NGINX_PIDS=("$NGINX_PID")
-    local w
-    for w in $(pgrep -P "$NGINX_PID" || true); do
-        bench_track "$w"
-        NGINX_PIDS+=("$w")
-    done
+    launch_nginx "$dir" "$BACKEND_CPU" "$NGINX_PORT"
+    NGINX_PID=${LAUNCHED_PIDS[0]}
+    NGINX_PIDS=("${LAUNCHED_PIDS[@]}")
     bench_log "nginx $(nginx -v 2>&1 | sed 's/.*nginx\///') pid $NGINX_PID (workers: ${NGINX_PIDS[*]:1}) on 127.0.0.1:$NGINX_PORT, CPU $BACKEND_CPU"
+}
+
+# launch_nginx DIR CPU PORT: checks DIR/nginx.conf, starts nginx on it pinned to CPU (the
+# workers inherit the affinity), waits until it listens on PORT and tracks the master and
+# its workers, which it leaves in LAUNCHED_PIDS (master first).
+launch_nginx() {
+    local dir=$1 cpu=$2 port=$3 pid w
+    nginx -t -q -e "$dir/error.log" -p "$dir/" -c "$dir/nginx.conf" ||
+        bench_die "nginx rejected its config $dir/nginx.conf: $(cat "$dir/error.log")"
+    taskset -c "$cpu" nginx -e "$dir/error.log" -p "$dir/" -c "$dir/nginx.conf" \
+        >"$dir/stdout.log" 2>&1 &
+    pid=$!
+    bench_track "$pid"
+    bench_wait_port "$port" 10 "$pid" ||
+        bench_die "nginx ($dir) did not listen on $port: $(cat "$dir/error.log")"
+    # the worker(s): started by us, tracked too, and counted in that nginx's CPU. The master
+    # may listen before it has forked them: look for up to 5 s.
+    LAUNCHED_PIDS=("$pid")
+    local i workers=""
+    for ((i = 0; i < 50; i++)); do
+        workers=$(pgrep -P "$pid" || true)
+        [[ -n $workers ]] && break
+        sleep 0.1
+    done
+    for w in $workers; do
+        bench_track "$w"
+        LAUNCHED_PIDS+=("$w")
+    done
+    [[ ${#LAUNCHED_PIDS[@]} -ge 2 ]] || bench_die "nginx ($dir) pid $pid has no worker process"
+}
+
+# nginx as a reverse proxy (target `nginx`): a second nginx instance with one worker, pinned
+# to the proxy CPU like HAProxy and spillway, passing every request to the backend nginx over
+# a pool of keep-alive connections (`upstream` with `keepalive 64`, HTTP/1.1, no Connection
+# header sent upstream; the pooled connections are not retired after nginx's default of 1000
+# requests, as HAProxy's and spillway's are not either). With NGINX_PROXY_TLS=1 its listener
+# terminates TLS with the bench certificate ($TLS_PEM) and the client's cipher order.
+start_nginx_proxy() {
+    local dir=$BENCH_TMP/nginx-proxy user_line="" ssl="" ssl_lines="" what=http
+    mkdir -p "$dir/tmp"
+    [[ $EUID -eq 0 ]] && user_line="user root;"
+    NGINXP_PORT=$(bench_free_port)
+    if [[ ${NGINX_PROXY_TLS:-0} == 1 ]]; then
+        ssl=" ssl"
+        what=https
+        # nginx 1.22 leaves TLS 1.3 out of its default ssl_protocols
+        ssl_lines="ssl_certificate $TLS_PEM;
+        ssl_certificate_key $TLS_PEM;
+        ssl_protocols TLSv1.2 TLSv1.3;"
+    fi
+    cat >"$dir/nginx.conf" <<EOF
+$user_line
+worker_processes 1;
+worker_rlimit_nofile 8256;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    keepalive_timeout 120s;
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+    upstream backend {
+        server 127.0.0.1:$NGINX_PORT;
+        keepalive 64;
+        keepalive_requests 1000000;
+        keepalive_timeout 120s;
+    }
+    server {
+        listen 127.0.0.1:$NGINXP_PORT$ssl;
+        $ssl_lines
+        location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+    launch_nginx "$dir" "$PROXY_CPU" "$NGINXP_PORT"
+    NGINXP_PIDS=("${LAUNCHED_PIDS[@]}")
+    NGINXP_WORKER=${LAUNCHED_PIDS[1]}
+    bench_log "nginx proxy ($what, upstream keepalive 64) pid ${NGINXP_PIDS[0]} (worker $NGINXP_WORKER) on 127.0.0.1:$NGINXP_PORT, CPU $PROXY_CPU"
 }
 
 start_haproxy() {
@@ -216,15 +320,26 @@ EOF
 # connection would want ~24000 > the container's hard limit of 20000, which is
 # fine for 10,000 client connections and a few server ones; `no strict-limits`
 # lets HAProxy start with the fds it can get (it warns).
+#
+# With HAPROXY_TLS=1 (mode tls) the listener terminates TLS with the bench certificate
+# ($TLS_PEM, certificate and key in one file), HAProxy's default (server-preferred) cipher
+# order, and a stats socket on 127.0.0.1:$HAPROXY_STATS_PORT for `show info` (handshake counts).
 start_haproxy_http() {
-    local dir=$1 maxconn=${HAPROXY_HTTP_MAXCONN:-12000}
+    local dir=$1 maxconn=${HAPROXY_HTTP_MAXCONN:-12000} bind_ssl="" stats="" what="mode http"
     HAPROXY_MAXCONN=$maxconn
+    if [[ ${HAPROXY_TLS:-0} == 1 ]]; then
+        bind_ssl=" ssl crt $TLS_PEM"
+        HAPROXY_STATS_PORT=$(bench_free_port)
+        stats="stats socket ipv4@127.0.0.1:$HAPROXY_STATS_PORT level user"
+        what="mode http, ssl"
+    fi
     cat >"$dir/haproxy.cfg" <<EOF
 global
     nbthread 1
     cpu-map 1/1 $PROXY_CPU
     maxconn $maxconn
     no strict-limits
+    $stats
 
 defaults
     mode http
@@ -237,10 +352,19 @@ defaults
     timeout http-keep-alive 60s
 
 listen l7
-    bind 127.0.0.1:$HAPROXY_PORT
+    bind 127.0.0.1:$HAPROXY_PORT$bind_ssl
     server nginx 127.0.0.1:$NGINX_PORT
 EOF
-    launch_haproxy "$dir" " (mode http, maxconn $maxconn)"
+    launch_haproxy "$dir" " ($what, maxconn $maxconn)"
+}
+
+# haproxy_info FIELD...: the values of these `show info` fields from HAProxy's stats
+# socket (mode tls), one line, "-" for a field it did not report.
+haproxy_info() {
+    local out
+    out=$( (exec 3<>"/dev/tcp/127.0.0.1/$HAPROXY_STATS_PORT" && printf 'show info\n' >&3 && timeout 5 cat <&3) 2>/dev/null) || true
+    awk -v want="$*" 'BEGIN {n = split(want, w, " ")} {sub(/\r$/, ""); i = index($0, ": "); if (i) v[substr($0, 1, i - 1)] = substr($0, i + 2)}
+        END {for (k = 1; k <= n; k++) printf "%s%s", (k > 1 ? " " : ""), ((w[k] in v) ? v[w[k]] : "-"); print ""}' <<<"$out"
 }
 
 # Checks $dir/haproxy.cfg, starts HAProxy on it pinned to the proxy CPU, tracks its PID and
@@ -274,11 +398,16 @@ start_spillway() {
     mkdir -p "$dir"
     [[ -x $bin ]] || bin=$(spillway_bin)
     SPILLWAY_PORT=$(bench_free_port)
-    local proto=${SPILLWAY_PROTOCOL:-tcp} name=l4 admin=""
-    if [[ $proto == http ]]; then
+    local proto=${SPILLWAY_PROTOCOL:-tcp} name=l4 admin="" tls=""
+    if [[ $proto == http || $proto == https ]]; then
         name=l7
         # the admin API on a free port, so the default 127.0.0.1:9900 is never taken
         admin=$'\n[admin]\nlisten = "127.0.0.1:'"$(bench_free_port)"$'"\n'
+    fi
+    if [[ $proto == https ]]; then
+        # the bench certificate; the combined PEM serves as both the certificate and the key
+        name=tls
+        tls="tls = { cert = \"$TLS_PEM\", key = \"$TLS_PEM\" }"
     fi
     cat >"$dir/$name.toml" <<EOF
 [runtime]
@@ -290,6 +419,7 @@ name = "$name"
 bind = "127.0.0.1:$SPILLWAY_PORT"
 protocol = "$proto"
 target_group = "nginx"
+$tls
 
 [[target_group]]
 name = "nginx"
@@ -322,10 +452,10 @@ check_download() {
 }
 
 # wait_quiet MAXSEC: before a run, wait (at most MAXSEC s) for a 1-s window
-# in which both CPUs are less than 25% busy, so a run does not start in the
-# middle of someone else's compile. Proceeds (and says so) when it never is.
+# in which both CPUs are less than 25% busy and no rustc runs, so a run does not
+# start in the middle of someone else's compile. Proceeds (and says so) when it never is.
 wait_quiet() {
-    local maxsec=$1 i a0 t0 a1 t1 b0 b1 u0 u1 v0 v1
+    local maxsec=$1 i a0 t0 a1 t1 b0 b1 u0 u1 v0 v1 rc=0
     [[ $maxsec -gt 0 ]] || return 0
     for ((i = 0; i < maxsec; i++)); do
         read -r a0 t0 < <(bench_cpu_busy "$PROXY_CPU")
@@ -335,9 +465,10 @@ wait_quiet() {
         read -r b1 u1 < <(bench_cpu_busy "$BACKEND_CPU")
         v0=$((100 * (b0 - a0) / (u0 - t0 > 0 ? u0 - t0 : 1)))
         v1=$((100 * (b1 - a1) / (u1 - t1 > 0 ? u1 - t1 : 1)))
-        if [[ $v0 -lt 25 && $v1 -lt 25 ]]; then return 0; fi
+        rc=$(bench_compilers)
+        if [[ $v0 -lt 25 && $v1 -lt 25 && $rc -eq 0 ]]; then return 0; fi
     done
-    bench_log "note: CPUs still busy (CPU$PROXY_CPU ${v0}%, CPU$BACKEND_CPU ${v1}%) after ${maxsec}s; measuring anyway"
+    bench_log "note: CPUs still busy (CPU$PROXY_CPU ${v0}%, CPU$BACKEND_CPU ${v1}%, $rc rustc) after ${maxsec}s; measuring anyway"
 }
 
 # ---------------------------------------------------------------- wrk
@@ -389,20 +520,42 @@ wrk_field() { sed -n "s/^BENCH .*\b$2=\([0-9]*\).*/\1/p" "$1"; }
 
 FILE_SIZE=$((16 * 1024 * 1024))
 
+# The port a target listens on (direct: the backend nginx itself).
 l4_port() {
     case $1 in
         direct) echo "$NGINX_PORT" ;;
         haproxy) echo "$HAPROXY_PORT" ;;
+        nginx) echo "$NGINXP_PORT" ;;
         spillway) echo "$SPILLWAY_PORT" ;;
     esac
 }
 
+# The process that does a proxy's work (sampled for threads, fds, RSS; checked alive):
+# for the nginx proxy its worker.
 l4_proxy_pid() {
     case $1 in
         direct) echo "" ;;
         haproxy) echo "$HAPROXY_PID" ;;
+        nginx) echo "$NGINXP_WORKER" ;;
         spillway) echo "$SPILLWAY_PID" ;;
     esac
+}
+
+# The processes whose CPU time is the proxy's: for the nginx proxy master and worker.
+proxy_cpu_pids() {
+    case $1 in
+        direct) echo "" ;;
+        haproxy) echo "$HAPROXY_PID" ;;
+        nginx) echo "${NGINXP_PIDS[*]}" ;;
+        spillway) echo "$SPILLWAY_PID" ;;
+    esac
+}
+
+# proxy_ticks TARGET: utime + stime of the proxy's processes, in clock ticks (0 for direct).
+proxy_ticks() {
+    local -a pids
+    read -r -a pids <<<"$(proxy_cpu_pids "$1")"
+    if [[ ${#pids[@]} -eq 0 ]]; then echo 0; else bench_cpu_ticks_sum "${pids[@]}"; fi
 }
 
 # l4_measure TARGET ROUND: one measured run, appends one CSV row.
@@ -581,14 +734,7 @@ mode_l4() {
     BENCH_TMP=$(mktemp -d /tmp/spillway-bench.XXXXXX)
 
     # build first: a failed build should not leave servers running for nothing
-    if has_target spillway; then
-        SPILLWAY_BIN=$(spillway_bin)
-        # run a private copy: a rebuild by someone else mid-run must not change what is measured
-        mkdir -p "$BENCH_TMP/spillway"
-        cp "$SPILLWAY_BIN" "$BENCH_TMP/spillway/spillway"
-        SPILLWAY_SHA=$(sha256sum "$BENCH_TMP/spillway/spillway" | cut -c1-12)
-        SPILLWAY_BUILT=$(date -u -r "$SPILLWAY_BIN" '+%Y-%m-%d %H:%M UTC')
-    fi
+    has_target spillway && copy_spillway
 
     mkdir -p "$BENCH_TMP/nginx/www"
     head -c "$FILE_SIZE" /dev/urandom >"$BENCH_TMP/nginx/www/16m.bin"
@@ -669,31 +815,52 @@ EOF
 HTTP_PATH=/small.txt
 HTTP_BODY_SIZE=100
 
-# run_wrk_http PORT SECONDS OUTFILE: wrk -t1 -c64 --latency on the backend CPU,
-# bounded in time; in mode churn every request carries `Connection: close`.
-run_wrk_http() {
-    local port=$1 secs=$2 out=$3 pid rc=0 hdr=()
-    [[ $MODE == churn ]] && hdr=(-H "Connection: close")
+# The scheme of modes l7 and churn; mode tls sets https (and WRK_OPENSSL_CONF, the OpenSSL
+# configuration that fixes the cipher wrk offers).
+HTTP_SCHEME=http
+WRK_OPENSSL_CONF=""
+
+# run_client LIMIT OUTFILE CMD...: CMD on the backend CPU (the client's), killed after LIMIT
+# seconds (timeout), stdout and stderr to OUTFILE. A small bash wrapper waits for it and
+# prints its children's CPU time (`times`), which run_client leaves in CLIENT_TICKS (clock
+# ticks); on SIGTERM the wrapper stops timeout, which stops CMD. Sets CLIENT_RC.
+run_client() {
+    local lim=$1 out=$2 pid
+    shift 2
+    CLIENT_RC=0
     # shellcheck disable=SC2016
     bash -c 'trap "kill -TERM \$c 2>/dev/null; wait \$c; exit 143" TERM INT
         lim=$1 cpu=$2 out=$3; shift 3
-        timeout -k 5 "$lim" taskset -c "$cpu" wrk "$@" &
+        timeout -k 5 "$lim" taskset -c "$cpu" "$@" &
         c=$!
         wait $c && rc=0 || rc=$?
         times >"$out"
-        exit $rc' run_wrk $((secs + 30)) "$BACKEND_CPU" "$out.times" \
-        -t1 -c"$HTTP_CONNS" -d"${secs}s" --latency -s "$BENCH_TMP/report-http.lua" "${hdr[@]}" \
-        "http://127.0.0.1:$port$HTTP_PATH" >"$out" 2>&1 &
+        exit $rc' run_client "$lim" "$BACKEND_CPU" "$out.times" "$@" >"$out" 2>&1 &
     pid=$!
     bench_track "$pid"
-    wait "$pid" || rc=$?
+    wait "$pid" || CLIENT_RC=$?
     bench_stop_pid "$pid"
+    # second line of `times`: children's user and system time, e.g. "0m1.234s 0m0.567s"
+    CLIENT_TICKS=$(awk -v tk="$CLK_TCK" 'NR == 2 {
+        split($1, u, /[ms]/); split($2, y, /[ms]/)
+        printf "%d\n", ((u[1] * 60 + u[2]) + (y[1] * 60 + y[2])) * tk + 0.5 }' "$out.times" 2>/dev/null)
+    [[ -n $CLIENT_TICKS ]] || CLIENT_TICKS=0
+}
+
+# run_wrk_http PORT SECONDS OUTFILE: wrk -t1 -c64 --latency on the backend CPU,
+# bounded in time; in mode churn every request carries `Connection: close`; in mode
+# tls it speaks https with the cipher of $WRK_OPENSSL_CONF.
+run_wrk_http() {
+    local port=$1 secs=$2 out=$3 rc hdr=() envs=()
+    [[ $MODE == churn ]] && hdr=(-H "Connection: close")
+    [[ -n $WRK_OPENSSL_CONF ]] && envs=("OPENSSL_CONF=$WRK_OPENSSL_CONF")
+    run_client $((secs + 30)) "$out" env "${envs[@]}" wrk \
+        -t1 -c"$HTTP_CONNS" -d"${secs}s" --latency -s "$BENCH_TMP/report-http.lua" "${hdr[@]}" \
+        "$HTTP_SCHEME://127.0.0.1:$port$HTTP_PATH"
+    rc=$CLIENT_RC
     [[ $rc -eq 0 ]] || bench_die "wrk failed (exit $rc$([[ $rc -eq 124 ]] && echo ': timed out')): $(cat "$out")"
     grep -q '^BENCH ' "$out" || bench_die "no BENCH line in wrk output: $(cat "$out")"
-    WRK_TICKS=$(awk -v tk="$CLK_TCK" 'NR == 2 {
-        split($1, u, /[ms]/); split($2, y, /[ms]/)
-        printf "%d\n", ((u[1] * 60 + u[2]) + (y[1] * 60 + y[2])) * tk + 0.5 }' "$out.times")
-    [[ -n $WRK_TICKS ]] || WRK_TICKS=0
+    WRK_TICKS=$CLIENT_TICKS
 }
 
 # nginx_counts: "accepted_connections handled_requests" from stub_status. The
@@ -703,11 +870,13 @@ nginx_counts() {
         awk 'NR == 3 {print $1, $3}'
 }
 
-# One GET through PORT must return 200 and exactly HTTP_BODY_SIZE bytes.
+# One GET through PORT must return 200 and exactly HTTP_BODY_SIZE bytes (over TLS
+# with the self-signed bench certificate when PORT is the tls mode's).
 check_small_get() {
-    local name=$1 port=$2 out
-    out=$(curl -s --max-time 10 -o /dev/null -w '%{http_code} %{size_download}' \
-        "http://127.0.0.1:$port$HTTP_PATH") || true
+    local name=$1 port=$2 out scheme=http
+    [[ $name != direct ]] && scheme=$HTTP_SCHEME
+    out=$(curl -sk --max-time 10 -o /dev/null -w '%{http_code} %{size_download}' \
+        "$scheme://127.0.0.1:$port$HTTP_PATH") || true
     [[ $out == "200 $HTTP_BODY_SIZE" ]] || bench_die "$name: GET $HTTP_PATH via port $port gave '$out', wanted '200 $HTTP_BODY_SIZE'"
 }
 
@@ -723,7 +892,7 @@ check_proxy_alive() {
     bench_die "$target (pid $ppid) died $when (status $st)"
 }
 
-# http_measure TARGET ROUND: one measured run of mode l7/churn, one CSV row.
+# http_measure TARGET ROUND: one measured run of mode l7/churn (or tls keep-alive), one CSV row.
 http_measure() {
     local target=$1 round=$2 port ppid out samples stop spid
     port=$(l4_port "$target")
@@ -731,14 +900,18 @@ http_measure() {
     out=$BENCH_TMP/wrk-$MODE-$target-$round.out
     samples=$BENCH_TMP/threads-$target-$round.txt
     stop=$BENCH_TMP/stop-$target-$round
-    local p0=0 p1=0 n0 n1 a0 q0 a1 q1
+    local p0=0 p1=0 n0 n1 a0 q0 a1 q1 cpid
+    : >"$samples.rustc"
+    bench_compiler_sampler "$samples.rustc" "$stop" $((SECONDS_PER_RUN + 40)) &
+    cpid=$!
+    bench_track "$cpid"
     if [[ -n $ppid ]]; then
         check_proxy_alive "$target" "$ppid" "before round $round"
         : >"$samples"
         bench_thread_sampler "$ppid" "$samples" "$stop" $((SECONDS_PER_RUN + 40)) &
         spid=$!
         bench_track "$spid"
-        p0=$(bench_cpu_ticks "$ppid")
+        p0=$(proxy_ticks "$target")
     fi
     read -r a0 q0 < <(nginx_counts)
     n0=$(bench_cpu_ticks_sum "${NGINX_PIDS[@]}")
@@ -751,10 +924,13 @@ http_measure() {
     read -r c0b1 c0t1 < <(bench_cpu_busy "$PROXY_CPU")
     read -r c1b1 c1t1 < <(bench_cpu_busy "$BACKEND_CPU")
     n1=$(bench_cpu_ticks_sum "${NGINX_PIDS[@]}")
-    local threads="" names="" iou="" estab
+    local threads="" names="" iou="" estab rustc
+    [[ -n $ppid ]] && p1=$(proxy_ticks "$target")
+    touch "$stop"
+    wait "$cpid" 2>/dev/null || true
+    bench_stop_pid "$cpid"
+    rustc=$(bench_compilers_max "$samples.rustc")
     if [[ -n $ppid ]]; then
-        p1=$(bench_cpu_ticks "$ppid")
-        touch "$stop"
         wait "$spid" 2>/dev/null || true
         bench_stop_pid "$spid"
         read -r threads names iou < <(bench_thread_summary "$samples")
@@ -802,7 +978,7 @@ http_measure() {
         pfds=$(find "/proc/$ppid/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
         prss=$(awk '/^VmRSS:/ {print $2}' "/proc/$ppid/status" 2>/dev/null)
     fi
-    echo "$MODE,$round,$target,$reqs,$dur_s,$rps,$errs,$estatus,$p50,$p99,$pmax,$pcpu,$pper,$nper,$wper,$newc,$breq,$reuse,$estab,$threads,$names,$iou,$foreign0,$busy1,$foreign1,$noise,$pfds,$prss" >>"$CSV"
+    echo "$MODE,$round,$target,$reqs,$dur_s,$rps,$errs,$estatus,$p50,$p99,$pmax,$pcpu,$pper,$nper,$wper,$newc,$breq,$reuse,$estab,$threads,$names,$iou,$foreign0,$busy1,$foreign1,$noise,$pfds,$prss,$rustc" >>"$CSV"
 
     local extra=""
     [[ -n $ppid ]] && extra=" | proxy CPU ${pcpu}s = ${pper} µs/req | backend: $newc new conns, $breq req, reuse ${reuse}% | threads $threads ($names) | after: $pfds fds, RSS $prss KiB"
@@ -813,6 +989,7 @@ http_measure() {
     if [[ -n $iou && $iou -gt 0 ]]; then
         bench_log "WARNING: $target round $round: up to $iou io_uring worker threads (iou-wrk) seen"
     fi
+    [[ $rustc -eq 0 ]] || bench_log "WARNING: $target round $round: up to $rustc rustc processes ran during the run (noise)"
     if [[ -n $ppid && $breq -ne $reqs ]]; then
         # wrk counts only completed requests; a run ends with up to -c requests in flight
         local diff=$((breq - reqs))
@@ -850,6 +1027,7 @@ http_table() {
     done
 }
 
+# http_goals: the issues' goals for spillway against HAProxy, from the medians of http_table.
 http_goals() {
     awk -v mode="$MODE" -v sc="${HC[spillway]}" -v hc="${HC[haproxy]}" -v sr="${HR[spillway]}" -v hr="${HR[haproxy]}" \
         -v s9="${HP9[spillway]}" -v h9="${HP9[haproxy]}" -v su="${HU[spillway]}" 'function ok(b) { return b ? "**met**" : "**missed**" }
@@ -862,6 +1040,10 @@ http_goals() {
             printf "| spillway req/s ≥ 1.3 × HAProxy'"'"'s | %.3f | %s |\n", sr / hr, ok(sr / hr >= 1.3)
             printf "| spillway p99 no worse than HAProxy'"'"'s | %.3f ms vs %.3f ms (%.3f×) | %s |\n", s9 / 1000, h9 / 1000, s9 / h9, ok(s9 <= h9)
             printf "| backend connection reuse ≥ 99.9 %% | %.3f %% | %s |\n", su, ok(su >= 99.9)
+        } else if (mode == "tls") {
+            printf "| spillway keep-alive CPU/request over TLS ≤ 0.70 × HAProxy'"'"'s | %.3f | %s |\n", sc / hc, ok(sc / hc <= 0.70)
+            printf "| (no goal) req/s ÷ HAProxy | %.3f | |\n", sr / hr
+            printf "| (no goal) p99 ÷ HAProxy | %.3f | |\n", s9 / h9
         } else {
             printf "| spillway CPU/request ≤ 0.80 × HAProxy'"'"'s | %.3f | %s |\n", sc / hc, ok(sc / hc <= 0.80)
             printf "| (no goal) req/s ÷ HAProxy | %.3f | |\n", sr / hr
@@ -870,8 +1052,16 @@ http_goals() {
     }'
 }
 
+# paired_ratio CSV COL A B: the median over the rounds of (column COL of target A ÷ that of
+# target B in the same round); "nan" when no round has both.
+paired_ratio() {
+    awk -F, -v col="$2" -v a="$3" -v b="$4" 'NR > 1 {v[$2 "," $3] = $col; r[$2] = 1}
+        END {for (k in r) if ((k "," a) in v && v[k "," b] > 0) print v[k "," a] / v[k "," b]}' "$1" | bench_median
+}
+
+# http_summary MD: the markdown of modes l7 and churn (and of tls keep-alive) from $CSV.
 http_summary() {
-    local md=$1
+    local md=$1 other
     {
         echo "All runs:"
         echo
@@ -879,49 +1069,48 @@ http_summary() {
         echo
         if has_target spillway && has_target haproxy; then
             http_goals
-            local pc pr
-            pc=$(awk -F, 'NR > 1 {v[$2 "," $3] = $13; r[$2] = 1}
-                END {for (k in r) if (v[k ",haproxy"] > 0) print v[k ",spillway"] / v[k ",haproxy"]}' "$CSV" | bench_median)
-            pr=$(awk -F, 'NR > 1 {v[$2 "," $3] = $6; r[$2] = 1}
-                END {for (k in r) if (v[k ",haproxy"] > 0) print v[k ",spillway"] / v[k ",haproxy"]}' "$CSV" | bench_median)
-            echo
-            printf -- '- medians of the per-round (paired) ratios spillway ÷ HAProxy: CPU/request %.3f, req/s %.3f\n' "$pc" "$pr"
             echo
         fi
+        for other in haproxy nginx; do
+            if has_target spillway && has_target "$other"; then
+                printf -- '- medians of the per-round (paired) ratios spillway ÷ %s: CPU/request %.3f, req/s %.3f\n' "$other" \
+                    "$(paired_ratio "$CSV" 13 spillway "$other")" "$(paired_ratio "$CSV" 6 spillway "$other")"
+            fi
+        done
+        echo
         echo "Quiet runs only (foreign load ≤ ${QUIET_PCT}% on the CPUs the run uses):"
         echo
         http_table "$QUIET_PCT"
         echo
         echo "Raw runs:"
         echo
-        echo "| round | target | req/s | p50 ms | p99 ms | max ms | errors (non-2xx) | proxy CPU s | proxy µs/req | nginx µs/req | wrk µs/req | new backend conns | backend req | reuse % | backend conns open after (all) | proxy threads | iou-wrk | CPU$PROXY_CPU foreign % | CPU$BACKEND_CPU foreign % | proxy fds after | proxy RSS KiB after |"
-        echo "|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"
+        echo "| round | target | req/s | p50 ms | p99 ms | max ms | errors (non-2xx) | proxy CPU s | proxy µs/req | backend nginx µs/req | wrk µs/req | new backend conns | backend req | reuse % | backend conns open after (all) | proxy threads | iou-wrk | CPU$PROXY_CPU foreign % | CPU$BACKEND_CPU foreign % | proxy fds after | proxy RSS KiB after | rustc seen |"
+        echo "|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"
         awk -F, 'function d(x) { return x == "" ? "—" : x } NR > 1 {
-            printf "| %s | %s | %s | %.3f | %.3f | %.1f | %s (%s) | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+            printf "| %s | %s | %s | %.3f | %.3f | %.1f | %s (%s) | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
                 $2, $3, $6, $9 / 1000, $10 / 1000, $11 / 1000, $7, $8, d($12), d($13), $14, $15,
                 ($3 == "direct" ? "(wrk) " $16 : $16), $17, d($18), $19,
-                ($20 == "" ? "—" : $20 " (" $21 ")"), d($22), $23, $25, d($27), d($28) }' "$CSV"
+                ($20 == "" ? "—" : $20 " (" $21 ")"), d($22), $23, $25, d($27), d($28), d($29) }' "$CSV"
         echo
-        echo "CPU µs/req: the process's utime+stime (all threads, /proc/PID/stat) over the run ÷ requests wrk completed."
-        echo "New backend conns: nginx stub_status \"accepts\" after − before (minus the status request);"
+        echo "CPU µs/req: the process's utime+stime (all threads, /proc/PID/stat; for the nginx proxy master + worker)"
+        echo "over the run ÷ requests wrk completed. \"nginx\" is nginx as a reverse proxy (a second instance on CPU$PROXY_CPU);"
+        echo "\"backend nginx\" is the one serving the file (CPU$BACKEND_CPU)."
+        echo "New backend conns: the backend nginx's stub_status \"accepts\" after − before (minus the status request);"
         echo "reuse = 1 − new backend connections ÷ requests. For direct these are wrk's own connections."
+        echo "rustc seen: the most rustc processes running at once during the run (sampled every 0.5 s; should be 0)."
         echo "$RUNS rounds × ${SECONDS_PER_RUN} s, targets alternated within each round."
     } >"$md"
 }
 
-mode_http() {
+# http_prepare: what modes l7, churn and tls share before the proxies start: the temp
+# dir, a private copy of spillway, the 100-byte file, wrk's report script, the backend nginx.
+http_prepare() {
     need nginx haproxy wrk taskset ss curl awk pgrep timeout
     check_cpus
     CLK_TCK=$(getconf CLK_TCK)
     BENCH_TMP=$(mktemp -d /tmp/spillway-bench.XXXXXX)
     HTTP_CONNS=64
-    if has_target spillway; then
-        SPILLWAY_BIN=$(spillway_bin)
-        mkdir -p "$BENCH_TMP/spillway"
-        cp "$SPILLWAY_BIN" "$BENCH_TMP/spillway/spillway"
-        SPILLWAY_SHA=$(sha256sum "$BENCH_TMP/spillway/spillway" | cut -c1-12)
-        SPILLWAY_BUILT=$(date -u -r "$SPILLWAY_BIN" '+%Y-%m-%d %H:%M UTC')
-    fi
+    has_target spillway && copy_spillway
     mkdir -p "$BENCH_TMP/nginx/www"
     head -c "$HTTP_BODY_SIZE" /dev/urandom | base64 -w0 | head -c "$HTTP_BODY_SIZE" >"$BENCH_TMP/nginx/www/small.txt"
     write_wrk_lua_http
@@ -929,23 +1118,70 @@ mode_http() {
     start_nginx
     check_small_get direct "$NGINX_PORT"
     [[ -n $(nginx_counts) ]] || bench_die "nginx stub_status on $NGINX_STATUS_PORT does not answer"
+}
+
+# copy_spillway: build (or take SPILLWAY_BIN) and run a private copy, so a rebuild by
+# someone else mid-run does not change what is measured.
+copy_spillway() {
+    SPILLWAY_BIN=$(spillway_bin)
+    mkdir -p "$BENCH_TMP/spillway"
+    cp "$SPILLWAY_BIN" "$BENCH_TMP/spillway/spillway"
+    SPILLWAY_SHA=$(sha256sum "$BENCH_TMP/spillway/spillway" | cut -c1-12)
+    SPILLWAY_BUILT=$(date -u -r "$SPILLWAY_BIN" '+%Y-%m-%d %H:%M UTC')
+}
+
+# http_start_proxies: every proxy in --targets, each checked with one GET through it;
+# in mode tls they terminate TLS.
+http_start_proxies() {
+    local tls=0 proto=http
+    [[ $MODE == tls ]] && tls=1 proto=https
     if has_target haproxy; then
-        HAPROXY_MODE=http start_haproxy
+        HAPROXY_MODE=http HAPROXY_TLS=$tls start_haproxy
         check_small_get haproxy "$HAPROXY_PORT"
     fi
+    if has_target nginx; then
+        NGINX_PROXY_TLS=$tls start_nginx_proxy
+        check_small_get nginx "$NGINXP_PORT"
+    fi
     if has_target spillway; then
-        SPILLWAY_PROTOCOL=http start_spillway
+        SPILLWAY_PROTOCOL=$proto start_spillway
         check_small_get spillway "$SPILLWAY_PORT"
     fi
+}
 
-    local stamp results
+# http_results STAMP: the results dir and the CSV of the keep-alive/churn runs ($CSV) with its header.
+http_results() {
+    RESULTS=${RESULTS_DIR:-$ROOT/target/bench-results}
+    mkdir -p "$RESULTS"
+    CSV=$RESULTS/$MODE-$1.csv
+    echo "mode,round,target,requests,duration_s,rps,errors,non2xx,p50_us,p99_us,max_us,proxy_cpu_s,proxy_us_per_req,nginx_us_per_req,wrk_us_per_req,backend_new_conns,backend_requests,reuse_pct,backend_estab_after,proxy_threads_max,proxy_thread_names,iou_wrk_max,cpu0_foreign_pct,cpu1_busy_pct,cpu1_foreign_pct,noise_pct,proxy_fds_after,proxy_rss_kib_after,rustc_max" >"$CSV"
+}
+
+# http_versions: the versions and settings lines of a summary's head.
+http_versions() {
+    echo "kernel: $(uname -r); CPUs: $(nproc --all); nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'); wrk $(wrk -v 2>&1 | awk 'NR == 1 {print $2}')"
+    has_target haproxy && echo "haproxy: $HAPROXY_VERSION (mode http, http-reuse always, maxconn $HAPROXY_MAXCONN$([[ $MODE == tls ]] && echo ", $(haproxy -vv 2>/dev/null | grep -m1 'Running on OpenSSL' | sed 's/.*: //')"))"
+    has_target nginx && echo "nginx proxy: worker_processes 1, upstream keepalive 64 (keepalive_requests 1000000), proxy_http_version 1.1, Connection \"\"$([[ $MODE == tls ]] && echo ", ssl_protocols TLSv1.2 TLSv1.3")"
+    has_target spillway && echo "spillway: ${SPILLWAY_VERSION:-?} ($SPILLWAY_BIN, built $SPILLWAY_BUILT, sha256 $SPILLWAY_SHA…)"
+    return 0
+}
+
+# http_keep_spillway_log STAMP: spillway's own log (anything it said during the runs) next to the results.
+http_keep_spillway_log() {
+    if has_target spillway && [[ -s $BENCH_TMP/spillway/spillway.log ]]; then
+        cp "$BENCH_TMP/spillway/spillway.log" "$RESULTS/$MODE-$1.spillway.log"
+        bench_log "spillway logged $(wc -l <"$BENCH_TMP/spillway/spillway.log") lines: $RESULTS/$MODE-$1.spillway.log"
+    fi
+}
+
+# Modes l7 and churn: wrk's small GETs through each target, alternated within each round.
+mode_http() {
+    http_prepare
+    http_start_proxies
+
+    local stamp t r
     stamp=$(date +%Y%m%d-%H%M%S)
-    results=${RESULTS_DIR:-$ROOT/target/bench-results}
-    mkdir -p "$results"
-    CSV=$results/$MODE-$stamp.csv
-    echo "mode,round,target,requests,duration_s,rps,errors,non2xx,p50_us,p99_us,max_us,proxy_cpu_s,proxy_us_per_req,nginx_us_per_req,wrk_us_per_req,backend_new_conns,backend_requests,reuse_pct,backend_estab_after,proxy_threads_max,proxy_thread_names,iou_wrk_max,cpu0_foreign_pct,cpu1_busy_pct,cpu1_foreign_pct,noise_pct,proxy_fds_after,proxy_rss_kib_after" >"$CSV"
-
-    local t r
+    http_results "$stamp"
     LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
     if [[ $WARMUP -gt 0 ]]; then
         bench_log "warm-up: ${WARMUP}s per target"
@@ -961,26 +1197,20 @@ mode_http() {
         done
     done
 
-    local md=$results/$MODE-$stamp.md what="keep-alive"
+    local md=$RESULTS/$MODE-$stamp.md what="keep-alive"
     [[ $MODE == churn ]] && what="Connection: close on every request"
     {
         echo "# spillway bench: $MODE (wrk -t1 -c$HTTP_CONNS, GET of $HTTP_BODY_SIZE bytes, $what), $(date -u '+%Y-%m-%d %H:%M UTC')"
         echo
         echo "command: bench/compare.sh $MODE --runs $RUNS --seconds $SECONDS_PER_RUN --warmup $WARMUP --settle $SETTLE --targets $TARGETS"
-        echo "kernel: $(uname -r); CPUs: $(nproc --all); nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'); wrk $(wrk -v 2>&1 | awk 'NR == 1 {print $2}')"
-        has_target haproxy && echo "haproxy: $HAPROXY_VERSION (mode http, http-reuse always, maxconn $HAPROXY_MAXCONN)"
-        has_target spillway && echo "spillway: ${SPILLWAY_VERSION:-?} ($SPILLWAY_BIN, built $SPILLWAY_BUILT, sha256 $SPILLWAY_SHA…)"
+        http_versions
         echo "load average before/after: $LOAD_BEFORE / $(cut -d' ' -f1-3 /proc/loadavg)"
         echo
     } >"$md.head"
     http_summary "$md.body"
     cat "$md.head" "$md.body" >"$md"
     rm -f "$md.head" "$md.body"
-    # spillway's own log: anything it said during the runs
-    if has_target spillway && [[ -s $BENCH_TMP/spillway/spillway.log ]]; then
-        cp "$BENCH_TMP/spillway/spillway.log" "$results/$MODE-$stamp.spillway.log"
-        bench_log "spillway logged $(wc -l <"$BENCH_TMP/spillway/spillway.log") lines: $results/$MODE-$stamp.spillway.log"
-    fi
+    http_keep_spillway_log "$stamp"
     echo
     cat "$md"
     echo
@@ -990,6 +1220,375 @@ mode_http() {
 
 mode_l7() { mode_http; }
 mode_churn() { mode_http; }
+
+# ---------------------------------------------------------------- mode tls
+
+# The cipher suites and key-exchange groups of loadgen's rustls client (ring provider), in
+# its order: what the handshake runs offer (checked with openssl s_client, which offers the same).
+RUSTLS_SUITES=TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256
+RUSTLS_GROUPS=X25519:P-256:P-384
+# concurrent connections of the handshake runs
+TLS_HS_CONNS=${TLS_HS_CONNS:-32}
+# what each round of mode tls measures: keepalive, handshakes, or both (keep-alive first)
+TLS_PARTS=${TLS_PARTS:-keepalive,handshakes}
+
+# tls_make_cert: the bench certificate, ECDSA P-256, self-signed for localhost and 127.0.0.1,
+# valid 2 days, in $BENCH_TMP/tls. TLS_PEM holds certificate and key in one file (HAProxy's
+# `crt` wants that; spillway and nginx take the same file as certificate and as key). Also
+# writes the OpenSSL configuration that makes wrk offer TLS 1.3 TLS_AES_128_GCM_SHA256 with
+# an X25519 key share only (WRK_OPENSSL_CONF), so every proxy negotiates the same.
+tls_make_cert() {
+    local dir=$BENCH_TMP/tls
+    mkdir -p "$dir"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+        -keyout "$dir/key.pem" -out "$dir/cert.pem" >"$dir/openssl-req.log" 2>&1 ||
+        bench_die "openssl req failed: $(cat "$dir/openssl-req.log")"
+    cat "$dir/cert.pem" "$dir/key.pem" >"$dir/combined.pem"
+    TLS_PEM=$dir/combined.pem
+    cat >"$dir/wrk-openssl.cnf" <<'EOF'
+# OpenSSL configuration of wrk in bench/compare.sh tls: one TLS 1.3 suite, one group.
+openssl_conf = bench_init
+[bench_init]
+ssl_conf = bench_ssl
+[bench_ssl]
+system_default = bench_client
+[bench_client]
+MinProtocol = TLSv1.3
+Ciphersuites = TLS_AES_128_GCM_SHA256
+Groups = X25519
+EOF
+    WRK_OPENSSL_CONF=$dir/wrk-openssl.cnf
+    bench_log "certificate: $(openssl x509 -in "$dir/cert.pem" -noout -subject -enddate | tr '\n' ' ')(ECDSA P-256) in $TLS_PEM"
+}
+
+# tls_negotiated PORT CONF [S_CLIENT ARGS...]: "protocol cipher group" that openssl s_client
+# (with OPENSSL_CONF=CONF unless CONF is empty) negotiates with 127.0.0.1:PORT.
+tls_negotiated() {
+    local port=$1 conf=$2 out envs=()
+    shift 2
+    [[ -n $conf ]] && envs=("OPENSSL_CONF=$conf")
+    out=$(env "${envs[@]}" timeout 10 openssl s_client -connect "127.0.0.1:$port" -servername localhost "$@" </dev/null 2>/dev/null) || true
+    awk '/^New, / {gsub(",", ""); p = $2; c = $5}
+        /^Server Temp Key:/ {k = $4; gsub(",", "", k)}
+        END {printf "%s %s %s\n", (p == "" ? "?" : p), (c == "" ? "?" : c), (k == "" ? "?" : k)}' <<<"$out"
+}
+
+# tls_check_ciphers: what each proxy negotiates with wrk's offer (keep-alive runs) and with
+# loadgen's (handshake runs), into TLS_KA/TLS_HS; a warning when the proxies differ.
+declare -A TLS_KA TLS_HS
+tls_check_ciphers() {
+    local t port ka="" hs=""
+    TLS_CIPHERS_SAME=1
+    for t in "${TARGET_LIST[@]}"; do
+        port=$(l4_port "$t")
+        TLS_KA[$t]=$(tls_negotiated "$port" "$WRK_OPENSSL_CONF")
+        TLS_HS[$t]=$(tls_negotiated "$port" "" -ciphersuites "$RUSTLS_SUITES" -groups "$RUSTLS_GROUPS")
+        bench_log "$t negotiates: with wrk's offer ${TLS_KA[$t]}; with loadgen's ${TLS_HS[$t]}"
+        [[ ${TLS_KA[$t]} == *'?'* || ${TLS_HS[$t]} == *'?'* ]] && bench_die "$t: no TLS handshake with openssl s_client on port $port"
+        [[ -z $ka || ($ka == "${TLS_KA[$t]}" && $hs == "${TLS_HS[$t]}") ]] || TLS_CIPHERS_SAME=0
+        ka=${TLS_KA[$t]} hs=${TLS_HS[$t]}
+    done
+    [[ $TLS_CIPHERS_SAME == 1 ]] || bench_log "WARNING: the proxies do not all negotiate the same protocol, cipher and group"
+}
+
+# loadgen_bin: LOADGEN_BIN, or the release build of the bundled load generator.
+loadgen_bin() {
+    if [[ -n ${LOADGEN_BIN:-} ]]; then
+        [[ -x $LOADGEN_BIN ]] || bench_die "LOADGEN_BIN=$LOADGEN_BIN is not executable"
+        echo "$LOADGEN_BIN"
+        return
+    fi
+    bench_log "building loadgen (cargo build --release -p spillway-loadgen --bin loadgen)"
+    (cd "$ROOT" && cargo build --release -p spillway-loadgen --bin loadgen >&2) || bench_die "cargo build of loadgen failed"
+    echo "${CARGO_TARGET_DIR:-$ROOT/target}/release/loadgen"
+}
+
+# copy_loadgen: a private copy of loadgen in the temp dir (LOADGEN), which must have the
+# flags of the handshake runs.
+copy_loadgen() {
+    LOADGEN_SRC=$(loadgen_bin)
+    LOADGEN=$BENCH_TMP/loadgen
+    cp "$LOADGEN_SRC" "$LOADGEN"
+    "$LOADGEN" --help 2>&1 | grep -q -- '--no-resume' ||
+        bench_die "$LOADGEN_SRC has no --no-resume (a full TLS handshake per connection); rebuild it"
+    LOADGEN_SHA=$(sha256sum "$LOADGEN" | cut -c1-12)
+}
+
+# run_loadgen_hs PORT SECONDS OUTFILE: loadgen on the backend CPU, one thread, TLS_HS_CONNS
+# connections, each request on a new connection with a full handshake (no resumption);
+# its JSON summary goes to OUTFILE.json, its CPU time to CLIENT_TICKS.
+run_loadgen_hs() {
+    local port=$1 secs=$2 out=$3
+    rm -f "$out.json"
+    run_client $((secs + 30)) "$out" "$LOADGEN" "https://127.0.0.1:$port$HTTP_PATH" --insecure --new-conn --no-resume \
+        -c "$TLS_HS_CONNS" -t 1 --cpus "$BACKEND_CPU" -d "${secs}s" --json "$out.json" -q
+    [[ $CLIENT_RC -eq 0 ]] || bench_die "loadgen failed (exit $CLIENT_RC$([[ $CLIENT_RC -eq 124 ]] && echo ': timed out')): $(tail -n 20 "$out")"
+    [[ -s $out.json ]] || bench_die "loadgen wrote no JSON summary: $(tail -n 20 "$out")"
+}
+
+# loadgen_fields JSON: "requests duration_s handshakes full resumed failed errors non2xx
+# p50_us p99_us max_us" from loadgen's JSON summary.
+loadgen_fields() {
+    python3 - "$1" <<'EOF'
+import json, sys
+j = json.load(open(sys.argv[1]))
+t = j.get("tls") or {}
+lat = j.get("latency_us") or {}
+ok = sum(v for k, v in (j.get("status") or {}).items() if k.startswith("2"))
+print(j["requests"], j["duration_s"], t.get("handshakes", 0), t.get("full", 0), t.get("resumed", 0),
+      t.get("failed", 0), sum((j.get("errors") or {}).values()), j["requests"] - ok,
+      lat.get("p50", 0), lat.get("p99", 0), lat.get("max", 0))
+EOF
+}
+
+# tls_hs_measure TARGET ROUND: one handshake run (loadgen --new-conn --no-resume), one row of $HS_CSV.
+tls_hs_measure() {
+    local target=$1 round=$2 port ppid out samples stop spid cpid
+    port=$(l4_port "$target")
+    ppid=$(l4_proxy_pid "$target")
+    out=$BENCH_TMP/loadgen-$target-$round.out
+    samples=$BENCH_TMP/threads-hs-$target-$round.txt
+    stop=$BENCH_TMP/stop-hs-$target-$round
+    check_proxy_alive "$target" "$ppid" "before handshake round $round"
+    : >"$samples"
+    : >"$samples.rustc"
+    bench_thread_sampler "$ppid" "$samples" "$stop" $((SECONDS_PER_RUN + 40)) &
+    spid=$!
+    bench_track "$spid"
+    bench_compiler_sampler "$samples.rustc" "$stop" $((SECONDS_PER_RUN + 40)) &
+    cpid=$!
+    bench_track "$cpid"
+    local s0="-" s1="-" sreuse="-" p0 p1 n0 n1 a0 q0 a1 q1
+    [[ $target == haproxy ]] && s0=$(haproxy_info CumSslConns)
+    read -r a0 q0 < <(nginx_counts)
+    n0=$(bench_cpu_ticks_sum "${NGINX_PIDS[@]}")
+    p0=$(proxy_ticks "$target")
+    local c0b0 c0t0 c1b0 c1t0 c0b1 c0t1 c1b1 c1t1
+    read -r c0b0 c0t0 < <(bench_cpu_busy "$PROXY_CPU")
+    read -r c1b0 c1t0 < <(bench_cpu_busy "$BACKEND_CPU")
+
+    run_loadgen_hs "$port" "$SECONDS_PER_RUN" "$out"
+
+    read -r c0b1 c0t1 < <(bench_cpu_busy "$PROXY_CPU")
+    read -r c1b1 c1t1 < <(bench_cpu_busy "$BACKEND_CPU")
+    p1=$(proxy_ticks "$target")
+    n1=$(bench_cpu_ticks_sum "${NGINX_PIDS[@]}")
+    # HAProxy's own count of TLS connections, and its session reuse over the last second
+    [[ $target == haproxy ]] && read -r s1 sreuse < <(haproxy_info CumSslConns SslFrontendSessionReuse_pct)
+    touch "$stop"
+    wait "$spid" "$cpid" 2>/dev/null || true
+    bench_stop_pid "$spid"
+    bench_stop_pid "$cpid"
+    local threads names iou rustc
+    read -r threads names iou < <(bench_thread_summary "$samples")
+    rustc=$(bench_compilers_max "$samples.rustc")
+    check_proxy_alive "$target" "$ppid" "during handshake round $round"
+    read -r a1 q1 < <(nginx_counts)
+    local newc=$((a1 - a0 - 1)) stls="-"
+    [[ $s0 =~ ^[0-9]+$ && $s1 =~ ^[0-9]+$ ]] && stls=$((s1 - s0))
+
+    local reqs dur hs full resumed failed errs non2xx p50 p99 pmax
+    read -r reqs dur hs full resumed failed errs non2xx p50 p99 pmax < <(loadgen_fields "$out.json")
+    local row
+    row=$(awk -v tk="$CLK_TCK" -v f="$full" -v r="$reqs" -v d="$dur" -v p="$((p1 - p0))" -v n="$((n1 - n0))" \
+        -v w="$CLIENT_TICKS" -v nc="$newc" 'BEGIN {
+            cpu = p / tk
+            printf "%.1f,%.2f,%s,%s,%.1f,%s,%s,%s\n", (d > 0 ? f / d : 0), cpu,
+                (f > 0 ? sprintf("%.1f", cpu / f * 1e6) : ""), (cpu > 0 ? sprintf("%.0f", f / cpu) : ""),
+                (d > 0 ? 100 * cpu / d : 0), (f > 0 ? sprintf("%.1f", n / tk / f * 1e6) : ""),
+                (f > 0 ? sprintf("%.1f", w / tk / f * 1e6) : ""), (r > 0 ? sprintf("%.4f", 100 * (1 - nc / r)) : "") }')
+    local hsps pcpu pper perc busy nper cper reuse
+    IFS=, read -r hsps pcpu pper perc busy nper cper reuse <<<"$row"
+    local foreign0 busy1 foreign1 noise
+    foreign0=$(awk -v b="$((c0b1 - c0b0))" -v t="$((c0t1 - c0t0))" -v p="$((p1 - p0))" \
+        'BEGIN {f = (t > 0) ? 100 * (b - p) / t : 0; if (f < 0) f = 0; printf "%.0f", f}')
+    busy1=$(awk -v b="$((c1b1 - c1b0))" -v t="$((c1t1 - c1t0))" 'BEGIN {printf "%.0f", (t > 0) ? 100 * b / t : 0}')
+    foreign1=$(awk -v b="$((c1b1 - c1b0))" -v t="$((c1t1 - c1t0))" -v o="$((n1 - n0 + CLIENT_TICKS))" \
+        'BEGIN {f = (t > 0) ? 100 * (b - o) / t : 0; if (f < 0) f = 0; printf "%.0f", f}')
+    noise=$((foreign0 > foreign1 ? foreign0 : foreign1))
+    local pfds prss
+    pfds=$(find "/proc/$ppid/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
+    prss=$(awk '/^VmRSS:/ {print $2}' "/proc/$ppid/status" 2>/dev/null)
+    echo "tls,$round,$target,$reqs,$dur,$hs,$full,$resumed,$failed,$errs,$non2xx,$hsps,$p50,$p99,$pmax,$pcpu,$pper,$perc,$busy,$nper,$cper,$newc,$reuse,$stls,$sreuse,$threads,$names,$iou,$foreign0,$busy1,$foreign1,$noise,$pfds,$prss,$rustc" >>"$HS_CSV"
+
+    bench_log "round $round $(printf '%-8s' "$target") $hsps handshakes/s ($full full, $resumed resumed, $failed failed; $reqs requests, $errs errors, $non2xx non-2xx) p50 ${p50}µs p99 ${p99}µs | proxy CPU ${pcpu}s = ${pper} µs/handshake = $perc handshakes per CPU-s (busy ${busy}%) | loadgen ${cper} µs/handshake | backend: $newc new conns | server TLS conns $stls, reuse $sreuse% | threads $threads ($names) | foreign: CPU$PROXY_CPU ${foreign0}% CPU$BACKEND_CPU ${foreign1}%"
+    [[ $resumed -eq 0 ]] || bench_log "WARNING: $target round $round: $resumed handshakes were resumed"
+    [[ $((failed + errs + non2xx)) -eq 0 ]] || bench_log "WARNING: $target round $round: $failed failed handshakes, $errs errors, $non2xx non-2xx"
+    [[ $rustc -eq 0 ]] || bench_log "WARNING: $target round $round: up to $rustc rustc processes ran during the run (noise)"
+    if [[ -n $iou && $iou -gt 0 ]]; then
+        bench_log "WARNING: $target round $round: up to $iou io_uring worker threads (iou-wrk) seen"
+    fi
+}
+
+# HS_CSV columns (1-based) used below: 3 target, 7 full, 8 resumed, 9 failed, 10 errors,
+# 12 handshakes/s, 13 p50_us, 14 p99_us, 17 proxy µs/handshake, 18 handshakes per CPU-s,
+# 19 proxy busy %, 21 loadgen µs/handshake, 32 noise
+declare -A SR SC SP SB S5 S9 SL SN SF
+hs_table() {
+    local maxf=$1 t
+    for t in "${TARGET_LIST[@]}"; do
+        SR[$t]=$(awk -F, -v t="$t" -v m="$maxf" 'NR > 1 && $3 == t && $32 <= m {print $12}' "$HS_CSV" | bench_median)
+        SC[$t]=$(awk -F, -v t="$t" -v m="$maxf" 'NR > 1 && $3 == t && $32 <= m && $17 != "" {print $17}' "$HS_CSV" | bench_median)
+        SP[$t]=$(awk -F, -v t="$t" -v m="$maxf" 'NR > 1 && $3 == t && $32 <= m && $18 != "" {print $18}' "$HS_CSV" | bench_median)
+        SB[$t]=$(awk -F, -v t="$t" -v m="$maxf" 'NR > 1 && $3 == t && $32 <= m {print $19}' "$HS_CSV" | bench_median)
+        S5[$t]=$(awk -F, -v t="$t" -v m="$maxf" 'NR > 1 && $3 == t && $32 <= m {print $13}' "$HS_CSV" | bench_median)
+        S9[$t]=$(awk -F, -v t="$t" -v m="$maxf" 'NR > 1 && $3 == t && $32 <= m {print $14}' "$HS_CSV" | bench_median)
+        SL[$t]=$(awk -F, -v t="$t" -v m="$maxf" 'NR > 1 && $3 == t && $32 <= m && $21 != "" {print $21}' "$HS_CSV" | bench_median)
+        SN[$t]=$(awk -F, -v t="$t" -v m="$maxf" 'NR > 1 && $3 == t && $32 <= m' "$HS_CSV" | wc -l)
+        SF[$t]=$(awk -F, -v t="$t" -v m="$maxf" 'NR > 1 && $3 == t && $32 <= m {f += $7; r += $8; x += $9 + $10}
+            END {printf "%d / %d / %d", f, r, x}' "$HS_CSV")
+    done
+    local hr="" hp=""
+    if has_target haproxy; then hr=${SR[haproxy]}; hp=${SP[haproxy]}; fi
+    echo "| target | runs | handshakes/s (median) | proxy CPU µs/handshake | handshakes per proxy CPU-second | proxy CPU busy % | p50 ms | p99 ms | handshakes/s ÷ HAProxy | per CPU-second ÷ HAProxy | full / resumed / failed+errors | loadgen µs/handshake |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"
+    for t in "${TARGET_LIST[@]}"; do
+        awk -v t="$t" -v n="${SN[$t]}" -v r="${SR[$t]}" -v c="${SC[$t]}" -v p="${SP[$t]}" -v b="${SB[$t]}" \
+            -v p5="${S5[$t]}" -v p9="${S9[$t]}" -v l="${SL[$t]}" -v fr="${SF[$t]}" -v hr="$hr" -v hp="$hp" '
+            function f(x, fmt) { return (x == "nan" || x == "") ? "—" : sprintf(fmt, x) }
+            function q(x, y) { return (x == "nan" || x == "" || y == "" || y == "nan" || y + 0 <= 0) ? "—" : sprintf("%.3f", x / y) }
+            BEGIN {
+            printf "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", t, n, f(r, "%.0f"), f(c, "%.1f"),
+                f(p, "%.0f"), f(b, "%.0f"), f(p5 / 1000, "%.2f"), f(p9 / 1000, "%.2f"), q(r, hr), q(p, hp), fr, f(l, "%.1f") }'
+    done
+}
+
+# hs_goal: the issue's handshake goal, from the medians of hs_table.
+hs_goal() {
+    awk -v s="${SP[spillway]}" -v h="${SP[haproxy]}" 'BEGIN {
+        if (s == "nan" || h == "nan" || h <= 0) { print "- goal: n/a (needs haproxy and spillway)"; exit }
+        print "| goal | result | |"
+        print "|---|---|---|"
+        printf "| spillway handshakes per CPU-second ≥ HAProxy'"'"'s | %.0f vs %.0f (%.3f×) | %s |\n", s, h, s / h, (s >= h ? "**met**" : "**missed**")
+    }'
+}
+
+# hs_summary MD: the markdown of the handshake runs from $HS_CSV.
+hs_summary() {
+    local md=$1 other
+    {
+        echo "All runs:"
+        echo
+        hs_table 100
+        echo
+        if has_target spillway && has_target haproxy; then
+            hs_goal
+            echo
+        fi
+        for other in haproxy nginx; do
+            if has_target spillway && has_target "$other"; then
+                printf -- '- medians of the per-round (paired) ratios spillway ÷ %s: handshakes per CPU-second %.3f, handshakes/s %.3f\n' "$other" \
+                    "$(paired_ratio "$HS_CSV" 18 spillway "$other")" "$(paired_ratio "$HS_CSV" 12 spillway "$other")"
+            fi
+        done
+        echo
+        echo "Quiet runs only (foreign load ≤ ${QUIET_PCT}% on the CPUs the run uses):"
+        echo
+        hs_table "$QUIET_PCT"
+        echo
+        echo "Raw runs:"
+        echo
+        echo "| round | target | handshakes/s | full | resumed | failed | errors (non-2xx) | p50 ms | p99 ms | proxy CPU s | proxy µs/handshake | handshakes per CPU-s | proxy busy % | backend nginx µs/hs | loadgen µs/hs | new backend conns | server TLS conns (HAProxy) | HAProxy reuse % (last s) | proxy threads | CPU$PROXY_CPU foreign % | CPU$BACKEND_CPU foreign % | proxy fds after | proxy RSS KiB after | rustc seen |"
+        echo "|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"
+        awk -F, 'function d(x) { return x == "" ? "—" : x } NR > 1 {
+            printf "| %s | %s | %s | %s | %s | %s | %s (%s) | %.2f | %.2f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+                $2, $3, $12, $7, $8, $9, $10, $11, $13 / 1000, $14 / 1000, $16, d($17), d($18), $19, d($20), d($21), $22,
+                ($24 == "-" ? "—" : $24), ($25 == "-" ? "—" : $25), ($26 == "" ? "—" : $26 " (" $27 ")"), $29, $31, d($33), d($34), d($35) }' "$HS_CSV"
+        echo
+        echo "One handshake = one new TCP connection, a full TLS handshake (loadgen --no-resume: no session"
+        echo "ticket or id offered; loadgen counts full and resumed handshakes itself), one GET of $HTTP_BODY_SIZE bytes"
+        echo "with Connection: close, and the close: the proxy's CPU per handshake covers all of that."
+        echo "Handshakes/s = full handshakes ÷ loadgen's measured duration; handshakes per proxy CPU-second = full"
+        echo "handshakes ÷ the proxy's utime+stime over the run (for the nginx proxy master + worker). The client"
+        echo "(loadgen, one thread) shares CPU$BACKEND_CPU with the backend nginx, so handshakes/s may be bound by"
+        echo "CPU$BACKEND_CPU rather than by the proxy (see proxy busy %); the per-CPU-second figure is the proxy's cost."
+        echo "$RUNS rounds × ${SECONDS_PER_RUN} s, targets alternated within each round."
+    } >"$md"
+}
+
+# Mode tls: the proxies terminate TLS in front of the l7 backend; per round, keep-alive
+# requests over TLS (wrk) through every target, then new full handshakes (loadgen) through
+# every target.
+mode_tls() {
+    need openssl python3
+    http_prepare
+    tls_make_cert
+    copy_loadgen
+    HTTP_SCHEME=https
+    http_start_proxies
+    tls_check_ciphers
+
+    local stamp t r
+    stamp=$(date +%Y%m%d-%H%M%S)
+    http_results "$stamp"
+    HS_CSV=$RESULTS/tls-$stamp-handshakes.csv
+    echo "mode,round,target,requests,duration_s,handshakes,full,resumed,failed,errors,non2xx,hs_per_s,p50_us,p99_us,max_us,proxy_cpu_s,proxy_us_per_hs,hs_per_cpu_s,proxy_busy_pct,nginx_us_per_hs,client_us_per_hs,backend_new_conns,reuse_pct,server_tls_conns,server_reuse_pct,proxy_threads_max,proxy_thread_names,iou_wrk_max,cpu0_foreign_pct,cpu1_busy_pct,cpu1_foreign_pct,noise_pct,proxy_fds_after,proxy_rss_kib_after,rustc_max" >"$HS_CSV"
+    LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+    local ka=0 hs=0
+    [[ $TLS_PARTS == *keepalive* ]] && ka=1
+    [[ $TLS_PARTS == *handshakes* ]] && hs=1
+    if [[ $WARMUP -gt 0 ]]; then
+        bench_log "warm-up: ${WARMUP}s per target and part ($TLS_PARTS)"
+        for t in "${TARGET_LIST[@]}"; do
+            if ((ka)); then run_wrk_http "$(l4_port "$t")" "$WARMUP" "$BENCH_TMP/wrk-warmup-$t.out"; fi
+            if ((hs)); then run_loadgen_hs "$(l4_port "$t")" "$WARMUP" "$BENCH_TMP/loadgen-warmup-$t.out"; fi
+        done
+    fi
+    bench_log "measuring: $RUNS rounds × ($TLS_PARTS) × ${SECONDS_PER_RUN}s × (${TARGET_LIST[*]})"
+    for ((r = 1; r <= RUNS; r++)); do
+        for t in "${TARGET_LIST[@]}"; do
+            ((ka)) || break
+            wait_quiet "$SETTLE"
+            http_measure "$t" "$r"
+        done
+        for t in "${TARGET_LIST[@]}"; do
+            ((hs)) || break
+            wait_quiet "$SETTLE"
+            tls_hs_measure "$t" "$r"
+        done
+    done
+
+    local md=$RESULTS/tls-$stamp.md
+    {
+        echo "# spillway bench: tls (HTTPS listeners in front of nginx, GET of $HTTP_BODY_SIZE bytes), $(date -u '+%Y-%m-%d %H:%M UTC')"
+        echo
+        echo "command: bench/compare.sh tls --runs $RUNS --seconds $SECONDS_PER_RUN --warmup $WARMUP --settle $SETTLE --targets $TARGETS"
+        http_versions
+        echo "loadgen: $LOADGEN_SRC (sha256 $LOADGEN_SHA…), rustls 0.23 with ring"
+        echo "certificate: ECDSA P-256 (prime256v1), self-signed, one PEM with the key ($TLS_PEM) for every proxy"
+        echo "load average before/after: $LOAD_BEFORE / $(cut -d' ' -f1-3 /proc/loadavg)"
+        echo
+        echo "Negotiated (openssl s_client before the runs; protocol, cipher, key exchange):"
+        echo
+        echo "| target | keep-alive runs (wrk, offering only TLS_AES_128_GCM_SHA256 and X25519) | handshake runs (loadgen's rustls offer: $RUSTLS_SUITES; $RUSTLS_GROUPS) |"
+        echo "|---|---|---|"
+        for t in "${TARGET_LIST[@]}"; do echo "| $t | ${TLS_KA[$t]} | ${TLS_HS[$t]} |"; done
+        [[ $TLS_CIPHERS_SAME == 1 ]] || { echo; echo "**WARNING: the proxies did not all negotiate the same.**"; }
+        echo
+        [[ $TLS_PARTS == keepalive,handshakes ]] || echo "Measured: $TLS_PARTS only (TLS_PARTS)."
+    } >"$md.head"
+    : >"$md.ka"
+    : >"$md.hs"
+    if ((ka)); then
+        printf '\n## Keep-alive requests over TLS (wrk -t1 -c%s --latency https://…)\n\n' "$HTTP_CONNS" >"$md.mid"
+        http_summary "$md.body"
+        cat "$md.mid" "$md.body" >"$md.ka"
+    fi
+    if ((hs)); then
+        printf '\n## New full TLS handshakes (loadgen --new-conn --no-resume -c %s -t 1)\n\n' "$TLS_HS_CONNS" >"$md.mid"
+        hs_summary "$md.body"
+        cat "$md.mid" "$md.body" >"$md.hs"
+    fi
+    cat "$md.head" "$md.ka" "$md.hs" >"$md"
+    rm -f "$md.head" "$md.ka" "$md.mid" "$md.body" "$md.hs"
+    http_keep_spillway_log "$stamp"
+    echo
+    cat "$md"
+    echo
+    bench_log "raw CSV: $CSV (keep-alive), $HS_CSV (handshakes)"
+    bench_log "summary: $md"
+}
 
 # ---------------------------------------------------------------- mode idle
 
@@ -1063,13 +1662,7 @@ mode_idle() {
     IDLE_HOLD=${IDLE_HOLD:-8}
     local counts=${IDLE_CONNS:-1000,10000} t n r
     IFS=, read -r -a COUNT_LIST <<<"$counts"
-    if has_target spillway; then
-        SPILLWAY_BIN=$(spillway_bin)
-        mkdir -p "$BENCH_TMP/spillway"
-        cp "$SPILLWAY_BIN" "$BENCH_TMP/spillway/spillway"
-        SPILLWAY_SHA=$(sha256sum "$BENCH_TMP/spillway/spillway" | cut -c1-12)
-        SPILLWAY_BUILT=$(date -u -r "$SPILLWAY_BIN" '+%Y-%m-%d %H:%M UTC')
-    fi
+    has_target spillway && copy_spillway
     mkdir -p "$BENCH_TMP/nginx/www"
     head -c "$HTTP_BODY_SIZE" /dev/urandom | base64 -w0 | head -c "$HTTP_BODY_SIZE" >"$BENCH_TMP/nginx/www/small.txt"
     NGINX_WORKER_CONNECTIONS=4096 start_nginx
@@ -1128,8 +1721,9 @@ main() {
         l4) mode_l4 ;;
         l7) mode_l7 ;;
         churn) mode_churn ;;
+        tls) mode_tls ;;
         idle) mode_idle ;;
-        *) bench_die "unknown mode '$MODE' (known: l4, l7, churn, idle)" ;;
+        *) bench_die "unknown mode '$MODE' (known: l4, l7, churn, tls, idle)" ;;
     esac
 }
 

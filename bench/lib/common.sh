@@ -208,3 +208,21 @@ bench_thread_summary() {
 bench_cpu_busy() {
     awk -v c="cpu$1" '$1 == c {b = $2 + $3 + $4 + $7 + $8 + $9; print b, b + $5 + $6}' /proc/stat
 }
+
+# How many rustc processes run now (the other users of this machine compile; a
+# run measured meanwhile is noise).
+bench_compilers() { pgrep -c -x rustc 2>/dev/null || true; }
+
+# Sample bench_compilers every 0.5 s into OUT (one count per line) until STOPFILE
+# exists (or MAXSEC seconds pass). Run it in the background and track its PID.
+bench_compiler_sampler() {
+    local out=$1 stopfile=$2 maxsec=$3 i
+    for ((i = 0; i < maxsec * 2; i++)); do
+        [[ -e $stopfile ]] && break
+        bench_compilers >>"$out"
+        sleep 0.5
+    done
+}
+
+# The largest count in a bench_compiler_sampler file (0 for none).
+bench_compilers_max() { awk '$1 > m {m = $1} END {print m + 0}' "$1" 2>/dev/null || echo 0; }
