@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
 # Compare spillway against HAProxy, nginx and no proxy at all, on this machine.
 #
-#   bench/compare.sh l4|l7|churn|tls|idle [--runs N] [--seconds S] [--warmup S] [--settle S]
-#                       [--haproxy-splice auto|response|both|off] [--targets direct,haproxy,nginx,spillway]
+#   bench/compare.sh l4|l7|churn|tls|idle|all [--runs N] [--seconds S] [--warmup S] [--settle S]
+#                       [--load loadgen|wrk] [--haproxy-splice auto|response|both|off]
+#                       [--targets direct,haproxy,nginx,spillway]
 #
-# Modes are functions named mode_<name> (l4, l7, churn, tls, idle); add more the same way.
+# Modes are functions named mode_<name> (l4, l7, churn, tls, idle, all); add more the same way.
+# Mode all runs l7, churn, l4, tls and idle one after the other (each as its own invocation of
+# this script) and writes one combined table (markdown) and the JSON behind it.
+#
+# The load: the bundled load generator (loadgen, closed loop, one thread on CPU 1) by default;
+# `--load wrk` drives l4, l7, churn and the keep-alive part of tls with wrk instead. The
+# handshake part of tls always uses loadgen (wrk resumes sessions on reconnect).
 #
 # Layout (2 CPUs): the proxy under test runs on CPU 0; the backend (nginx) and
 # the client (wrk, loadgen) share CPU 1. Targets run alternately inside every round
@@ -13,15 +20,16 @@
 #
 # Environment:
 #   SPILLWAY_BIN    use this binary instead of `cargo build --release --bin spillway`
-#   LOADGEN_BIN     mode tls: use this loadgen instead of `cargo build --release -p spillway-loadgen`
+#   LOADGEN_BIN     use this loadgen instead of `cargo build --release -p spillway-loadgen`
 #   TLS_HS_CONNS    mode tls: concurrent connections of the handshake runs (default 32)
 #   TLS_PARTS       mode tls: keepalive, handshakes or both (default keepalive,handshakes)
 #   SPILLWAY_GROUP_EXTRA  lines added to spillway's [[target_group]] (e.g.
 #                   'max_connections_per_target = 100000')
 #   BENCH_KEEP_TMP  1 = keep the temp dir (configs, logs) even on success
 #   RESULTS_DIR     where the CSV and summary go (default: target/bench-results)
+#   IDLE_CONNS      mode idle: connection counts (default 1000,10000; mode all: 10000)
 #
-# Needs: nginx, haproxy, wrk, taskset, ss, curl (tls: openssl, python3). Only 127.0.0.1 is
+# Needs: nginx, haproxy, taskset, ss, curl, python3 (--load wrk: wrk; tls: openssl). Only 127.0.0.1 is
 # ever used; every process started here is tracked by PID and stopped on exit.
 set -euo pipefail
 
@@ -35,24 +43,29 @@ BACKEND_CPU=1
 usage() {
     cat >&2 <<'EOF'
 usage: bench/compare.sh MODE [--runs N] [--seconds S] [--warmup S] [--settle S]
-                            [--haproxy-splice auto|response|both|off] [--targets LIST]
+                            [--load loadgen|wrk] [--haproxy-splice auto|response|both|off] [--targets LIST]
 
 modes:
-  l4    TCP proxying of a 16 MiB download: nginx <- {direct, haproxy, spillway} <- wrk
-  l7    HTTP keep-alive, 100-byte GETs, wrk -t1 -c64 --latency; haproxy mode http, http-reuse always;
+  l4    TCP proxying of a 16 MiB download: nginx <- {direct, haproxy, spillway} <- client (-c4)
+  l7    HTTP keep-alive, 100-byte GETs, client -t1 -c64; haproxy mode http, http-reuse always;
         nginx as a reverse proxy (upstream keepalive 64)
   churn as l7 with 'Connection: close' on every request
   tls   HTTPS in front of the l7 backend, {haproxy, nginx, spillway} terminating TLS (one ECDSA
-        P-256 certificate): keep-alive requests (wrk -t1 -c64 over TLS) and new full handshakes
+        P-256 certificate): keep-alive requests (client -t1 -c64 over TLS) and new full handshakes
         per second (loadgen --new-conn --no-resume; env TLS_HS_CONNS=32,
         TLS_PARTS=keepalive,handshakes)
   idle  RSS of the proxy per idle keep-alive client connection (bench/idle_conns.py;
         env IDLE_CONNS=1000,10000 IDLE_HOLD=8 IDLE_CONCURRENCY=200)
+  all   l7, churn, l4, tls and idle (IDLE_CONNS=10000) in turn with the same options, then one
+        combined table (markdown) and its JSON in RESULTS_DIR/all-STAMP/
 
 options:
   --runs N        rounds (each round runs every target once; default 5)
   --seconds S     length of each measured run (default 10)
   --warmup S      unrecorded warm-up per target before the first round (default 2, 0 = none)
+  --load loadgen|wrk
+                  the client of l4, l7, churn and tls keep-alive: the bundled loadgen (default;
+                  closed loop, -t 1 --cpus 1) or wrk (-t1); tls handshakes always use loadgen
   --targets LIST  comma-separated subset of direct,haproxy,nginx,spillway (default: all the mode
                   has: l4 direct,haproxy,spillway; l7, churn all four; tls haproxy,nginx,spillway;
                   idle haproxy,spillway)
@@ -72,6 +85,7 @@ SETTLE=20
 HAPROXY_SPLICE=auto
 QUIET_PCT=25
 TARGETS=""
+LOAD=loadgen
 
 parse_args() {
     [[ $# -ge 1 ]] || usage
@@ -84,6 +98,7 @@ parse_args() {
             --warmup) WARMUP=${2:?}; shift 2 ;;
             --targets) TARGETS=${2:?}; shift 2 ;;
             --settle) SETTLE=${2:?}; shift 2 ;;
+            --load) LOAD=${2:?}; shift 2 ;;
             --haproxy-splice) HAPROXY_SPLICE=${2:?}; shift 2 ;;
             -h | --help) usage ;;
             *) echo "unknown argument: $1" >&2; usage ;;
@@ -94,6 +109,8 @@ parse_args() {
     [[ $WARMUP =~ ^[0-9]+$ ]] || bench_die "--warmup must be a non-negative integer"
     [[ $SETTLE =~ ^[0-9]+$ ]] || bench_die "--settle must be a non-negative integer"
     [[ $HAPROXY_SPLICE =~ ^(auto|response|both|off)$ ]] || bench_die "--haproxy-splice must be auto, response, both or off"
+    [[ $LOAD =~ ^(loadgen|wrk)$ ]] || bench_die "--load must be loadgen or wrk"
+    TARGETS_GIVEN=$TARGETS
     local t supported
     supported=$(mode_targets "$MODE")
     # no --targets: every target the mode has
@@ -121,6 +138,26 @@ mode_targets() {
 need() {
     local c
     for c in "$@"; do command -v "$c" >/dev/null || bench_die "'$c' not found (apt-get install -y haproxy nginx wrk)"; done
+}
+
+# need_load: what the chosen --load needs (wrk, or python3 to read loadgen's JSON), and for
+# loadgen a private copy of it in the temp dir.
+need_load() {
+    if [[ $LOAD == wrk ]]; then
+        need wrk
+    else
+        need python3
+        copy_loadgen
+    fi
+}
+
+# client_version: the load generator's name and version, for the summaries.
+client_version() {
+    if [[ $LOAD == wrk ]]; then
+        echo "wrk $(wrk -v 2>&1 | awk 'NR == 1 {print $2}')"
+    else
+        echo "loadgen $("$LOADGEN" --version 2>/dev/null | awk '{print $2}') ($LOADGEN_SRC, sha256 $LOADGEN_SHA…)"
+    fi
 }
 
 has_target() { [[ ",$TARGETS," == *",$1,"* ]]; }
@@ -479,9 +516,10 @@ write_wrk_lua() {
 done = function(summary, latency, requests)
     local e = summary.errors
     io.write(string.format(
-        "BENCH bytes=%d duration_us=%d requests=%d err_connect=%d err_read=%d err_write=%d err_status=%d err_timeout=%d\n",
+        "BENCH bytes=%d duration_us=%d requests=%d err_connect=%d err_read=%d err_write=%d err_status=%d err_timeout=%d p50_us=%d p99_us=%d\n",
         summary.bytes, summary.duration, summary.requests,
-        e.connect, e.read, e.write, e.status, e.timeout))
+        e.connect, e.read, e.write, e.status, e.timeout,
+        latency:percentile(50.0), latency:percentile(99.0)))
 end
 EOF
 }
@@ -492,6 +530,11 @@ EOF
 # wrapper stops timeout, which stops wrk.
 run_wrk() {
     local port=$1 secs=$2 out=$3 pid rc=0
+    if [[ $LOAD == loadgen ]]; then
+        run_loadgen_http "$port" "$secs" "$out" "http://127.0.0.1:$port/16m.bin" 4 "$FILE_SIZE" --timeout 20s
+        WRK_TICKS=$CLIENT_TICKS
+        return
+    fi
     # shellcheck disable=SC2016
     bash -c 'trap "kill -TERM \$c 2>/dev/null; wait \$c; exit 143" TERM INT
         timeout -k 5 "$1" taskset -c "$2" wrk -t1 -c4 -d"$3s" -s "$4" "$5" &
@@ -628,12 +671,12 @@ l4_measure() {
     fi
     local wper
     wper=$(awk -v tk="$CLK_TCK" -v b="$bytes" -v w="$WRK_TICKS" 'BEGIN {g = b / 1073741824; printf "%.4f", (g > 0) ? w / tk / g : 0}')
-    echo "l4,$round,$target,$bytes,$dur_s,$reqs,$errs,$gibps,$pcpu,$pper,$nper,$threads,$names,$iou,$foreign0,$busy1,$foreign1,$noise,$wper" >>"$CSV"
+    echo "l4,$round,$target,$bytes,$dur_s,$reqs,$errs,$gibps,$pcpu,$pper,$nper,$threads,$names,$iou,$foreign0,$busy1,$foreign1,$noise,$wper,$(wrk_field "$out" p50_us),$(wrk_field "$out" p99_us)" >>"$CSV"
 
     local extra=""
     [[ -n $ppid ]] && extra=" | proxy CPU ${pcpu}s = ${pper} s/GiB | threads $threads ($names)"
-    bench_log "round $round $(printf '%-8s' "$target") $gibps GiB/s | $reqs req | nginx ${nper} s/GiB, wrk ${wper} s/GiB$extra | foreign load: CPU$PROXY_CPU ${foreign0}% CPU$BACKEND_CPU ${foreign1}% (CPU$BACKEND_CPU busy ${busy1}%)"
-    [[ $errs -eq 0 ]] || bench_log "WARNING: $target round $round: $errs wrk errors"
+    bench_log "round $round $(printf '%-8s' "$target") $gibps GiB/s | $reqs req | nginx ${nper} s/GiB, $LOAD ${wper} s/GiB$extra | foreign load: CPU$PROXY_CPU ${foreign0}% CPU$BACKEND_CPU ${foreign1}% (CPU$BACKEND_CPU busy ${busy1}%)"
+    [[ $errs -eq 0 ]] || bench_log "WARNING: $target round $round: $errs $LOAD errors"
     if [[ -n $iou && $iou -gt 0 ]]; then
         bench_log "WARNING: $target round $round: up to $iou io_uring worker threads (iou-wrk) seen"
     fi
@@ -653,7 +696,7 @@ l4_table() {
     done
     has_target direct && g_direct=${MG[direct]}
     has_target haproxy && c_haproxy=${MC[haproxy]}
-    echo "| target | runs | GiB/s (median) | CPU s/GiB (median) | GiB/s ÷ direct | CPU/GiB ÷ HAProxy | proxy+nginx+wrk CPU s/GiB |"
+    echo "| target | runs | GiB/s (median) | CPU s/GiB (median) | GiB/s ÷ direct | CPU/GiB ÷ HAProxy | proxy+nginx+$LOAD CPU s/GiB |"
     echo "|---|---:|---:|---:|---:|---:|---:|"
     for t in "${TARGET_LIST[@]}"; do
         awk -v t="$t" -v n="${MN[$t]}" -v g="${MG[$t]}" -v c="${MC[$t]}" -v gd="$g_direct" -v ch="$c_haproxy" -v a="${MA[$t]}" 'BEGIN {
@@ -688,9 +731,15 @@ l4_summary() {
         l4_table 100
         echo
         echo "CPU s/GiB is the proxy process's utime+stime (all threads) per GiB delivered to the client;"
-        echo "direct has no proxy. The last column adds nginx's and wrk's CPU per GiB: on loopback the"
+        echo "direct has no proxy. The last column adds nginx's and $LOAD's CPU per GiB: on loopback the"
         echo "TCP work of a transfer is split between sender and receiver by timing, so a proxy can look"
         echo "cheaper by leaving more of it to the processes on CPU$BACKEND_CPU."
+        if [[ $LOAD == loadgen ]]; then
+            echo "Client: loadgen -t 1 --cpus $BACKEND_CPU -c 4 (closed loop); GiB/s = complete 16 MiB responses received in the"
+            echo "measured window × 16 MiB ÷ the window (a download still in flight at the end is not counted)."
+        else
+            echo "Client: wrk -t1 -c4; GiB/s = wrk's byte count ÷ its duration."
+        fi
         echo "$RUNS rounds × ${SECONDS_PER_RUN} s, targets alternated within each round."
         if has_target spillway && has_target haproxy && has_target direct; then
             echo
@@ -714,7 +763,7 @@ l4_summary() {
         echo
         echo "Raw runs:"
         echo
-        echo "| round | target | GiB/s | proxy CPU s | CPU s/GiB | nginx CPU s/GiB | wrk CPU s/GiB | requests | errors | proxy threads (max) | thread names | iou-wrk (max) | CPU$PROXY_CPU foreign % | CPU$BACKEND_CPU foreign % | CPU$BACKEND_CPU busy % |"
+        echo "| round | target | GiB/s | proxy CPU s | CPU s/GiB | nginx CPU s/GiB | $LOAD CPU s/GiB | requests | errors | proxy threads (max) | thread names | iou-wrk (max) | CPU$PROXY_CPU foreign % | CPU$BACKEND_CPU foreign % | CPU$BACKEND_CPU busy % |"
         echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|"
         awk -F, 'NR > 1 {
             printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $2, $3, $8,
@@ -722,16 +771,17 @@ l4_summary() {
                 ($12 == "" ? "—" : $12), ($13 == "" ? "—" : $13), ($14 == "" ? "—" : $14), $15, $17, $16 }' "$CSV"
         echo
         echo "Foreign %: share of a CPU busy with anything but this benchmark's processes (the proxy on"
-        echo "CPU$PROXY_CPU; nginx and wrk on CPU$BACKEND_CPU), i.e. other processes, interrupts and kernel threads."
+        echo "CPU$PROXY_CPU; nginx and $LOAD on CPU$BACKEND_CPU), i.e. other processes, interrupts and kernel threads."
         echo "A run is quiet when the foreign share of the CPUs it uses is at most ${QUIET_PCT}%."
     } >"$md"
 }
 
 mode_l4() {
-    need nginx haproxy wrk taskset ss curl awk pgrep timeout
+    need nginx haproxy taskset ss curl awk pgrep timeout
     check_cpus
     CLK_TCK=$(getconf CLK_TCK)
     BENCH_TMP=$(mktemp -d /tmp/spillway-bench.XXXXXX)
+    need_load
 
     # build first: a failed build should not leave servers running for nothing
     has_target spillway && copy_spillway
@@ -756,7 +806,7 @@ mode_l4() {
     results=${RESULTS_DIR:-$ROOT/target/bench-results}
     mkdir -p "$results"
     CSV=$results/l4-$stamp.csv
-    echo "mode,round,target,bytes,duration_s,requests,errors,gib_per_s,proxy_cpu_s,proxy_cpu_s_per_gib,nginx_cpu_s_per_gib,proxy_threads_max,proxy_thread_names,iou_wrk_max,cpu0_foreign_pct,cpu1_busy_pct,cpu1_foreign_pct,noise_pct,wrk_cpu_s_per_gib" >"$CSV"
+    echo "mode,round,target,bytes,duration_s,requests,errors,gib_per_s,proxy_cpu_s,proxy_cpu_s_per_gib,nginx_cpu_s_per_gib,proxy_threads_max,proxy_thread_names,iou_wrk_max,cpu0_foreign_pct,cpu1_busy_pct,cpu1_foreign_pct,noise_pct,wrk_cpu_s_per_gib,p50_us,p99_us" >"$CSV"
 
     local t r
     LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -778,8 +828,8 @@ mode_l4() {
     {
         echo "# spillway bench: l4 (16 MiB downloads), $(date -u '+%Y-%m-%d %H:%M UTC')"
         echo
-        echo "command: bench/compare.sh l4 --runs $RUNS --seconds $SECONDS_PER_RUN --warmup $WARMUP --settle $SETTLE --haproxy-splice $HAPROXY_SPLICE --targets $TARGETS"
-        echo "kernel: $(uname -r); CPUs: $(nproc --all); nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'); wrk $(wrk -v 2>&1 | awk 'NR == 1 {print $2}')"
+        echo "command: bench/compare.sh l4 --runs $RUNS --seconds $SECONDS_PER_RUN --warmup $WARMUP --settle $SETTLE --load $LOAD --haproxy-splice $HAPROXY_SPLICE --targets $TARGETS"
+        echo "kernel: $(uname -r); CPUs: $(nproc --all); nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'); $(client_version)"
         has_target haproxy && echo "haproxy: $HAPROXY_VERSION (splice: $HAPROXY_SPLICE, maxconn $HAPROXY_MAXCONN)"
         has_target spillway && echo "spillway: ${SPILLWAY_VERSION:-?} ($SPILLWAY_BIN, built $SPILLWAY_BUILT, sha256 $SPILLWAY_SHA…)"
         echo "load average before/after: $LOAD_BEFORE / $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -847,12 +897,59 @@ run_client() {
     [[ -n $CLIENT_TICKS ]] || CLIENT_TICKS=0
 }
 
-# run_wrk_http PORT SECONDS OUTFILE: wrk -t1 -c64 --latency on the backend CPU,
-# bounded in time; in mode churn every request carries `Connection: close`; in mode
-# tls it speaks https with the cipher of $WRK_OPENSSL_CONF.
+# loadgen_bench_line JSON SIZE: loadgen's JSON summary as the BENCH line of wrk's report
+# scripts, so that both clients are read alike (wrk_field). requests = responses received in
+# the measured window (requests_in_window; rps = that ÷ duration_s), bytes = requests × SIZE
+# (the body size of every response), err_status = responses with a status ≥ 400, err_read also
+# counts loadgen's protocol errors (unparseable responses), conns = connections_opened.
+loadgen_bench_line() {
+    python3 - "$1" "$2" <<'EOF'
+import json, sys
+j = json.load(open(sys.argv[1]))
+size = int(sys.argv[2])
+req = int(j.get("requests_in_window", j["requests"]))
+err = j.get("errors") or {}
+lat = j.get("latency_us") or {}
+bad = sum(int(v) for k, v in (j.get("status") or {}).items() if not k.isdigit() or int(k) >= 400)
+print("BENCH bytes=%d duration_us=%d requests=%d err_connect=%d err_read=%d err_write=%d err_status=%d "
+      "err_timeout=%d p50_us=%d p90_us=%d p99_us=%d max_us=%d conns=%d" % (
+          req * size, round(float(j["duration_s"]) * 1e6), req, err.get("connect", 0),
+          err.get("read", 0) + err.get("protocol", 0), err.get("write", 0), bad, err.get("timeout", 0),
+          lat.get("p50", 0), lat.get("p90", 0), lat.get("p99", 0), lat.get("max", 0),
+          j.get("connections_opened", 0)))
+EOF
+}
+
+# run_loadgen_http PORT SECONDS OUTFILE URL CONNS SIZE [LOADGEN ARGS...]: the bundled load
+# generator, closed loop, one thread pinned to the backend CPU (run_client), CONNS connections;
+# its JSON summary goes to OUTFILE.json and, as a BENCH line (loadgen_bench_line), to OUTFILE.
+# https:// URLs are driven with --insecure (the bench certificate is self-signed).
+run_loadgen_http() {
+    local port=$1 secs=$2 out=$3 url=$4 conns=$5 size=$6
+    shift 6
+    local lg_args=("$@")
+    [[ $url == https://* ]] && lg_args+=(--insecure)
+    rm -f "$out.json"
+    run_client $((secs + 30)) "$out" "$LOADGEN" "$url" -t 1 --cpus "$BACKEND_CPU" -c "$conns" \
+        -d "${secs}s" --json "$out.json" -q "${lg_args[@]}"
+    [[ $CLIENT_RC -eq 0 ]] || bench_die "loadgen failed on port $port (exit $CLIENT_RC$([[ $CLIENT_RC -eq 124 ]] && echo ': timed out')): $(tail -n 20 "$out")"
+    [[ -s $out.json ]] || bench_die "loadgen wrote no JSON summary: $(tail -n 20 "$out")"
+    loadgen_bench_line "$out.json" "$size" >>"$out" || bench_die "cannot read loadgen's JSON summary $out.json"
+}
+
+# run_wrk_http PORT SECONDS OUTFILE: the client (wrk -t1 -c64 --latency, or with --load
+# loadgen the bundled loadgen -t 1 -c64) on the backend CPU, bounded in time; in mode churn
+# every request carries `Connection: close` (loadgen then opens a new connection for every
+# request, as wrk does); in mode tls it speaks https (wrk with the cipher of $WRK_OPENSSL_CONF).
 run_wrk_http() {
     local port=$1 secs=$2 out=$3 rc hdr=() envs=()
     [[ $MODE == churn ]] && hdr=(-H "Connection: close")
+    if [[ $LOAD == loadgen ]]; then
+        run_loadgen_http "$port" "$secs" "$out" "$HTTP_SCHEME://127.0.0.1:$port$HTTP_PATH" "$HTTP_CONNS" \
+            "$HTTP_BODY_SIZE" "${hdr[@]}"
+        WRK_TICKS=$CLIENT_TICKS
+        return
+    fi
     [[ -n $WRK_OPENSSL_CONF ]] && envs=("OPENSSL_CONF=$WRK_OPENSSL_CONF")
     run_client $((secs + 30)) "$out" env "${envs[@]}" wrk \
         -t1 -c"$HTTP_CONNS" -d"${secs}s" --latency -s "$BENCH_TMP/report-http.lua" "${hdr[@]}" \
@@ -982,19 +1079,25 @@ http_measure() {
 
     local extra=""
     [[ -n $ppid ]] && extra=" | proxy CPU ${pcpu}s = ${pper} µs/req | backend: $newc new conns, $breq req, reuse ${reuse}% | threads $threads ($names) | after: $pfds fds, RSS $prss KiB"
-    bench_log "round $round $(printf '%-8s' "$target") $rps req/s p50 ${p50}µs p99 ${p99}µs | $reqs req, $errs errors ($estatus non-2xx/3xx) | nginx ${nper} µs/req, wrk ${wper} µs/req$extra | foreign: CPU$PROXY_CPU ${foreign0}% CPU$BACKEND_CPU ${foreign1}%"
+    bench_log "round $round $(printf '%-8s' "$target") $rps req/s p50 ${p50}µs p99 ${p99}µs | $reqs req, $errs errors ($estatus non-2xx/3xx) | nginx ${nper} µs/req, $LOAD ${wper} µs/req$extra | foreign: CPU$PROXY_CPU ${foreign0}% CPU$BACKEND_CPU ${foreign1}%"
     if [[ $errs -ne 0 ]]; then
-        bench_log "WARNING: $target round $round: $errs wrk errors: $(grep -E 'Socket errors|Non-2xx' "$out" | tr '\n' ' ')"
+        bench_log "WARNING: $target round $round: $errs $LOAD errors: $(grep -E 'Socket errors|Non-2xx|^BENCH' "$out" | tr '\n' ' ')"
+    fi
+    if [[ $LOAD == loadgen && $MODE == churn ]]; then
+        # Connection: close must mean a new client connection for every request
+        local conns
+        conns=$(wrk_field "$out" conns)
+        [[ ${conns:-0} -ge $reqs ]] || bench_log "WARNING: $target round $round: loadgen opened $conns connections for $reqs requests"
     fi
     if [[ -n $iou && $iou -gt 0 ]]; then
         bench_log "WARNING: $target round $round: up to $iou io_uring worker threads (iou-wrk) seen"
     fi
     [[ $rustc -eq 0 ]] || bench_log "WARNING: $target round $round: up to $rustc rustc processes ran during the run (noise)"
     if [[ -n $ppid && $breq -ne $reqs ]]; then
-        # wrk counts only completed requests; a run ends with up to -c requests in flight
+        # the client counts only completed requests; a run ends with up to -c requests in flight
         local diff=$((breq - reqs))
         [[ ${diff#-} -le $((HTTP_CONNS * 2)) ]] ||
-            bench_log "WARNING: $target round $round: nginx served $breq requests, wrk completed $reqs"
+            bench_log "WARNING: $target round $round: nginx served $breq requests, $LOAD completed $reqs"
     fi
 }
 
@@ -1014,7 +1117,7 @@ http_table() {
     done
     local hr="" hc="" h9=""
     if has_target haproxy; then hr=${HR[haproxy]}; hc=${HC[haproxy]}; h9=${HP9[haproxy]}; fi
-    echo "| target | runs | req/s (median) | p50 ms | p99 ms | proxy CPU µs/req | req/s ÷ HAProxy | CPU/req ÷ HAProxy | p99 ÷ HAProxy | backend reuse % | proxy+nginx+wrk µs/req |"
+    echo "| target | runs | req/s (median) | p50 ms | p99 ms | proxy CPU µs/req | req/s ÷ HAProxy | CPU/req ÷ HAProxy | p99 ÷ HAProxy | backend reuse % | proxy+nginx+$LOAD µs/req |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     for t in "${TARGET_LIST[@]}"; do
         awk -v t="$t" -v n="${HN[$t]}" -v r="${HR[$t]}" -v p5="${HP5[$t]}" -v p9="${HP9[$t]}" -v c="${HC[$t]}" \
@@ -1084,19 +1187,23 @@ http_summary() {
         echo
         echo "Raw runs:"
         echo
-        echo "| round | target | req/s | p50 ms | p99 ms | max ms | errors (non-2xx) | proxy CPU s | proxy µs/req | backend nginx µs/req | wrk µs/req | new backend conns | backend req | reuse % | backend conns open after (all) | proxy threads | iou-wrk | CPU$PROXY_CPU foreign % | CPU$BACKEND_CPU foreign % | proxy fds after | proxy RSS KiB after | rustc seen |"
+        echo "| round | target | req/s | p50 ms | p99 ms | max ms | errors (non-2xx) | proxy CPU s | proxy µs/req | backend nginx µs/req | $LOAD µs/req | new backend conns | backend req | reuse % | backend conns open after (all) | proxy threads | iou-wrk | CPU$PROXY_CPU foreign % | CPU$BACKEND_CPU foreign % | proxy fds after | proxy RSS KiB after | rustc seen |"
         echo "|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"
-        awk -F, 'function d(x) { return x == "" ? "—" : x } NR > 1 {
+        awk -F, -v load="$LOAD" 'function d(x) { return x == "" ? "—" : x } NR > 1 {
             printf "| %s | %s | %s | %.3f | %.3f | %.1f | %s (%s) | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
                 $2, $3, $6, $9 / 1000, $10 / 1000, $11 / 1000, $7, $8, d($12), d($13), $14, $15,
-                ($3 == "direct" ? "(wrk) " $16 : $16), $17, d($18), $19,
+                ($3 == "direct" ? "(" load ") " $16 : $16), $17, d($18), $19,
                 ($20 == "" ? "—" : $20 " (" $21 ")"), d($22), $23, $25, d($27), d($28), d($29) }' "$CSV"
         echo
         echo "CPU µs/req: the process's utime+stime (all threads, /proc/PID/stat; for the nginx proxy master + worker)"
-        echo "over the run ÷ requests wrk completed. \"nginx\" is nginx as a reverse proxy (a second instance on CPU$PROXY_CPU);"
+        echo "over the run ÷ requests $LOAD completed. \"nginx\" is nginx as a reverse proxy (a second instance on CPU$PROXY_CPU);"
         echo "\"backend nginx\" is the one serving the file (CPU$BACKEND_CPU)."
         echo "New backend conns: the backend nginx's stub_status \"accepts\" after − before (minus the status request);"
-        echo "reuse = 1 − new backend connections ÷ requests. For direct these are wrk's own connections."
+        echo "reuse = 1 − new backend connections ÷ requests. For direct these are $LOAD's own connections."
+        if [[ $LOAD == loadgen ]]; then
+            echo "Client: loadgen -t 1 --cpus $BACKEND_CPU -c $HTTP_CONNS, closed loop; requests = responses received in the measured"
+            echo "window; latency from loadgen's HdrHistogram (closed loop: the service time)."
+        fi
         echo "rustc seen: the most rustc processes running at once during the run (sampled every 0.5 s; should be 0)."
         echo "$RUNS rounds × ${SECONDS_PER_RUN} s, targets alternated within each round."
     } >"$md"
@@ -1105,11 +1212,12 @@ http_summary() {
 # http_prepare: what modes l7, churn and tls share before the proxies start: the temp
 # dir, a private copy of spillway, the 100-byte file, wrk's report script, the backend nginx.
 http_prepare() {
-    need nginx haproxy wrk taskset ss curl awk pgrep timeout
+    need nginx haproxy taskset ss curl awk pgrep timeout
     check_cpus
     CLK_TCK=$(getconf CLK_TCK)
     BENCH_TMP=$(mktemp -d /tmp/spillway-bench.XXXXXX)
     HTTP_CONNS=64
+    need_load
     has_target spillway && copy_spillway
     mkdir -p "$BENCH_TMP/nginx/www"
     head -c "$HTTP_BODY_SIZE" /dev/urandom | base64 -w0 | head -c "$HTTP_BODY_SIZE" >"$BENCH_TMP/nginx/www/small.txt"
@@ -1159,7 +1267,7 @@ http_results() {
 
 # http_versions: the versions and settings lines of a summary's head.
 http_versions() {
-    echo "kernel: $(uname -r); CPUs: $(nproc --all); nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'); wrk $(wrk -v 2>&1 | awk 'NR == 1 {print $2}')"
+    echo "kernel: $(uname -r); CPUs: $(nproc --all); nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'); client: $(client_version)"
     has_target haproxy && echo "haproxy: $HAPROXY_VERSION (mode http, http-reuse always, maxconn $HAPROXY_MAXCONN$([[ $MODE == tls ]] && echo ", $(haproxy -vv 2>/dev/null | grep -m1 'Running on OpenSSL' | sed 's/.*: //')"))"
     has_target nginx && echo "nginx proxy: worker_processes 1, upstream keepalive 64 (keepalive_requests 1000000), proxy_http_version 1.1, Connection \"\"$([[ $MODE == tls ]] && echo ", ssl_protocols TLSv1.2 TLSv1.3")"
     has_target spillway && echo "spillway: ${SPILLWAY_VERSION:-?} ($SPILLWAY_BIN, built $SPILLWAY_BUILT, sha256 $SPILLWAY_SHA…)"
@@ -1200,9 +1308,9 @@ mode_http() {
     local md=$RESULTS/$MODE-$stamp.md what="keep-alive"
     [[ $MODE == churn ]] && what="Connection: close on every request"
     {
-        echo "# spillway bench: $MODE (wrk -t1 -c$HTTP_CONNS, GET of $HTTP_BODY_SIZE bytes, $what), $(date -u '+%Y-%m-%d %H:%M UTC')"
+        echo "# spillway bench: $MODE ($LOAD -t1 -c$HTTP_CONNS, GET of $HTTP_BODY_SIZE bytes, $what), $(date -u '+%Y-%m-%d %H:%M UTC')"
         echo
-        echo "command: bench/compare.sh $MODE --runs $RUNS --seconds $SECONDS_PER_RUN --warmup $WARMUP --settle $SETTLE --targets $TARGETS"
+        echo "command: bench/compare.sh $MODE --runs $RUNS --seconds $SECONDS_PER_RUN --warmup $WARMUP --settle $SETTLE --load $LOAD --targets $TARGETS"
         http_versions
         echo "load average before/after: $LOAD_BEFORE / $(cut -d' ' -f1-3 /proc/loadavg)"
         echo
@@ -1282,9 +1390,14 @@ tls_check_ciphers() {
     TLS_CIPHERS_SAME=1
     for t in "${TARGET_LIST[@]}"; do
         port=$(l4_port "$t")
-        TLS_KA[$t]=$(tls_negotiated "$port" "$WRK_OPENSSL_CONF")
+        if [[ $LOAD == wrk ]]; then
+            TLS_KA[$t]=$(tls_negotiated "$port" "$WRK_OPENSSL_CONF")
+        else
+            # loadgen's keep-alive runs offer what its handshake runs do
+            TLS_KA[$t]=$(tls_negotiated "$port" "" -ciphersuites "$RUSTLS_SUITES" -groups "$RUSTLS_GROUPS")
+        fi
         TLS_HS[$t]=$(tls_negotiated "$port" "" -ciphersuites "$RUSTLS_SUITES" -groups "$RUSTLS_GROUPS")
-        bench_log "$t negotiates: with wrk's offer ${TLS_KA[$t]}; with loadgen's ${TLS_HS[$t]}"
+        bench_log "$t negotiates: keep-alive runs ($LOAD's offer) ${TLS_KA[$t]}; handshake runs (loadgen's) ${TLS_HS[$t]}"
         [[ ${TLS_KA[$t]} == *'?'* || ${TLS_HS[$t]} == *'?'* ]] && bench_die "$t: no TLS handshake with openssl s_client on port $port"
         [[ -z $ka || ($ka == "${TLS_KA[$t]}" && $hs == "${TLS_HS[$t]}") ]] || TLS_CIPHERS_SAME=0
         ka=${TLS_KA[$t]} hs=${TLS_HS[$t]}
@@ -1307,6 +1420,7 @@ loadgen_bin() {
 # copy_loadgen: a private copy of loadgen in the temp dir (LOADGEN), which must have the
 # flags of the handshake runs.
 copy_loadgen() {
+    [[ -n ${LOADGEN:-} && -x $LOADGEN ]] && return 0
     LOADGEN_SRC=$(loadgen_bin)
     LOADGEN=$BENCH_TMP/loadgen
     cp "$LOADGEN_SRC" "$LOADGEN"
@@ -1553,7 +1667,7 @@ mode_tls() {
     {
         echo "# spillway bench: tls (HTTPS listeners in front of nginx, GET of $HTTP_BODY_SIZE bytes), $(date -u '+%Y-%m-%d %H:%M UTC')"
         echo
-        echo "command: bench/compare.sh tls --runs $RUNS --seconds $SECONDS_PER_RUN --warmup $WARMUP --settle $SETTLE --targets $TARGETS"
+        echo "command: bench/compare.sh tls --runs $RUNS --seconds $SECONDS_PER_RUN --warmup $WARMUP --settle $SETTLE --load $LOAD --targets $TARGETS"
         http_versions
         echo "loadgen: $LOADGEN_SRC (sha256 $LOADGEN_SHA…), rustls 0.23 with ring"
         echo "certificate: ECDSA P-256 (prime256v1), self-signed, one PEM with the key ($TLS_PEM) for every proxy"
@@ -1561,7 +1675,9 @@ mode_tls() {
         echo
         echo "Negotiated (openssl s_client before the runs; protocol, cipher, key exchange):"
         echo
-        echo "| target | keep-alive runs (wrk, offering only TLS_AES_128_GCM_SHA256 and X25519) | handshake runs (loadgen's rustls offer: $RUSTLS_SUITES; $RUSTLS_GROUPS) |"
+        local ka_offer="wrk, offering only TLS_AES_128_GCM_SHA256 and X25519"
+        [[ $LOAD == loadgen ]] && ka_offer="loadgen, the same offer as the handshake runs"
+        echo "| target | keep-alive runs ($ka_offer) | handshake runs (loadgen's rustls offer: $RUSTLS_SUITES; $RUSTLS_GROUPS) |"
         echo "|---|---|---|"
         for t in "${TARGET_LIST[@]}"; do echo "| $t | ${TLS_KA[$t]} | ${TLS_HS[$t]} |"; done
         [[ $TLS_CIPHERS_SAME == 1 ]] || { echo; echo "**WARNING: the proxies did not all negotiate the same.**"; }
@@ -1571,7 +1687,7 @@ mode_tls() {
     : >"$md.ka"
     : >"$md.hs"
     if ((ka)); then
-        printf '\n## Keep-alive requests over TLS (wrk -t1 -c%s --latency https://…)\n\n' "$HTTP_CONNS" >"$md.mid"
+        printf '\n## Keep-alive requests over TLS (%s -t1 -c%s https://…)\n\n' "$LOAD" "$HTTP_CONNS" >"$md.mid"
         http_summary "$md.body"
         cat "$md.mid" "$md.body" >"$md.ka"
     fi
@@ -1714,6 +1830,106 @@ mode_idle() {
     bench_log "summary: $md"
 }
 
+# ---------------------------------------------------------------- mode all
+
+# all_targets MODE: the targets of MODE for mode all: the mode's own list, filtered by
+# --targets when it was given ("" when none is left).
+all_targets() {
+    local mode=$1 t out=""
+    local -a list
+    IFS=, read -r -a list <<<"$(mode_targets "$mode")"
+    for t in "${list[@]}"; do
+        [[ -z $TARGETS_GIVEN || ",$TARGETS_GIVEN," == *",$t,"* ]] && out+=${out:+,}$t
+    done
+    echo "$out"
+}
+
+# Mode all: l7, churn, l4, tls and idle one after the other, each as its own invocation of
+# this script (own temp dir, processes and cleanup) with the same options, writing into
+# RESULTS_DIR/all-STAMP/; then one combined table from their CSVs (bench/lib/all_summary.py).
+# A mode that fails is reported as failed and the others still run; nothing is checked
+# about the figures.
+mode_all() {
+    need python3 nginx haproxy
+    [[ $LOAD == wrk ]] && need wrk
+    local stamp results dir t0 m targets rc pid
+    stamp=$(date +%Y%m%d-%H%M%S)
+    results=${RESULTS_DIR:-$ROOT/target/bench-results}
+    dir=$results/all-$stamp
+    mkdir -p "$dir"
+    # build (or take SPILLWAY_BIN / LOADGEN_BIN) once, so every mode measures the same binaries
+    SPILLWAY_BIN=$(spillway_bin)
+    LOADGEN_BIN=$(loadgen_bin)
+    export SPILLWAY_BIN LOADGEN_BIN
+    local idle_conns=${IDLE_CONNS:-10000}
+    local -a modes=(l7 churn l4 tls idle) opts=(--runs "$RUNS" --seconds "$SECONDS_PER_RUN" --warmup "$WARMUP"
+        --settle "$SETTLE" --load "$LOAD" --haproxy-splice "$HAPROXY_SPLICE")
+    local cmd="bench/compare.sh all ${opts[*]}"
+    [[ -n $TARGETS_GIVEN ]] && cmd+=" --targets $TARGETS_GIVEN"
+    [[ $idle_conns == 10000 ]] || cmd="IDLE_CONNS=$idle_conns $cmd"
+    t0=$(date +%s)
+    {
+        echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
+        echo "command=$cmd"
+        echo "kernel=$(uname -r)"
+        echo "cpus=$(nproc --all) × $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
+        echo "haproxy=$(haproxy -v 2>/dev/null | awk 'NR == 1 {print $3}') ($(haproxy -vv 2>/dev/null | grep -m1 'Running on OpenSSL' | sed 's/.*: //'))"
+        echo "nginx=$(nginx -v 2>&1 | sed 's/.*nginx\///')"
+        echo "wrk=$(command -v wrk >/dev/null && wrk -v 2>&1 | awk 'NR == 1 {print $2}')"
+        echo "spillway=$("$SPILLWAY_BIN" --version 2>/dev/null | head -n 1) ($SPILLWAY_BIN, built $(date -u -r "$SPILLWAY_BIN" '+%Y-%m-%d %H:%M UTC'), sha256 $(sha256sum "$SPILLWAY_BIN" | cut -c1-12)…)"
+        echo "loadgen=$("$LOADGEN_BIN" --version 2>/dev/null | head -n 1) ($LOADGEN_BIN, sha256 $(sha256sum "$LOADGEN_BIN" | cut -c1-12)…)"
+        echo "load=$LOAD"
+        echo "runs=$RUNS"
+        echo "seconds=$SECONDS_PER_RUN"
+        echo "idle_conns=$idle_conns"
+        echo "load_before=$(cut -d' ' -f1-3 /proc/loadavg)"
+    } >"$dir/head.env"
+    bench_log "mode all: ${modes[*]}, $RUNS rounds × ${SECONDS_PER_RUN}s, load $LOAD; results in $dir"
+    local failed=()
+    for m in "${modes[@]}"; do
+        targets=$(all_targets "$m")
+        if [[ -z $targets || ($m == idle && $targets == direct) ]]; then
+            bench_log "mode all: $m skipped (no target of --targets $TARGETS_GIVEN)"
+            echo "$m skipped" >>"$dir/status.txt"
+            continue
+        fi
+        bench_log "mode all: $m ($targets) starts; log $dir/$m.log"
+        local t1
+        t1=$(date +%s)
+        rc=0
+        RESULTS_DIR=$dir IDLE_CONNS=$idle_conns "$ROOT/bench/compare.sh" "$m" "${opts[@]}" --targets "$targets" \
+            >"$dir/$m.log" 2>&1 &
+        pid=$!
+        bench_track "$pid"
+        # its progress lines on our stderr while it runs
+        tail -n +1 -f --pid="$pid" "$dir/$m.log" | grep --line-buffered '^\[bench ' >&2 &
+        bench_track "$!"
+        wait "$pid" || rc=$?
+        bench_stop_pid "$pid"
+        sleep 0.5
+        if [[ $rc -eq 0 ]]; then
+            echo "$m ok $(($(date +%s) - t1))" >>"$dir/status.txt"
+        else
+            echo "$m failed $(($(date +%s) - t1)) exit $rc" >>"$dir/status.txt"
+            failed+=("$m")
+            bench_log "mode all: $m FAILED (exit $rc); see $dir/$m.log; going on with the others"
+        fi
+    done
+    echo "elapsed_s=$(($(date +%s) - t0))" >>"$dir/head.env"
+    echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$dir/head.env"
+    local md=$dir/all.md json=$dir/all.json
+    python3 "$ROOT/bench/lib/all_summary.py" "$dir" "$md" "$json" ||
+        bench_die "could not write the combined table (bench/lib/all_summary.py $dir)"
+    cp "$md" "$results/all-$stamp.md"
+    cp "$json" "$results/all-$stamp.json"
+    echo
+    cat "$md"
+    echo
+    bench_log "combined table: $results/all-$stamp.md, JSON: $results/all-$stamp.json (per-mode CSVs, summaries and logs in $dir)"
+    bench_log "mode all took $(($(date +%s) - t0)) s"
+    [[ ${#failed[@]} -eq 0 ]] || bench_die "mode all: ${failed[*]} failed (the table has the others)"
+}
+
 main() {
     parse_args "$@"
     bench_install_traps
@@ -1723,7 +1939,8 @@ main() {
         churn) mode_churn ;;
         tls) mode_tls ;;
         idle) mode_idle ;;
-        *) bench_die "unknown mode '$MODE' (known: l4, l7, churn, tls, idle)" ;;
+        all) mode_all ;;
+        *) bench_die "unknown mode '$MODE' (known: l4, l7, churn, tls, idle, all)" ;;
     esac
 }
 
