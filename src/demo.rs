@@ -212,6 +212,9 @@ fn config(backends: &[SocketAddr]) -> Config {
     };
     config.runtime.threads = 1;
     config.runtime.pin = false;
+    // The demo opens a few hundred connections: a cap that fits any default open-file limit,
+    // so a newcomer's first run does not start with a warning about raising it.
+    config.runtime.max_connections = 4096;
     config.admin.listen = Some("127.0.0.1:0".parse().expect("address"));
     config
 }
