@@ -40,6 +40,16 @@ impl Stream {
         matches!(self, Stream::Tls(_))
     }
 
+    /// Input already taken off the socket and not yet read: TLS plaintext rustls decrypted
+    /// beyond what the caller asked for, or a `close_notify`. Always false for a plain socket
+    /// (bytes in the kernel are the pool's liveness peek's business).
+    pub fn has_buffered_input(&self) -> bool {
+        match self {
+            Stream::Plain(_) => false,
+            Stream::Tls(t) => t.has_pending(),
+        }
+    }
+
     /// Waits until a read can make progress, until `deadline` at the latest.
     pub async fn readable(&self, deadline: Option<Instant>) -> Result<(), IoError> {
         match self {

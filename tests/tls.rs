@@ -282,6 +282,26 @@ fn requests_reach_an_https_target_verified_against_its_ca_and_reuse_the_connecti
 }
 
 #[test]
+fn a_tls_target_connection_with_unasked_for_bytes_is_not_reused() {
+    let cert = cert_for(&["127.0.0.1"]);
+    let target = https_backend(&cert);
+    let server =
+        to_tls_target(target.addr, TargetTls { verify: true, ca: Some(cert.cert.clone()), server_name: "".into() });
+    let body = |path: &str| {
+        let got = raw_exchange(
+            addr(&server),
+            format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes(),
+            Duration::from_secs(10),
+        );
+        String::from_utf8_lossy(&got).rsplit("\r\n\r\n").next().unwrap_or("").to_string()
+    };
+    assert_eq!(body("/extra"), "ok");
+    // The stale second response must never be taken for the answer to the next request.
+    assert_eq!(body("/x"), "secure");
+    assert_eq!(target.handshakes.load(Ordering::SeqCst), 2, "the tainted connection was dropped");
+}
+
+#[test]
 fn a_target_whose_certificate_does_not_verify_gets_no_request() {
     let cert = cert_for(&["127.0.0.1"]);
     let other = cert_for(&["127.0.0.1"]);

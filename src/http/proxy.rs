@@ -536,8 +536,11 @@ async fn respond(
     if upstream.reused {
         upstream.target.counters.reused.add(1);
     }
-    // Reuse the backend connection only when its framing is intact and nothing extra came.
-    if response.keep_alive && !until_close && scratch.target_in.is_empty() {
+    // Reuse the backend connection only when its framing is intact and nothing extra came
+    // (not even plaintext a TLS connection decrypted and holds: the next request on this
+    // connection would read it as its answer).
+    let clean = scratch.target_in.is_empty() && !upstream.stream.has_buffered_input();
+    if response.keep_alive && !until_close && clean {
         shard.http.pool.put(upstream);
     }
     scratch.target_in.clear();

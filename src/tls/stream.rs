@@ -158,7 +158,7 @@ impl TlsStream {
     }
 
     /// Plaintext is waiting to be read, or the peer closed: a read will not wait.
-    fn has_pending(&self) -> bool {
+    pub fn has_pending(&self) -> bool {
         let mut conn = self.conn.borrow_mut();
         match conn.process_new_packets() {
             Ok(state) => state.plaintext_bytes_to_read() > 0 || state.peer_has_closed(),

@@ -123,8 +123,9 @@ pub fn tls_get(s: &mut TlsClient, path: &str) -> std::io::Result<(u16, String, V
     super::http_backend::read_response(&mut BufReader::new(s))
 }
 
-/// An HTTPS target: `/health` answers 200 (503 once `unhealthy` is set), anything else 200
-/// `secure`; keep-alive; counts completed handshakes and requests.
+/// An HTTPS target: `/health` answers 200 (503 once `unhealthy` is set), `/extra` a 200 `ok`
+/// followed by a second, unasked-for response, anything else 200 `secure`; keep-alive; counts
+/// completed handshakes and requests.
 pub struct HttpsBackend {
     pub addr: SocketAddr,
     pub handshakes: Arc<AtomicUsize>,
@@ -184,7 +185,15 @@ fn serve_https(
             return Ok(());
         }
         requests.fetch_add(1, Ordering::SeqCst);
-        write!(s, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecure")?;
+        if path == "/extra" {
+            // A response followed by bytes nobody asked for, in the same TLS record.
+            write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstale"
+            )?;
+        } else {
+            write!(s, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecure")?;
+        }
         s.flush()?;
     }
 }
