@@ -29,7 +29,8 @@
 #   RESULTS_DIR     where the CSV and summary go (default: target/bench-results)
 #   IDLE_CONNS      mode idle: connection counts (default 1000,10000; mode all: 10000)
 #
-# Needs: nginx, haproxy, taskset, ss, curl, python3 (--load wrk: wrk; tls: openssl). Only 127.0.0.1 is
+# Needs: nginx, haproxy, taskset, ss, curl, python3 (--load wrk: wrk; tls: openssl; l4 with target
+# nginx: nginx's stream module, package libnginx-mod-stream). Only 127.0.0.1 is
 # ever used; every process started here is tracked by PID and stopped on exit.
 set -euo pipefail
 
@@ -46,7 +47,8 @@ usage: bench/compare.sh MODE [--runs N] [--seconds S] [--warmup S] [--settle S]
                             [--load loadgen|wrk] [--haproxy-splice auto|response|both|off] [--targets LIST]
 
 modes:
-  l4    TCP proxying of a 16 MiB download: nginx <- {direct, haproxy, spillway} <- client (-c4)
+  l4    TCP proxying of a 16 MiB download: nginx <- {direct, haproxy, nginx, spillway} <- client (-c4);
+        the nginx proxy is nginx's stream module (libnginx-mod-stream), which copies (no splice)
   l7    HTTP keep-alive, 100-byte GETs, client -t1 -c64; haproxy mode http, http-reuse always;
         nginx as a reverse proxy (upstream keepalive 64)
   churn as l7 with 'Connection: close' on every request
@@ -67,7 +69,7 @@ options:
                   the client of l4, l7, churn and tls keep-alive: the bundled loadgen (default;
                   closed loop, -t 1 --cpus 1) or wrk (-t1); tls handshakes always use loadgen
   --targets LIST  comma-separated subset of direct,haproxy,nginx,spillway (default: all the mode
-                  has: l4 direct,haproxy,spillway; l7, churn all four; tls haproxy,nginx,spillway;
+                  has: l4, l7, churn all four; tls haproxy,nginx,spillway;
                   idle haproxy,spillway)
   --settle S      before each run, wait up to S s for both CPUs to be <25% busy and no rustc
                   to run (default 20, 0 = no wait)
@@ -123,12 +125,11 @@ parse_args() {
 }
 
 # mode_targets MODE: the targets MODE can run, in their default order. nginx is the
-# reverse proxy (l7, churn, tls); tls has no direct (the backend speaks plain HTTP);
-# idle skips direct (it has no proxy to measure).
+# reverse proxy (l7, churn, tls) or the stream (TCP) proxy (l4); tls has no direct (the
+# backend speaks plain HTTP); idle skips direct (it has no proxy to measure).
 mode_targets() {
     case $1 in
-        l4) echo "direct,haproxy,spillway" ;;
-        l7 | churn) echo "direct,haproxy,nginx,spillway" ;;
+        l4 | l7 | churn) echo "direct,haproxy,nginx,spillway" ;;
         tls) echo "haproxy,nginx,spillway" ;;
         idle) echo "direct,haproxy,spillway" ;;
         *) echo "direct,haproxy,nginx,spillway" ;;
@@ -138,6 +139,16 @@ mode_targets() {
 need() {
     local c
     for c in "$@"; do command -v "$c" >/dev/null || bench_die "'$c' not found (apt-get install -y haproxy nginx wrk)"; done
+}
+
+# The module of nginx's TCP proxy (Debian: package libnginx-mod-stream), loaded by the
+# nginx of target nginx in mode l4.
+NGINX_STREAM_MODULE=/usr/lib/nginx/modules/ngx_stream_module.so
+
+# need_nginx_stream: nginx's stream module must be there for target nginx in mode l4.
+need_nginx_stream() {
+    [[ -f $NGINX_STREAM_MODULE ]] ||
+        bench_die "target nginx of mode l4 needs nginx's stream module $NGINX_STREAM_MODULE, which is missing (apt-get install -y libnginx-mod-stream), or leave nginx out: --targets direct,haproxy,spillway"
 }
 
 # need_load: what the chosen --load needs (wrk, or python3 to read loadgen's JSON), and for
@@ -303,6 +314,39 @@ EOF
     NGINXP_PIDS=("${LAUNCHED_PIDS[@]}")
     NGINXP_WORKER=${LAUNCHED_PIDS[1]}
     bench_log "nginx proxy ($what, upstream keepalive 64) pid ${NGINXP_PIDS[0]} (worker $NGINXP_WORKER) on 127.0.0.1:$NGINXP_PORT, CPU $PROXY_CPU"
+}
+
+# nginx as a TCP proxy (target `nginx` of mode l4): a third nginx instance with one worker,
+# its own nginx.conf, pinned to the proxy CPU like HAProxy and spillway, loading the stream
+# module and passing every connection to the backend nginx (`stream { server { listen;
+# proxy_pass; } }`, the stream defaults otherwise: proxy_buffer_size 16k). nginx's stream
+# proxy has no splice option: it copies every byte through user space (recv into its buffer,
+# send out), where HAProxy (splice-auto) and spillway splice.
+start_nginx_stream() {
+    local dir=$BENCH_TMP/nginx-stream user_line=""
+    mkdir -p "$dir/tmp"
+    [[ $EUID -eq 0 ]] && user_line="user root;"
+    NGINXP_PORT=$(bench_free_port)
+    cat >"$dir/nginx.conf" <<EOF
+load_module $NGINX_STREAM_MODULE;
+$user_line
+worker_processes 1;
+worker_rlimit_nofile 8256;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+stream {
+    server {
+        listen 127.0.0.1:$NGINXP_PORT;
+        proxy_pass 127.0.0.1:$NGINX_PORT;
+    }
+}
+EOF
+    launch_nginx "$dir" "$PROXY_CPU" "$NGINXP_PORT"
+    NGINXP_PIDS=("${LAUNCHED_PIDS[@]}")
+    NGINXP_WORKER=${LAUNCHED_PIDS[1]}
+    bench_log "nginx stream proxy (TCP, copies, no splice) pid ${NGINXP_PIDS[0]} (worker $NGINXP_WORKER) on 127.0.0.1:$NGINXP_PORT, CPU $PROXY_CPU"
 }
 
 start_haproxy() {
@@ -616,7 +660,8 @@ l4_measure() {
         bench_thread_sampler "$ppid" "$samples" "$stop" $((SECONDS_PER_RUN + 40)) &
         spid=$!
         bench_track "$spid"
-        p0=$(bench_cpu_ticks "$ppid")
+        # the proxy's processes (the nginx proxy: master + worker)
+        p0=$(proxy_ticks "$target")
     fi
     n0=$(bench_cpu_ticks_sum "${NGINX_PIDS[@]}")
     local c0b0 c0t0 c1b0 c1t0 c0b1 c0t1 c1b1 c1t1
@@ -630,7 +675,7 @@ l4_measure() {
     n1=$(bench_cpu_ticks_sum "${NGINX_PIDS[@]}")
     local threads="" names="" iou=""
     if [[ -n $ppid ]]; then
-        p1=$(bench_cpu_ticks "$ppid")
+        p1=$(proxy_ticks "$target")
         touch "$stop"
         wait "$spid" 2>/dev/null || true
         bench_stop_pid "$spid"
@@ -778,6 +823,7 @@ l4_summary() {
 
 mode_l4() {
     need nginx haproxy taskset ss curl awk pgrep timeout
+    has_target nginx && need_nginx_stream
     check_cpus
     CLK_TCK=$(getconf CLK_TCK)
     BENCH_TMP=$(mktemp -d /tmp/spillway-bench.XXXXXX)
@@ -795,6 +841,10 @@ mode_l4() {
     if has_target haproxy; then
         start_haproxy
         check_download haproxy "$HAPROXY_PORT" "$FILE_SIZE"
+    fi
+    if has_target nginx; then
+        start_nginx_stream
+        check_download nginx "$NGINXP_PORT" "$FILE_SIZE"
     fi
     if has_target spillway; then
         start_spillway
@@ -831,6 +881,7 @@ mode_l4() {
         echo "command: bench/compare.sh l4 --runs $RUNS --seconds $SECONDS_PER_RUN --warmup $WARMUP --settle $SETTLE --load $LOAD --haproxy-splice $HAPROXY_SPLICE --targets $TARGETS"
         echo "kernel: $(uname -r); CPUs: $(nproc --all); nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'); $(client_version)"
         has_target haproxy && echo "haproxy: $HAPROXY_VERSION (splice: $HAPROXY_SPLICE, maxconn $HAPROXY_MAXCONN)"
+        has_target nginx && echo "nginx proxy: stream module ($NGINX_STREAM_MODULE), worker_processes 1, proxy_pass to the backend, defaults otherwise (proxy_buffer_size 16k); copies through user space, no splice"
         has_target spillway && echo "spillway: ${SPILLWAY_VERSION:-?} ($SPILLWAY_BIN, built $SPILLWAY_BUILT, sha256 $SPILLWAY_SHA…)"
         echo "load average before/after: $LOAD_BEFORE / $(cut -d' ' -f1-3 /proc/loadavg)"
         echo
@@ -1852,6 +1903,7 @@ all_targets() {
 mode_all() {
     need python3 nginx haproxy
     [[ $LOAD == wrk ]] && need wrk
+    [[ ",$(all_targets l4)," == *",nginx,"* ]] && need_nginx_stream
     local stamp results dir t0 m targets rc pid
     stamp=$(date +%Y%m%d-%H%M%S)
     results=${RESULTS_DIR:-$ROOT/target/bench-results}
