@@ -124,7 +124,7 @@ fn reuseport_socket(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 
 /// Keeps a session's bookkeeping right however the session ends: the shard's and listener's
 /// open counts and the global cap slot are given back on drop.
-struct SessionGuard {
+pub(crate) struct SessionGuard {
     shard: Rc<Shard>,
     listener: Rc<ListenerRuntime>,
 }
@@ -256,17 +256,7 @@ fn start_session(guard: SessionGuard, stream: monoio::net::TcpStream, peer: Sock
                 drop(guard);
             });
         }
-        Protocol::Http => {
-            monoio::spawn(async move {
-                let (shard, listener) = (guard.shard.clone(), guard.listener.clone());
-                let stream = crate::stream::Stream::Plain(stream);
-                monoio::select! {
-                    _ = crate::http::proxy::serve(shard.clone(), listener, stream, peer) => {}
-                    _ = shard.closing() => {}
-                }
-                drop(guard);
-            });
-        }
+        Protocol::Http => spawn_http_session(guard, stream, peer),
         Protocol::Https => {
             monoio::spawn(async move {
                 let (shard, listener) = (guard.shard.clone(), guard.listener.clone());
@@ -278,6 +268,24 @@ fn start_session(guard: SessionGuard, stream: monoio::net::TcpStream, peer: Sock
             });
         }
     }
+}
+
+/// Serves a plain HTTP connection in a task of its own; when the connection has idled long
+/// enough, it is parked in the shard's lot with its guard (`http/park.rs`), which starts a new
+/// session task here when it becomes readable.
+pub(crate) fn spawn_http_session(guard: SessionGuard, stream: monoio::net::TcpStream, peer: SocketAddr) {
+    monoio::spawn(async move {
+        let (shard, listener) = (guard.shard.clone(), guard.listener.clone());
+        let stream = crate::stream::Stream::Plain(stream);
+        let parked = monoio::select! {
+            p = crate::http::proxy::serve(shard.clone(), listener, stream, peer) => p,
+            _ = shard.closing() => None,
+        };
+        match parked {
+            Some((stream, deadline)) => shard.http.parking.park(stream, peer, guard, deadline),
+            None => drop(guard),
+        }
+    });
 }
 
 /// Completes the TLS handshake (within `request_timeout`), then serves HTTP over it. A failed
@@ -294,8 +302,9 @@ async fn serve_https(
     let deadline = std::time::Instant::now() + listener.request_timeout;
     match crate::tls::TlsStream::accept(stream, config, deadline).await {
         Ok(tls) => {
+            // TLS connections never park (serve answers None for them).
             let stream = crate::stream::Stream::Tls(Box::new(tls));
-            crate::http::proxy::serve(shard, listener, stream, peer).await;
+            let _ = crate::http::proxy::serve(shard, listener, stream, peer).await;
         }
         Err((error, received)) => {
             let counted = received > 0 || matches!(error, crate::tls::HandshakeError::TimedOut);

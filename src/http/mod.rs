@@ -11,6 +11,7 @@ pub mod buffer;
 pub mod codec;
 pub mod errors;
 pub mod headers;
+pub mod park;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod properties;
 pub mod proxy;

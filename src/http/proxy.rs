@@ -26,6 +26,7 @@ use super::{
     codec::{self, BodyFraming, HttpError, Parsed, RequestHead, ResponseHead},
     errors,
     headers::{self, ForwardContext},
+    park::PARK_AFTER,
     relay::{relay_body, Framer, RelayError},
 };
 use crate::{
@@ -101,14 +102,25 @@ impl Client {
     }
 }
 
-/// Serves one client connection of an HTTP listener to its end.
-pub async fn serve(shard: Rc<Shard>, listener: Rc<ListenerRuntime>, stream: Stream, peer: SocketAddr) {
+/// Serves one client connection of an HTTP listener to its end, or until it has idled long
+/// enough to be parked: then the socket is handed back with the moment its idle time runs out
+/// (the caller parks it, see `park.rs`).
+pub async fn serve(
+    shard: Rc<Shard>,
+    listener: Rc<ListenerRuntime>,
+    stream: Stream,
+    peer: SocketAddr,
+) -> Option<(monoio::net::TcpStream, Instant)> {
     let _ = stream.tcp().set_nodelay(true);
     let mut client = Client { stream, peer, scratch: None };
     loop {
         let head = match next_request(&shard, &listener, &mut client).await {
-            Ok(Some(head)) => head,
-            Ok(None) => break,
+            Ok(Next::Request(head)) => head,
+            Ok(Next::Close) => break,
+            Ok(Next::Park(deadline)) => match client.stream {
+                Stream::Plain(tcp) => return Some((tcp, deadline)),
+                Stream::Tls(_) => break, // never asked for: TLS connections do not park
+            },
             Err(e) => {
                 client.reject(&listener, e.status).await;
                 break;
@@ -133,18 +145,24 @@ pub async fn serve(shard: Rc<Shard>, listener: Rc<ListenerRuntime>, stream: Stre
         // A clean end for the client's TLS library (close_notify), if the socket takes it now.
         client.stream.shutdown_write(Some(Instant::now() + CLOSE_NOTIFY_WAIT)).await;
     }
+    None
+}
+
+/// What waiting for the next request gave.
+enum Next {
+    Request(RequestHead),
+    /// The client closed, or stayed idle past `idle_timeout` (closed silently, as ELB does).
+    Close,
+    /// Idle for `PARK_AFTER` with nothing buffered: park it, to be closed at this deadline if
+    /// still idle then.
+    Park(Instant),
 }
 
 /// How long a closing HTTPS connection waits to send its `close_notify`.
 const CLOSE_NOTIFY_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// Waits for and parses the next request head. `Ok(None)`: the client closed or stayed idle
-/// past `idle_timeout` (closed silently, as ELB does). `Err`: the status to answer.
-async fn next_request(
-    shard: &Shard,
-    listener: &ListenerRuntime,
-    client: &mut Client,
-) -> Result<Option<RequestHead>, HttpError> {
+/// Waits for and parses the next request head. `Err`: the status to answer.
+async fn next_request(shard: &Shard, listener: &ListenerRuntime, client: &mut Client) -> Result<Next, HttpError> {
     let limits = &shard.http.limits;
     let mut deadline = None;
     // Bytes present at the last parse: a head arriving a byte at a time is parsed again only
@@ -161,7 +179,7 @@ async fn next_request(
             if worth_parsing {
                 parsed_len = Some(bytes.len());
                 match codec::parse_request(bytes, limits, &mut s.request_headers)? {
-                    Parsed::Complete(head) => return Ok(Some(head)),
+                    Parsed::Complete(head) => return Ok(Next::Request(head)),
                     Parsed::Partial => {}
                 }
             }
@@ -172,27 +190,37 @@ async fn next_request(
             client.release_if_idle(shard);
             let idle =
                 if shard.draining() { listener.idle_timeout.min(DRAIN_IDLE_GRACE) } else { listener.idle_timeout };
-            match client.stream.readable(Some(Instant::now() + idle)).await {
+            // A plain connection with nothing held that stays idle past PARK_AFTER is parked
+            // rather than kept as a waiting task (see park.rs); a busy one never gets there.
+            let idle_since = Instant::now();
+            let parks = !client.stream.is_tls()
+                && client.scratch.is_none()
+                && !shard.draining()
+                && idle > PARK_AFTER
+                && shard.http.parking.enabled();
+            let wait = if parks { PARK_AFTER } else { idle };
+            match client.stream.readable(Some(idle_since + wait)).await {
                 Ok(()) => deadline = Some(Instant::now() + listener.request_timeout),
-                Err(_) => return Ok(None),
+                Err(IoError::TimedOut) if parks => return Ok(Next::Park(idle_since + idle)),
+                Err(_) => return Ok(Next::Close),
             }
         }
         let stream = &client.stream;
         let scratch = client.scratch.get_or_insert_with(|| shard.http.scratch.take());
         match scratch.client_in.fill(stream, shard.http.buffer_limit, deadline).await {
-            Ok(0) => return Ok(None),
+            Ok(0) => return Ok(Next::Close),
             Ok(_) => {}
             Err(IoError::TimedOut) if !scratch.client_in.is_empty() => {
                 return Err(HttpError { status: 408, reason: "request head not complete within request_timeout" })
             }
-            Err(_) => return Ok(None),
+            Err(_) => return Ok(Next::Close),
         }
     }
 }
 
 /// While draining, how long a keep-alive connection waits for its next request before it is
 /// closed (the request, if it comes, is answered with `Connection: close`).
-const DRAIN_IDLE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+pub(crate) const DRAIN_IDLE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Body bytes sent together with a response head at most (the rest is relayed after).
 const COALESCE_MAX: usize = 64 * 1024;

@@ -409,6 +409,7 @@ pub async fn run(
     let _ = ready.send(Ok(()));
     debug!(shard = shard.id, "shard running");
     monoio::spawn(evict_idle_backend_connections(shard.clone()));
+    monoio::spawn(crate::http::park::serve_lot(shard.clone(), crate::http::proxy::DRAIN_IDLE_GRACE));
 
     let mut drain_deadline: Option<Instant> = None;
     'life: loop {

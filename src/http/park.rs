@@ -1,0 +1,257 @@
+//! Parking idle keep-alive connections: an HTTP connection that has waited over [`PARK_AFTER`]
+//! for its next request stops being a task and becomes a small record in its shard's lot.
+//!
+//! Why: a waiting session task holds its whole future (the request flow's state machine, about
+//! 1.8 KiB), a pending readiness operation and a timer, about 4.7 KiB per connection in all
+//! (docs/benchmarks.md, "Memory"). Most keep-alive connections of a busy site are idle most of
+//! the time; parked, one costs its record (under 100 bytes) and an entry in the lot's epoll set
+//! (kernel memory). Busy connections never park: a request arriving within `PARK_AFTER` is
+//! served by the task as before, so the request path is unchanged.
+//!
+//! How:
+//! - the lot has one epoll instance; a parked socket is added with `EPOLLIN | EPOLLRDHUP |
+//!   EPOLLONESHOT`, keyed by its slot and a generation (a stale event for a reused slot is
+//!   ignored). The socket is a `dup` of the session's: the session's own descriptor may still
+//!   be named by a cancelled io_uring operation, and is closed by the runtime in its own time;
+//! - one task per shard ([`serve_lot`]) waits for the epoll descriptor to be readable (through
+//!   the shard's driver), takes every ready connection out (`EPOLL_CTL_DEL`) and starts a
+//!   session task for it, which reads the request that woke it;
+//! - the same task sweeps every [`SWEEP_EVERY`]: a connection still parked at its idle deadline
+//!   (`idle_timeout` after it went idle) is closed silently, as a waiting task would have; once
+//!   the shard drains, parked connections get the drain's grace and are closed then;
+//! - a parked connection keeps its session guard, so the connection cap, `ActiveConnectionCount`
+//!   and the drain's count of open sessions see it exactly as before;
+//! - when the shard closes, the lot is emptied (every parked socket closed).
+//!
+//! TLS connections do not park (their rustls state would have to be kept anyway). Where epoll
+//! cannot be set up, nothing parks and connections wait as tasks.
+
+use std::{
+    cell::{Cell, RefCell},
+    net::SocketAddr,
+    os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd},
+    rc::Rc,
+    time::{Duration, Instant},
+};
+
+use tracing::debug;
+
+use crate::{listener::SessionGuard, shard::Shard};
+
+/// An HTTP connection idle this long for its next request is parked.
+pub const PARK_AFTER: Duration = Duration::from_secs(1);
+/// How often the lot closes parked connections past their idle deadline.
+const SWEEP_EVERY: Duration = Duration::from_millis(250);
+/// Ready connections taken from epoll per call.
+const READY_BATCH: usize = 64;
+
+/// One parked connection.
+struct Parked {
+    stream: std::net::TcpStream,
+    peer: SocketAddr,
+    guard: SessionGuard,
+    /// Closed if still parked at this moment.
+    deadline: Instant,
+    generation: u32,
+}
+
+/// A shard's parked connections.
+#[derive(Default)]
+pub struct ParkingLot {
+    epoll: Option<OwnedFd>,
+    /// Whether the lot's task runs (parking needs it to wake connections up).
+    serving: Cell<bool>,
+    slots: RefCell<Vec<Option<Parked>>>,
+    free: RefCell<Vec<usize>>,
+    generation: Cell<u32>,
+    /// Parked connections now.
+    len: Cell<usize>,
+    drain_seen: Cell<bool>,
+}
+
+impl ParkingLot {
+    /// A lot with its epoll instance (or one that never parks, when epoll is unavailable).
+    pub fn new() -> ParkingLot {
+        // SAFETY: epoll_create1 has no memory preconditions.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        // SAFETY: a new descriptor nothing else owns.
+        let epoll = (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) });
+        ParkingLot { epoll, ..Default::default() }
+    }
+
+    /// Whether connections may be parked now.
+    pub fn enabled(&self) -> bool {
+        self.epoll.is_some() && self.serving.get()
+    }
+
+    /// Parked connections now.
+    pub fn len(&self) -> usize {
+        self.len.get()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Parks `stream` until it is readable or `deadline` passes. On any failure the connection
+    /// is closed, as an idle timeout would close it.
+    pub(crate) fn park(
+        &self,
+        stream: monoio::net::TcpStream,
+        peer: SocketAddr,
+        guard: SessionGuard,
+        deadline: Instant,
+    ) {
+        let Some(epoll) = &self.epoll else { return };
+        // SAFETY: duplicating a descriptor the stream owns; the duplicate is owned below.
+        let fd = unsafe { libc::fcntl(stream.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
+        drop(stream);
+        if fd < 0 {
+            return;
+        }
+        // SAFETY: a new descriptor nothing else owns.
+        let stream = unsafe { std::net::TcpStream::from_raw_fd(fd) };
+        let generation = self.generation.get().wrapping_add(1);
+        self.generation.set(generation);
+        let slot = match self.free.borrow_mut().pop() {
+            Some(slot) => slot,
+            None => {
+                let mut slots = self.slots.borrow_mut();
+                slots.push(None);
+                slots.len() - 1
+            }
+        };
+        let mut event = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLONESHOT) as u32,
+            u64: key(slot, generation),
+        };
+        // SAFETY: valid descriptors and a valid event.
+        if unsafe { libc::epoll_ctl(epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut event) } < 0 {
+            self.free.borrow_mut().push(slot);
+            return;
+        }
+        self.slots.borrow_mut()[slot] = Some(Parked { stream, peer, guard, deadline, generation });
+        self.len.set(self.len.get() + 1);
+    }
+
+    /// Takes the connection of `slot` out of the lot (and out of the epoll set).
+    fn take(&self, slot: usize) -> Option<Parked> {
+        let parked = self.slots.borrow_mut().get_mut(slot)?.take()?;
+        if let Some(epoll) = &self.epoll {
+            // SAFETY: valid descriptors; DEL ignores the event argument.
+            unsafe {
+                libc::epoll_ctl(epoll.as_raw_fd(), libc::EPOLL_CTL_DEL, parked.stream.as_raw_fd(), std::ptr::null_mut())
+            };
+        }
+        self.free.borrow_mut().push(slot);
+        self.len.set(self.len.get() - 1);
+        Some(parked)
+    }
+
+    /// The connections that became readable (or were closed by their client).
+    fn take_ready(&self) -> Vec<Parked> {
+        let Some(epoll) = &self.epoll else { return Vec::new() };
+        let mut ready = Vec::new();
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; READY_BATCH];
+        loop {
+            // SAFETY: `events` has room for READY_BATCH entries; timeout 0 does not block.
+            let n = unsafe { libc::epoll_wait(epoll.as_raw_fd(), events.as_mut_ptr(), READY_BATCH as i32, 0) };
+            if n <= 0 {
+                return ready;
+            }
+            for e in &events[..n as usize] {
+                let (slot, generation) = unkey(e.u64);
+                let current = self.slots.borrow().get(slot).and_then(|p| p.as_ref().map(|p| p.generation));
+                if current == Some(generation) {
+                    ready.extend(self.take(slot));
+                }
+            }
+            if (n as usize) < READY_BATCH {
+                return ready;
+            }
+        }
+    }
+
+    /// Closes the connections past their deadline (with the drain's grace once draining).
+    fn sweep(&self, now: Instant, draining: Option<Duration>) {
+        if let (Some(grace), false) = (draining, self.drain_seen.get()) {
+            self.drain_seen.set(true);
+            for p in self.slots.borrow_mut().iter_mut().flatten() {
+                p.deadline = p.deadline.min(now + grace);
+            }
+        }
+        let expired: Vec<usize> = self
+            .slots
+            .borrow()
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.as_ref().filter(|p| p.deadline <= now).map(|_| i))
+            .collect();
+        for slot in expired {
+            drop(self.take(slot));
+        }
+    }
+
+    /// Closes every parked connection (the shard is ending).
+    fn clear(&self) {
+        let slots = self.slots.borrow().len();
+        for slot in 0..slots {
+            drop(self.take(slot));
+        }
+    }
+}
+
+fn key(slot: usize, generation: u32) -> u64 {
+    (u64::from(generation) << 32) | slot as u64
+}
+
+fn unkey(k: u64) -> (usize, u32) {
+    ((k & 0xffff_ffff) as usize, (k >> 32) as u32)
+}
+
+/// The lot's task: wakes parked connections that became readable, sweeps the expired ones,
+/// and empties the lot when the shard closes.
+pub async fn serve_lot(shard: Rc<Shard>, drain_grace: Duration) {
+    let lot = &shard.http.parking;
+    let Some(epoll) = &lot.epoll else { return };
+    let waker = match wait_handle(epoll.as_raw_fd()) {
+        Ok(w) => w,
+        Err(e) => {
+            debug!(shard = shard.id, error = %e, "no parking of idle connections");
+            return;
+        }
+    };
+    lot.serving.set(true);
+    loop {
+        let woke = monoio::select! {
+            r = waker.readable(false) => r.is_ok(),
+            _ = monoio::time::sleep(SWEEP_EVERY) => true,
+            _ = shard.closing() => false,
+        };
+        if !woke {
+            lot.serving.set(false);
+            lot.clear();
+            return;
+        }
+        for p in lot.take_ready() {
+            match monoio::net::TcpStream::from_std(p.stream) {
+                Ok(stream) => crate::listener::spawn_http_session(p.guard, stream, p.peer),
+                Err(e) => debug!(error = %e, "cannot resume a parked connection"),
+            }
+        }
+        lot.sweep(Instant::now(), shard.draining().then_some(drain_grace));
+    }
+}
+
+/// The epoll descriptor as something the shard's driver can wait on for readability. monoio
+/// has no type for a bare descriptor; a Unix stream handle of a duplicate serves (only
+/// readiness is ever asked of it, and dropping it closes the duplicate only).
+fn wait_handle(epoll: RawFd) -> std::io::Result<monoio::net::UnixStream> {
+    // SAFETY: duplicating a descriptor the lot owns; the duplicate is owned by the handle.
+    let fd = unsafe { libc::fcntl(epoll, libc::F_DUPFD_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: a new descriptor nothing else owns.
+    monoio::net::UnixStream::from_std(unsafe { std::os::unix::net::UnixStream::from_raw_fd(fd) })
+}
