@@ -102,7 +102,9 @@ impl ParkingLot {
         guard: SessionGuard,
         deadline: Instant,
     ) {
-        let Some(epoll) = &self.epoll else { return };
+        // Not served (the shard is closing and the lot was emptied): close it now rather than
+        // keep a record nobody will wake or sweep.
+        let Some(epoll) = self.epoll.as_ref().filter(|_| self.serving.get()) else { return };
         // SAFETY: duplicating a descriptor the stream owns; the duplicate is owned below.
         let fd = unsafe { libc::fcntl(stream.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
         drop(stream);
