@@ -33,7 +33,12 @@ pub struct Echo {
 }
 
 pub fn echo_server() -> Echo {
-    let std_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    // A deep accept queue: the 1,000-session tests connect all at once, and with std's backlog
+    // of 128 a loaded machine drops SYNs past it, so a connect can outlast connect_timeout.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into()).unwrap();
+    socket.listen(4096).unwrap();
+    let std_listener: TcpListener = socket.into();
     std_listener.set_nonblocking(true).unwrap();
     let addr = std_listener.local_addr().unwrap();
     let eofs = Arc::new(AtomicUsize::new(0));
