@@ -24,14 +24,15 @@ use std::{
     net::SocketAddr,
     os::fd::AsRawFd,
     rc::Rc,
-    sync::Arc,
     time::{Duration, Instant},
 };
 
+use crate::{
+    shard::TargetRuntime,
+    sockopt,
+    stream::{ClientTls, Stream},
+};
 use monoio::net::TcpStream;
-use rustls::{pki_types::ServerName, ClientConfig};
-
-use crate::{shard::TargetRuntime, sockopt, stream::Stream, tls::TlsStream};
 
 /// Idle connections kept per target per shard.
 pub const POOL_MAX_IDLE_PER_TARGET: usize = 128;
@@ -61,7 +62,7 @@ impl BackendConn {
     pub async fn connect(
         target: Rc<TargetRuntime>,
         timeout: Duration,
-        tls: Option<(&Arc<ClientConfig>, ServerName<'static>)>,
+        tls: Option<ClientTls<'_>>,
     ) -> io::Result<BackendConn> {
         let deadline = Instant::now() + timeout;
         let stream = match monoio::time::timeout(timeout, TcpStream::connect_addr(target.addr)).await {
@@ -70,13 +71,9 @@ impl BackendConn {
         };
         sockopt::set_nonblocking(stream.as_raw_fd())?;
         stream.set_nodelay(true)?;
-        let stream = match tls {
-            None => Stream::Plain(stream),
-            Some((config, name)) => match TlsStream::connect(stream, config.clone(), name, deadline).await {
-                Ok(t) => Stream::Tls(Box::new(t)),
-                Err(e) => return Err(io::Error::new(io::ErrorKind::ConnectionAborted, e.to_string())),
-            },
-        };
+        let stream = Stream::client(stream, tls, deadline)
+            .await
+            .map_err(|e| io::Error::new(io::ErrorKind::ConnectionAborted, e.to_string()))?;
         target.counters.connections.add(1);
         target.counters.sessions.add(1);
         Ok(BackendConn { stream, target, reused: false })

@@ -14,7 +14,7 @@ use monoio::net::TcpStream;
 
 use crate::{
     io::{self, IoError},
-    tls::TlsStream,
+    tls::{HandshakeError, TlsStream},
 };
 
 pub enum Stream {
@@ -23,7 +23,25 @@ pub enum Stream {
     Tls(Box<TlsStream>),
 }
 
+/// How to talk TLS to a peer: the client config and the name to send and verify.
+pub type ClientTls<'a> = (&'a std::sync::Arc<rustls::ClientConfig>, rustls::pki_types::ServerName<'static>);
+
 impl Stream {
+    /// The stream a connected socket carries: plain, or TLS once the client handshake (until
+    /// `deadline`) is done. The one place the pool and the HTTP health check make streams.
+    pub async fn client(
+        tcp: TcpStream,
+        tls: Option<ClientTls<'_>>,
+        deadline: Instant,
+    ) -> Result<Stream, HandshakeError> {
+        match tls {
+            None => Ok(Stream::Plain(tcp)),
+            Some((config, name)) => {
+                Ok(Stream::Tls(Box::new(TlsStream::connect(tcp, config.clone(), name, deadline).await?)))
+            }
+        }
+    }
+
     /// The socket under the stream (readiness, peeks, socket options).
     pub fn tcp(&self) -> &TcpStream {
         match self {

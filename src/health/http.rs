@@ -10,29 +10,21 @@ use std::{
     time::{Duration, Instant},
 };
 
-use rustls::{pki_types::ServerName, ClientConfig};
-
-use crate::{config::HealthCheck, io, stream::Stream, tls::TlsStream};
+use crate::{
+    config::HealthCheck,
+    io,
+    stream::{ClientTls, Stream},
+};
 
 /// Largest response head a check reads; a target answering more is judged broken.
 const MAX_HEAD: usize = 16 * 1024;
 
 /// One HTTP check of `addr` (HTTPS with `tls`).
-pub async fn probe(
-    addr: SocketAddr,
-    check: &HealthCheck,
-    tls: Option<(&std::sync::Arc<ClientConfig>, ServerName<'static>)>,
-) -> Result<(), String> {
+pub async fn probe(addr: SocketAddr, check: &HealthCheck, tls: Option<ClientTls<'_>>) -> Result<(), String> {
     let deadline = Instant::now() + check.timeout;
     let tcp = super::tcp::connect(addr, check.timeout).await?;
     crate::sockopt::set_nonblocking(tcp.as_raw_fd()).map_err(|e| e.to_string())?;
-    let stream = match tls {
-        None => Stream::Plain(tcp),
-        Some((config, name)) => match TlsStream::connect(tcp, config.clone(), name, deadline).await {
-            Ok(t) => Stream::Tls(Box::new(t)),
-            Err(e) => return Err(e.to_string()),
-        },
-    };
+    let stream = Stream::client(tcp, tls, deadline).await.map_err(|e| e.to_string())?;
     let request = request(&check.path, addr);
     stream.write_all(request.as_bytes(), Some(deadline)).await.map_err(|e| describe(e, check.timeout))?;
     let mut buf = vec![0u8; MAX_HEAD];

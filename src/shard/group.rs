@@ -182,10 +182,7 @@ impl GroupRuntime {
 
     /// How to talk TLS to `target`, when the group does: its client config and the name to
     /// send and verify.
-    pub fn target_tls(
-        &self,
-        target: &TargetRuntime,
-    ) -> Option<(&Arc<rustls::ClientConfig>, rustls::pki_types::ServerName<'static>)> {
+    pub fn target_tls(&self, target: &TargetRuntime) -> Option<crate::stream::ClientTls<'_>> {
         let config = self.tls.as_ref()?;
         Some((config, crate::tls::client::server_name(self.config.tls.as_ref(), target.addr)))
     }
