@@ -1790,7 +1790,17 @@ idle_measure() {
         sleep 0.1
     done
     [[ -s $ready ]] || bench_die "idle client gave no ready line: $(cat "$out")"
-    sleep 2 # let the proxy settle (lazy frees, timers)
+    # Let the proxy settle (lazy frees, timers; spillway parks idle connections after 1 s and
+    # then releases what their tasks held): at least 2 s, then until VmRSS has not changed for
+    # two samples 0.5 s apart, at most 6 s in all (the client holds IDLE_HOLD, 8 s).
+    sleep 2
+    local prev=-1 same=0
+    for ((i = 0; i < 8 && same < 2; i++)); do
+        read -r r1 a1 < <(rss_kib "$ppid")
+        if [[ $r1 == "$prev" ]]; then same=$((same + 1)); else same=0; fi
+        prev=$r1
+        ((same < 2)) && sleep 0.5
+    done
     check_proxy_alive "$target" "$ppid" "with $conns idle connections"
     read -r r1 a1 < <(rss_kib "$ppid")
     read -r s1 m1 < <(anon_maps "$ppid")

@@ -16,7 +16,8 @@
 //! - [`metrics`]: per-shard counters and merged snapshots; [`admin`]: the admin API
 //!   (`/stats`, `/metrics`, `/healthz`, targets, zonal shift), served by shard 0.
 //! - [`cli`], [`daemon`], [`logging`], [`demo`]: what the binary needs around the server.
-//! - [`sockopt`]: the few socket settings std and monoio do not expose.
+//! - [`sockopt`]: the few socket settings std and monoio do not expose; [`memory`]: handing
+//!   freed memory back to the system after a burst.
 pub mod admin;
 pub mod balance;
 pub mod cli;
@@ -30,6 +31,7 @@ pub mod io;
 pub mod l4;
 pub mod listener;
 pub mod logging;
+pub mod memory;
 pub mod metrics;
 pub mod pool;
 pub mod server;

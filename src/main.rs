@@ -13,6 +13,8 @@ use tracing::{info, warn};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // Before the shards grow the heap: small pages keep freed memory returnable (memory.rs).
+    spillway::memory::avoid_transparent_huge_pages();
     let cli = cli::parse();
     // The demo prints its own report: only warnings from the proxy around it.
     let demo = matches!(cli.command, Some(cli::Command::Demo { .. }));

@@ -109,4 +109,11 @@ impl ScratchStock {
             free.push(s);
         }
     }
+
+    /// Keeps at most `keep` spare scratches, freeing the others (after a burst, see `park.rs`).
+    pub fn trim(&self, keep: usize) {
+        let mut free = self.free.borrow_mut();
+        free.truncate(keep);
+        free.shrink_to_fit();
+    }
 }

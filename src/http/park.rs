@@ -21,7 +21,16 @@
 //!   the shard drains, parked connections get the drain's grace and are closed then;
 //! - a parked connection keeps its session guard, so the connection cap, `ActiveConnectionCount`
 //!   and the drain's count of open sessions see it exactly as before;
-//! - when the shard closes, the lot is emptied (every parked socket closed).
+//! - when the shard closes, the lot is emptied (every parked socket closed);
+//! - after connections park or wake, the shard gives back what their tasks freed (a parked
+//!   connection's task ended; a woken one that its client had closed ends at once): its stock
+//!   of spare scratches is emptied, and the allocator is asked to return free pages to the
+//!   system (`memory.rs`). Without it a burst of connections that then go idle, or go away,
+//!   leaves the shard's RSS at the burst's peak, as no later allocation would make the
+//!   allocator purge. A release is due at most every [`RELEASE_EVERY`]: during a burst once
+//!   [`RELEASE_AFTER_MOVES`] connections have parked or woken since the last, and once the
+//!   burst is over (a sweep found no new move) for any [`RELEASE_AFTER_QUIET`] or more, so what
+//!   a burst leaves is always released.
 //!
 //! TLS connections do not park (their rustls state would have to be kept anyway). Where epoll
 //! cannot be set up, nothing parks and connections wait as tasks.
@@ -44,6 +53,16 @@ pub const PARK_AFTER: Duration = Duration::from_secs(1);
 const SWEEP_EVERY: Duration = Duration::from_millis(250);
 /// Ready connections taken from epoll per call.
 const READY_BATCH: usize = 64;
+/// Connections parked or woken since the last release that make the next sweep release memory.
+pub const RELEASE_AFTER_MOVES: usize = 256;
+/// The same once parking has stopped for a sweep (the end of a burst).
+pub const RELEASE_AFTER_QUIET: usize = 32;
+/// Least time between two releases (each walks the shard's heap).
+pub const RELEASE_EVERY: Duration = Duration::from_secs(1);
+/// Spare scratches a shard keeps through a release: none, as each one left in the stock pins
+/// the allocator pages its buffers sit on (with 16 kept, 10,000 parked connections cost 0.8 to
+/// 1.3 KiB each instead of 0.65); busy connections refill the stock as they need it.
+const SCRATCHES_KEPT: usize = 0;
 
 /// One parked connection.
 struct Parked {
@@ -67,6 +86,11 @@ pub struct ParkingLot {
     /// Parked connections now.
     len: Cell<usize>,
     drain_seen: Cell<bool>,
+    /// Connections parked or woken since memory was last released, and when that was.
+    moves_since_release: Cell<usize>,
+    /// `moves_since_release` as the previous sweep saw it (unchanged since: the burst is over).
+    moves_seen: Cell<usize>,
+    last_release: Cell<Option<Instant>>,
 }
 
 impl ParkingLot {
@@ -134,6 +158,27 @@ impl ParkingLot {
         }
         self.slots.borrow_mut()[slot] = Some(Parked { stream, peer, guard, deadline, generation });
         self.len.set(self.len.get() + 1);
+        self.moved();
+    }
+
+    fn moved(&self) {
+        self.moves_since_release.set(self.moves_since_release.get() + 1);
+    }
+
+    /// Whether enough connections have parked or woken since the last release to make another worth a
+    /// walk of the heap (see the module docs); if so, the release is counted as done now.
+    fn release_due(&self, now: Instant) -> bool {
+        let moves = self.moves_since_release.get();
+        let quiet = self.moves_seen.replace(moves) == moves;
+        let recent = self.last_release.get().is_some_and(|at| now.duration_since(at) < RELEASE_EVERY);
+        let enough = moves >= RELEASE_AFTER_MOVES || (quiet && moves >= RELEASE_AFTER_QUIET);
+        if recent || !enough {
+            return false;
+        }
+        self.moves_since_release.set(0);
+        self.moves_seen.set(0);
+        self.last_release.set(Some(now));
+        true
     }
 
     /// Takes the connection of `slot` out of the lot (and out of the epoll set).
@@ -166,6 +211,7 @@ impl ParkingLot {
                 let current = self.slots.borrow().get(slot).and_then(|p| p.as_ref().map(|p| p.generation));
                 if current == Some(generation) {
                     ready.extend(self.take(slot));
+                    self.moved();
                 }
             }
             if (n as usize) < READY_BATCH {
@@ -241,7 +287,15 @@ pub async fn serve_lot(shard: Rc<Shard>, drain_grace: Duration) {
                 Err(e) => debug!(error = %e, "cannot resume a parked connection"),
             }
         }
-        lot.sweep(Instant::now(), shard.draining().then_some(drain_grace));
+        let now = Instant::now();
+        lot.sweep(now, shard.draining().then_some(drain_grace));
+        if lot.release_due(now) {
+            let started = Instant::now();
+            shard.http.scratch.trim(SCRATCHES_KEPT);
+            crate::memory::release_free_pages();
+            let took_us = started.elapsed().as_micros() as u64;
+            debug!(shard = shard.id, parked = lot.len(), took_us, "released memory after connections parked or woke");
+        }
     }
 }
 
@@ -256,4 +310,47 @@ fn wait_handle(epoll: RawFd) -> std::io::Result<monoio::net::UnixStream> {
     }
     // SAFETY: a new descriptor nothing else owns.
     monoio::net::UnixStream::from_std(unsafe { std::os::unix::net::UnixStream::from_raw_fd(fd) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn moves(lot: &ParkingLot, n: usize) {
+        (0..n).for_each(|_| lot.moved());
+    }
+
+    #[test]
+    fn a_burst_releases_once_it_is_large_or_over() {
+        let lot = ParkingLot::new();
+        let t0 = Instant::now();
+        // Still parking, too few: not yet.
+        moves(&lot, RELEASE_AFTER_QUIET);
+        assert!(!lot.release_due(t0));
+        // Enough while the burst goes on: due, and counted as done.
+        moves(&lot, RELEASE_AFTER_MOVES);
+        assert!(lot.release_due(t0));
+        assert!(!lot.release_due(t0), "nothing moved since");
+        // More within RELEASE_EVERY of the last: not before it has passed.
+        moves(&lot, RELEASE_AFTER_MOVES);
+        assert!(!lot.release_due(t0 + RELEASE_EVERY / 2));
+        assert!(lot.release_due(t0 + RELEASE_EVERY));
+        // The end of a burst: a few moves, then a sweep that sees no new one.
+        let t1 = t0 + 3 * RELEASE_EVERY;
+        moves(&lot, RELEASE_AFTER_QUIET);
+        assert!(!lot.release_due(t1), "moved since the last sweep");
+        assert!(lot.release_due(t1 + SWEEP_EVERY), "quiet for a sweep");
+        // Below the quiet threshold nothing is worth a walk of the heap.
+        moves(&lot, RELEASE_AFTER_QUIET - 1);
+        let t2 = t1 + 3 * RELEASE_EVERY;
+        assert!(!lot.release_due(t2));
+        assert!(!lot.release_due(t2 + SWEEP_EVERY));
+    }
+
+    #[test]
+    fn a_parked_record_is_small() {
+        // What a parked connection costs the process (besides its slot in the epoll set,
+        // which is kernel memory): docs/benchmarks.md, "Memory", counts on it.
+        assert!(std::mem::size_of::<Option<Parked>>() <= 96, "{}", std::mem::size_of::<Option<Parked>>());
+    }
 }
