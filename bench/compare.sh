@@ -27,6 +27,7 @@
 #                   'max_connections_per_target = 100000')
 #   BENCH_KEEP_TMP  1 = keep the temp dir (configs, logs) even on success
 #   RESULTS_DIR     where the CSV and summary go (default: target/bench-results)
+#   SPILLWAY_RUNTIME_EXTRA  lines added to spillway's [runtime] table (e.g. driver = "epoll")
 #   IDLE_CONNS      mode idle: connection counts (default 1000,10000; mode all: 10000)
 #
 # Needs: nginx, haproxy, taskset, ss, curl, python3 (--load wrk: wrk; tls: openssl; l4 with target
@@ -494,6 +495,7 @@ start_spillway() {
 [runtime]
 threads = 1
 pin = false
+${SPILLWAY_RUNTIME_EXTRA:-}
 $admin
 [[listener]]
 name = "$name"
@@ -643,6 +645,13 @@ proxy_ticks() {
     local -a pids
     read -r -a pids <<<"$(proxy_cpu_pids "$1")"
     if [[ ${#pids[@]} -eq 0 ]]; then echo 0; else bench_cpu_ticks_sum "${pids[@]}"; fi
+}
+
+# proxy_ticks_split TARGET: "utime stime" of the proxy's processes, in clock ticks.
+proxy_ticks_split() {
+    local -a pids
+    read -r -a pids <<<"$(proxy_cpu_pids "$1")"
+    if [[ ${#pids[@]} -eq 0 ]]; then echo 0 0; else bench_cpu_ticks_split_sum "${pids[@]}"; fi
 }
 
 # l4_measure TARGET ROUND: one measured run, appends one CSV row.
@@ -1048,7 +1057,7 @@ http_measure() {
     out=$BENCH_TMP/wrk-$MODE-$target-$round.out
     samples=$BENCH_TMP/threads-$target-$round.txt
     stop=$BENCH_TMP/stop-$target-$round
-    local p0=0 p1=0 n0 n1 a0 q0 a1 q1 cpid
+    local p0=0 p1=0 pu0=0 ps0=0 pu1=0 ps1=0 n0 n1 a0 q0 a1 q1 cpid
     : >"$samples.rustc"
     bench_compiler_sampler "$samples.rustc" "$stop" $((SECONDS_PER_RUN + 40)) &
     cpid=$!
@@ -1060,6 +1069,7 @@ http_measure() {
         spid=$!
         bench_track "$spid"
         p0=$(proxy_ticks "$target")
+        read -r pu0 ps0 < <(proxy_ticks_split "$target")
     fi
     read -r a0 q0 < <(nginx_counts)
     n0=$(bench_cpu_ticks_sum "${NGINX_PIDS[@]}")
@@ -1073,7 +1083,10 @@ http_measure() {
     read -r c1b1 c1t1 < <(bench_cpu_busy "$BACKEND_CPU")
     n1=$(bench_cpu_ticks_sum "${NGINX_PIDS[@]}")
     local threads="" names="" iou="" estab rustc
-    [[ -n $ppid ]] && p1=$(proxy_ticks "$target")
+    if [[ -n $ppid ]]; then
+        p1=$(proxy_ticks "$target")
+        read -r pu1 ps1 < <(proxy_ticks_split "$target")
+    fi
     touch "$stop"
     wait "$cpid" 2>/dev/null || true
     bench_stop_pid "$cpid"
@@ -1126,10 +1139,16 @@ http_measure() {
         pfds=$(find "/proc/$ppid/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
         prss=$(awk '/^VmRSS:/ {print $2}' "/proc/$ppid/status" 2>/dev/null)
     fi
-    echo "$MODE,$round,$target,$reqs,$dur_s,$rps,$errs,$estatus,$p50,$p99,$pmax,$pcpu,$pper,$nper,$wper,$newc,$breq,$reuse,$estab,$threads,$names,$iou,$foreign0,$busy1,$foreign1,$noise,$pfds,$prss,$rustc" >>"$CSV"
+    # the proxy's CPU per request split into user space and kernel
+    local puser="" psys=""
+    if [[ -n $ppid && $reqs -gt 0 ]]; then
+        read -r puser psys < <(awk -v tk="$CLK_TCK" -v r="$reqs" -v u="$((pu1 - pu0))" -v k="$((ps1 - ps0))" \
+            'BEGIN {printf "%.3f %.3f\n", u / tk / r * 1e6, k / tk / r * 1e6}')
+    fi
+    echo "$MODE,$round,$target,$reqs,$dur_s,$rps,$errs,$estatus,$p50,$p99,$pmax,$pcpu,$pper,$nper,$wper,$newc,$breq,$reuse,$estab,$threads,$names,$iou,$foreign0,$busy1,$foreign1,$noise,$pfds,$prss,$rustc,$puser,$psys" >>"$CSV"
 
     local extra=""
-    [[ -n $ppid ]] && extra=" | proxy CPU ${pcpu}s = ${pper} µs/req | backend: $newc new conns, $breq req, reuse ${reuse}% | threads $threads ($names) | after: $pfds fds, RSS $prss KiB"
+    [[ -n $ppid ]] && extra=" | proxy CPU ${pcpu}s = ${pper} µs/req (user $puser + kernel $psys) | backend: $newc new conns, $breq req, reuse ${reuse}% | threads $threads ($names) | after: $pfds fds, RSS $prss KiB"
     bench_log "round $round $(printf '%-8s' "$target") $rps req/s p50 ${p50}µs p99 ${p99}µs | $reqs req, $errs errors ($estatus non-2xx/3xx) | nginx ${nper} µs/req, $LOAD ${wper} µs/req$extra | foreign: CPU$PROXY_CPU ${foreign0}% CPU$BACKEND_CPU ${foreign1}%"
     if [[ $errs -ne 0 ]]; then
         bench_log "WARNING: $target round $round: $errs $LOAD errors: $(grep -E 'Socket errors|Non-2xx|^BENCH' "$out" | tr '\n' ' ')"
@@ -1313,7 +1332,7 @@ http_results() {
     RESULTS=${RESULTS_DIR:-$ROOT/target/bench-results}
     mkdir -p "$RESULTS"
     CSV=$RESULTS/$MODE-$1.csv
-    echo "mode,round,target,requests,duration_s,rps,errors,non2xx,p50_us,p99_us,max_us,proxy_cpu_s,proxy_us_per_req,nginx_us_per_req,wrk_us_per_req,backend_new_conns,backend_requests,reuse_pct,backend_estab_after,proxy_threads_max,proxy_thread_names,iou_wrk_max,cpu0_foreign_pct,cpu1_busy_pct,cpu1_foreign_pct,noise_pct,proxy_fds_after,proxy_rss_kib_after,rustc_max" >"$CSV"
+    echo "mode,round,target,requests,duration_s,rps,errors,non2xx,p50_us,p99_us,max_us,proxy_cpu_s,proxy_us_per_req,nginx_us_per_req,wrk_us_per_req,backend_new_conns,backend_requests,reuse_pct,backend_estab_after,proxy_threads_max,proxy_thread_names,iou_wrk_max,cpu0_foreign_pct,cpu1_busy_pct,cpu1_foreign_pct,noise_pct,proxy_fds_after,proxy_rss_kib_after,rustc_max,proxy_user_us_per_req,proxy_sys_us_per_req" >"$CSV"
 }
 
 # http_versions: the versions and settings lines of a summary's head.

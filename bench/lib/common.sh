@@ -38,6 +38,27 @@ bench_cpu_ticks() {
     echo $((f[11] + f[12]))
 }
 
+# "utime stime" of a whole process, in clock ticks: where its CPU time went (user space or
+# the kernel).
+bench_cpu_ticks_split() {
+    local pid=$1 stat rest
+    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || { echo 0 0; return 0; }
+    rest=${stat##*) }
+    local -a f
+    read -r -a f <<<"$rest"
+    echo "${f[11]} ${f[12]}"
+}
+
+# "utime stime" summed over several PIDs.
+bench_cpu_ticks_split_sum() {
+    local u=0 s=0 pid pu ps
+    for pid in "$@"; do
+        read -r pu ps < <(bench_cpu_ticks_split "$pid")
+        u=$((u + pu)) s=$((s + ps))
+    done
+    echo "$u $s"
+}
+
 # Sum of bench_cpu_ticks over several PIDs.
 bench_cpu_ticks_sum() {
     local total=0 pid
