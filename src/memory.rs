@@ -8,8 +8,8 @@
 //! (docs/benchmarks.md, "Memory"), although it was all free.
 //!
 //! [`release_free_pages`] asks mimalloc to purge now. It is called by the parking lot once many
-//! connections have parked (`http/park.rs`), never per request: a collection walks the calling
-//! thread's heap, which costs far more than any allocation it would save.
+//! connections have parked or woken (`http/park.rs`), never per request: a collection walks the
+//! calling thread's heap, which costs far more than any allocation it would save.
 //!
 //! With another global allocator (the test binaries use the system's) the call collects
 //! mimalloc's heap of this thread, which is empty: harmless, and nothing to release.
@@ -24,9 +24,10 @@ pub fn release_free_pages() {
 /// Whether the heap may be backed by transparent huge pages: only if the operator asked the
 /// allocator for them (`MIMALLOC_ALLOW_THP=1`, or any value: their choice is kept as is).
 ///
-/// Why not by default: mimalloc marks its arena `MADV_HUGEPAGE`, and the kernel's khugepaged
-/// (a pass every 10 s by default) then collapses each partly used 2 MiB region of it into one
-/// huge page, filling in the pages a release had just given back. Measured with 10,000 parked
+/// Why not by default: a stock mimalloc marks its arena `MADV_HUGEPAGE` (spillway's is built
+/// with `no_thp`, which drops that; a host set to THP `always` would use huge pages anyway), and
+/// the kernel's khugepaged (a pass every 10 s by default) then collapses each partly used 2 MiB
+/// region into one huge page, filling in the pages a release had just given back. Measured with 10,000 parked
 /// connections: 1.4 KiB each right after the release, growing by about 8 MB per pass while the
 /// process stayed idle, and 16.6 MB of RSS before the first connection against 7.1 MB without
 /// huge pages; requests were no slower without them (docs/benchmarks.md, "Memory").

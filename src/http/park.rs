@@ -165,8 +165,8 @@ impl ParkingLot {
         self.moves_since_release.set(self.moves_since_release.get() + 1);
     }
 
-    /// Whether enough connections have parked or woken since the last release to make another worth a
-    /// walk of the heap (see the module docs); if so, the release is counted as done now.
+    /// Whether enough connections have parked or woken since the last release to make another
+    /// worth a walk of the heap (see the module docs); if so, the release is counted as done.
     fn release_due(&self, now: Instant) -> bool {
         let moves = self.moves_since_release.get();
         let quiet = self.moves_seen.replace(moves) == moves;
