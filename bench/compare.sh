@@ -183,22 +183,52 @@ check_cpus() {
 
 # ---------------------------------------------------------------- processes
 
-# nginx serving $BENCH_TMP/www on 127.0.0.1:$NGINX_PORT, pinned to the backend CPU.
-start_nginx() {
-    local dir=$BENCH_TMP/nginx user_line=""
-    mkdir -p "$dir/www" "$dir/tmp"
-    [[ $EUID -eq 0 ]] && user_line="user root;"
-    NGINX_PORT=$(bench_free_port)
-    NGINX_STATUS_PORT=$(bench_free_port)
-    local wc=${NGINX_WORKER_CONNECTIONS:-1024}
-    cat >"$dir/nginx.conf" <<EOF
-$user_line
+# nginx_main_conf DIR WORKER_CONNECTIONS: the main context every nginx of the bench shares
+# (one worker, in the foreground, its pid and error log under DIR; root runs it as root).
+nginx_main_conf() {
+    local dir=$1 wc=$2
+    [[ $EUID -eq 0 ]] && echo "user root;"
+    cat <<EOF
 worker_processes 1;
 worker_rlimit_nofile $((wc * 2 + 64));
 daemon off;
 pid $dir/nginx.pid;
 error_log $dir/error.log warn;
 events { worker_connections $wc; }
+EOF
+}
+
+# nginx_temp_paths DIR: the http context's temp paths, under DIR/tmp (not the system's).
+nginx_temp_paths() {
+    local dir=$1
+    cat <<EOF
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+EOF
+}
+
+# launch_nginx_proxy DIR WHAT: starts the nginx proxy configured in DIR on the proxy CPU
+# (NGINXP_PORT), sets NGINXP_PIDS (master, worker) and NGINXP_WORKER, and logs WHAT it is.
+launch_nginx_proxy() {
+    local dir=$1 what=$2
+    launch_nginx "$dir" "$PROXY_CPU" "$NGINXP_PORT"
+    NGINXP_PIDS=("${LAUNCHED_PIDS[@]}")
+    NGINXP_WORKER=${LAUNCHED_PIDS[1]}
+    bench_log "nginx $what pid ${NGINXP_PIDS[0]} (worker $NGINXP_WORKER) on 127.0.0.1:$NGINXP_PORT, CPU $PROXY_CPU"
+}
+
+# nginx serving $BENCH_TMP/www on 127.0.0.1:$NGINX_PORT, pinned to the backend CPU.
+start_nginx() {
+    local dir=$BENCH_TMP/nginx
+    mkdir -p "$dir/www" "$dir/tmp"
+    NGINX_PORT=$(bench_free_port)
+    NGINX_STATUS_PORT=$(bench_free_port)
+    local wc=${NGINX_WORKER_CONNECTIONS:-1024}
+    cat >"$dir/nginx.conf" <<EOF
+$(nginx_main_conf "$dir" "$wc")
 http {
     access_log off;
     sendfile on;
@@ -206,11 +236,7 @@ http {
     keepalive_requests 1000000;
     keepalive_timeout 120s;
     default_type application/octet-stream;
-    client_body_temp_path $dir/tmp/body;
-    proxy_temp_path $dir/tmp/proxy;
-    fastcgi_temp_path $dir/tmp/fastcgi;
-    uwsgi_temp_path $dir/tmp/uwsgi;
-    scgi_temp_path $dir/tmp/scgi;
+$(nginx_temp_paths "$dir")
     server {
         listen 127.0.0.1:$NGINX_PORT;
         root $dir/www;
@@ -265,9 +291,8 @@ launch_nginx() {
 # requests, as HAProxy's and spillway's are not either). With NGINX_PROXY_TLS=1 its listener
 # terminates TLS with the bench certificate ($TLS_PEM) and the client's cipher order.
 start_nginx_proxy() {
-    local dir=$BENCH_TMP/nginx-proxy user_line="" ssl="" ssl_lines="" what=http
+    local dir=$BENCH_TMP/nginx-proxy ssl="" ssl_lines="" what=http
     mkdir -p "$dir/tmp"
-    [[ $EUID -eq 0 ]] && user_line="user root;"
     NGINXP_PORT=$(bench_free_port)
     if [[ ${NGINX_PROXY_TLS:-0} == 1 ]]; then
         ssl=" ssl"
@@ -278,22 +303,12 @@ start_nginx_proxy() {
         ssl_protocols TLSv1.2 TLSv1.3;"
     fi
     cat >"$dir/nginx.conf" <<EOF
-$user_line
-worker_processes 1;
-worker_rlimit_nofile 8256;
-daemon off;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events { worker_connections 4096; }
+$(nginx_main_conf "$dir" 4096)
 http {
     access_log off;
     keepalive_requests 1000000;
     keepalive_timeout 120s;
-    client_body_temp_path $dir/tmp/body;
-    proxy_temp_path $dir/tmp/proxy;
-    fastcgi_temp_path $dir/tmp/fastcgi;
-    uwsgi_temp_path $dir/tmp/uwsgi;
-    scgi_temp_path $dir/tmp/scgi;
+$(nginx_temp_paths "$dir")
     upstream backend {
         server 127.0.0.1:$NGINX_PORT;
         keepalive 64;
@@ -311,10 +326,7 @@ http {
     }
 }
 EOF
-    launch_nginx "$dir" "$PROXY_CPU" "$NGINXP_PORT"
-    NGINXP_PIDS=("${LAUNCHED_PIDS[@]}")
-    NGINXP_WORKER=${LAUNCHED_PIDS[1]}
-    bench_log "nginx proxy ($what, upstream keepalive 64) pid ${NGINXP_PIDS[0]} (worker $NGINXP_WORKER) on 127.0.0.1:$NGINXP_PORT, CPU $PROXY_CPU"
+    launch_nginx_proxy "$dir" "proxy ($what, upstream keepalive 64)"
 }
 
 # nginx as a TCP proxy (target `nginx` of mode l4): a third nginx instance with one worker,
@@ -324,19 +336,12 @@ EOF
 # proxy has no splice option: it copies every byte through user space (recv into its buffer,
 # send out), where HAProxy (splice-auto) and spillway splice.
 start_nginx_stream() {
-    local dir=$BENCH_TMP/nginx-stream user_line=""
+    local dir=$BENCH_TMP/nginx-stream
     mkdir -p "$dir/tmp"
-    [[ $EUID -eq 0 ]] && user_line="user root;"
     NGINXP_PORT=$(bench_free_port)
     cat >"$dir/nginx.conf" <<EOF
 load_module $NGINX_STREAM_MODULE;
-$user_line
-worker_processes 1;
-worker_rlimit_nofile 8256;
-daemon off;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events { worker_connections 4096; }
+$(nginx_main_conf "$dir" 4096)
 stream {
     server {
         listen 127.0.0.1:$NGINXP_PORT;
@@ -344,10 +349,7 @@ stream {
     }
 }
 EOF
-    launch_nginx "$dir" "$PROXY_CPU" "$NGINXP_PORT"
-    NGINXP_PIDS=("${LAUNCHED_PIDS[@]}")
-    NGINXP_WORKER=${LAUNCHED_PIDS[1]}
-    bench_log "nginx stream proxy (TCP, copies, no splice) pid ${NGINXP_PIDS[0]} (worker $NGINXP_WORKER) on 127.0.0.1:$NGINXP_PORT, CPU $PROXY_CPU"
+    launch_nginx_proxy "$dir" "stream proxy (TCP, copies, no splice)"
 }
 
 start_haproxy() {
