@@ -14,9 +14,14 @@
 //!   most targets close keep-alive connections after 5–75 s of silence themselves;
 //! - every [`BackendConn`] counts itself in its target's `connections` gauge from connect to
 //!   drop, so `least_connections` and the figures see pooled connections too;
-//! - connections are pooled by target address *and* by whether they carry TLS, so two groups
-//!   that reach one address, one with `tls` and one without, never take each other's. A TLS
-//!   connection's handshake is done within the connect timeout, before it is handed out.
+//! - connections are pooled by target address *and* by the TLS client config they were made
+//!   with (none for plain TCP): each group with `tls` has its own config, rebuilt at every
+//!   reload, so two groups that reach one address with different `verify`, `ca` or
+//!   `server_name` never take each other's connections, and after a reload connections made
+//!   under the old settings are no longer handed out (they idle out). The config's address is
+//!   the key: every pooled TLS connection holds the config, so the address cannot be reused by
+//!   another while the connection is in the pool. A TLS connection's handshake is done within
+//!   the connect timeout, before it is handed out.
 
 use std::{
     cell::RefCell,
@@ -42,12 +47,23 @@ pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
 /// can be retried (see [`Pool::take`]).
 pub const TRUST_RECENT: Duration = Duration::from_secs(1);
 
+/// Which TLS client config a backend connection was made with (its address), or None for
+/// plain TCP: part of the pool's key.
+pub type TlsIdentity = Option<usize>;
+
+/// The identity of connections made with `config`.
+pub fn tls_identity(config: Option<&std::sync::Arc<rustls::ClientConfig>>) -> TlsIdentity {
+    config.map(|c| std::sync::Arc::as_ptr(c) as usize)
+}
+
 /// A connection to a target, counted in the target's `connections` gauge while it exists.
 pub struct BackendConn {
     pub stream: Stream,
     pub target: Rc<TargetRuntime>,
     /// Taken from the pool (it served a request before).
     pub reused: bool,
+    /// The TLS client config it was made with (see the module docs).
+    tls: TlsIdentity,
 }
 
 impl Drop for BackendConn {
@@ -65,6 +81,7 @@ impl BackendConn {
         tls: Option<ClientTls<'_>>,
     ) -> io::Result<BackendConn> {
         let deadline = Instant::now() + timeout;
+        let identity = tls_identity(tls.as_ref().map(|(config, _)| *config));
         let stream = match monoio::time::timeout(timeout, TcpStream::connect_addr(target.addr)).await {
             Ok(r) => r?,
             Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
@@ -76,7 +93,7 @@ impl BackendConn {
             .map_err(|e| io::Error::new(io::ErrorKind::ConnectionAborted, e.to_string()))?;
         target.counters.connections.add(1);
         target.counters.sessions.add(1);
-        Ok(BackendConn { stream, target, reused: false })
+        Ok(BackendConn { stream, target, reused: false, tls: identity })
     }
 
     /// Still open, and nothing unasked-for waiting to be read.
@@ -98,19 +115,19 @@ struct Idle {
 /// One shard's idle backend connections, by target address.
 #[derive(Default)]
 pub struct Pool {
-    idle: RefCell<ahash::AHashMap<(SocketAddr, bool), Vec<Idle>>>,
+    idle: RefCell<ahash::AHashMap<(SocketAddr, TlsIdentity), Vec<Idle>>>,
 }
 
 impl Pool {
-    /// An idle, open connection to `addr` (with TLS or without), most recently used first
-    /// (warm), or None.
+    /// An idle, open connection to `addr` made with the TLS client config `tls` (None: plain
+    /// TCP), most recently used first (warm), or None.
     ///
     /// `can_retry`: the caller can send the request again on a fresh connection if this one
     /// turns out dead before any response byte. Then a connection idle for less than
     /// [`TRUST_RECENT`] is taken without the liveness peek (one syscall per request saved):
     /// targets close idle keep-alive connections after seconds, not milliseconds, and the rare
     /// one closed just then costs a retry, not an error.
-    pub fn take(&self, addr: SocketAddr, tls: bool, can_retry: bool) -> Option<BackendConn> {
+    pub fn take(&self, addr: SocketAddr, tls: TlsIdentity, can_retry: bool) -> Option<BackendConn> {
         let mut idle = self.idle.borrow_mut();
         let list = idle.get_mut(&(addr, tls))?;
         while let Some(Idle { mut conn, since }) = list.pop() {
@@ -127,7 +144,7 @@ impl Pool {
     /// Keeps `conn` for a later request (or closes it when the target's list is full).
     pub fn put(&self, conn: BackendConn) {
         let mut idle = self.idle.borrow_mut();
-        let list = idle.entry((conn.target.addr, conn.stream.is_tls())).or_default();
+        let list = idle.entry((conn.target.addr, conn.tls)).or_default();
         if list.len() < POOL_MAX_IDLE_PER_TARGET {
             list.push(Idle { conn, since: Instant::now() });
         }

@@ -317,6 +317,39 @@ fn a_target_whose_certificate_does_not_verify_gets_no_request() {
     assert_eq!(http_get(&server, "/x"), 200);
 }
 
+#[test]
+fn groups_with_different_tls_settings_never_share_a_pooled_connection() {
+    // One TLS target, reached by two groups: "g" does not verify, "g2" verifies against a CA
+    // that did not sign the target's certificate. A connection "g" pooled must not serve "g2".
+    let cert = cert_for(&["127.0.0.1"]);
+    let other = cert_for(&["127.0.0.1"]);
+    let target = https_backend(&cert);
+    let mut config = tcp_config(&[target.addr], 1, Driver::Auto);
+    config.listeners[0].protocol = Protocol::Http;
+    config.target_groups[0].tls = Some(TargetTls { verify: false, ca: None, server_name: "".into() });
+    let mut second = config.listeners[0].clone();
+    second.name = "l2".into();
+    second.target_group = "g2".into();
+    config.listeners.push(second);
+    let mut strict = config.target_groups[0].clone();
+    strict.name = "g2".into();
+    strict.tls = Some(TargetTls { verify: true, ca: Some(other.cert.clone()), server_name: "".into() });
+    config.target_groups.push(strict);
+    let server = start(config);
+    assert_eq!(http_get(&server, "/x"), 200, "g reaches the target unverified");
+    assert_eq!(target.requests.load(Ordering::SeqCst), 1);
+    let got = raw_exchange(
+        server.listener_addr("l2").unwrap(),
+        b"GET /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(10),
+    );
+    let status = String::from_utf8_lossy(&got).split(' ').nth(1).map(str::to_owned);
+    assert_eq!(status.as_deref(), Some("503"), "g2 verifies and must not reuse g's connection");
+    assert_eq!(target.requests.load(Ordering::SeqCst), 1, "g2's request never reached the target");
+    // And g still reuses its own.
+    assert_eq!(http_get(&server, "/x"), 200);
+}
+
 /// The problems `spillway -c` would print for a native file with this listener TLS block.
 fn problems_with(tls: &str) -> Vec<String> {
     let text = format!(

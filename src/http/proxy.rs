@@ -283,7 +283,8 @@ async fn connect_some_target(
             Pick::AllFull => group.wait_for_slot(epoch, &ctx, &failed, client.stream.tcp()).await?,
         };
         let target = &group.targets[index];
-        if let Some(conn) = shard.http.pool.take(target.addr, group.tls.is_some(), can_retry) {
+        if let Some(conn) = shard.http.pool.take(target.addr, crate::pool::tls_identity(group.tls.as_ref()), can_retry)
+        {
             return Ok((conn, slot));
         }
         match BackendConn::connect(target.clone(), group.config.connect_timeout, group.target_tls(target)).await {
