@@ -243,6 +243,11 @@ async fn yield_now() {
 
 /// Hands an accepted connection to the session code of its listener's protocol.
 fn start_session(guard: SessionGuard, stream: monoio::net::TcpStream, peer: SocketAddr) {
+    // HTTP answers are small writes that must not wait for an ACK (Nagle). Set once here: a
+    // parked connection woken later keeps it (its socket is a duplicate of this one).
+    if !matches!(guard.listener.protocol, Protocol::Tcp) {
+        let _ = stream.set_nodelay(true);
+    }
     match guard.listener.protocol {
         // Each session ends by itself, or when the shard closes (its future, and with it the
         // sockets, pipes and buffers it holds, is dropped there).

@@ -111,7 +111,6 @@ pub async fn serve(
     stream: Stream,
     peer: SocketAddr,
 ) -> Option<(monoio::net::TcpStream, Instant)> {
-    let _ = stream.tcp().set_nodelay(true);
     let mut client = Client { stream, peer, scratch: None };
     loop {
         let head = match next_request(&shard, &listener, &mut client).await {
