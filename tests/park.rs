@@ -67,7 +67,7 @@ fn a_parked_connection_is_served_when_its_next_request_comes() {
 fn many_parked_connections_all_resume() {
     for driver in [Driver::IoUring, Driver::Epoll] {
         let (server, _b) = server(driver, Duration::from_secs(20));
-        // More than RELEASE_AFTER_MOVES (256): parking them, and waking them, each makes the
+        // More than RELEASE_AFTER_QUIET (32): parking them, and waking them, each makes the
         // shard release memory (park.rs), which must leave every connection as it was.
         let mut conns: Vec<_> = (0..300).map(|_| connect(&server)).collect();
         for (s, r) in conns.iter_mut() {
@@ -122,6 +122,22 @@ fn a_drain_closes_parked_connections_within_its_grace() {
     server.begin_drain(Duration::from_secs(30));
     let mut rest = Vec::new();
     r.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty());
+    assert!(started.elapsed() < Duration::from_secs(5), "closed after {:?}", started.elapsed());
+}
+
+#[test]
+fn a_connection_that_parks_just_after_a_drain_began_gets_the_grace_too() {
+    // Its wait to park began before the drain and ends after the lot applied the grace to the
+    // connections parked then: it must get the grace all the same, not its 60 s idle deadline.
+    let (mut server, _b) = server(Driver::Auto, Duration::from_secs(60));
+    let (mut s, mut r) = connect(&server);
+    assert_eq!(ping(&mut s, &mut r).0, 200);
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    server.begin_drain(Duration::from_secs(30));
+    let mut rest = Vec::new();
+    r.read_to_end(&mut rest).expect("closed by the proxy within the read timeout (10 s)");
     assert!(rest.is_empty());
     assert!(started.elapsed() < Duration::from_secs(5), "closed after {:?}", started.elapsed());
 }

@@ -22,15 +22,16 @@
 //! - a parked connection keeps its session guard, so the connection cap, `ActiveConnectionCount`
 //!   and the drain's count of open sessions see it exactly as before;
 //! - when the shard closes, the lot is emptied (every parked socket closed);
-//! - after connections park or wake, the shard gives back what their tasks freed (a parked
-//!   connection's task ended; a woken one that its client had closed ends at once): its stock
-//!   of spare scratches is emptied, and the allocator is asked to return free pages to the
-//!   system (`memory.rs`). Without it a burst of connections that then go idle, or go away,
-//!   leaves the shard's RSS at the burst's peak, as no later allocation would make the
-//!   allocator purge. A release is due at most every [`RELEASE_EVERY`]: during a burst once
-//!   [`RELEASE_AFTER_MOVES`] connections have parked or woken since the last, and once the
-//!   burst is over (a sweep found no new move) for any [`RELEASE_AFTER_QUIET`] or more, so what
-//!   a burst leaves is always released.
+//! - after many connections park, or wake (a woken one that its client had closed ends at
+//!   once), the shard gives back what their tasks freed: its stock of spare scratches is
+//!   emptied, and the allocator is asked to return free pages to the system (`memory.rs`).
+//!   Without it a burst of connections that then go idle, or go away, leaves the shard's RSS at
+//!   the burst's peak, as no later allocation would make the allocator purge. What counts is
+//!   the net change (parked minus woken) since the last release: in steady traffic parks and
+//!   wakes balance, and what one task frees the next reuses, so nothing is worth releasing. A
+//!   release is due at most every [`RELEASE_EVERY`]: once the burst is over (a sweep saw no
+//!   change) and the net change is [`RELEASE_AFTER_QUIET`] or more, or while it goes on once
+//!   the net change reaches [`RELEASE_DURING_BURST`].
 //!
 //! TLS connections do not park (their rustls state would have to be kept anyway). Where epoll
 //! cannot be set up, nothing parks and connections wait as tasks.
@@ -53,10 +54,11 @@ pub const PARK_AFTER: Duration = Duration::from_secs(1);
 const SWEEP_EVERY: Duration = Duration::from_millis(250);
 /// Ready connections taken from epoll per call.
 const READY_BATCH: usize = 64;
-/// Connections parked or woken since the last release that make the next sweep release memory.
-pub const RELEASE_AFTER_MOVES: usize = 256;
-/// The same once parking has stopped for a sweep (the end of a burst).
+/// Net change of parked connections since the last release that makes a sweep release memory
+/// once a sweep saw no change (the burst is over)...
 pub const RELEASE_AFTER_QUIET: usize = 32;
+/// ... and that makes one release while the burst goes on.
+pub const RELEASE_DURING_BURST: usize = 4096;
 /// Least time between two releases (each walks the shard's heap).
 pub const RELEASE_EVERY: Duration = Duration::from_secs(1);
 /// Spare scratches a shard keeps through a release: none, as each one left in the stock pins
@@ -85,11 +87,14 @@ pub struct ParkingLot {
     generation: Cell<u32>,
     /// Parked connections now.
     len: Cell<usize>,
-    drain_seen: Cell<bool>,
-    /// Connections parked or woken since memory was last released, and when that was.
-    moves_since_release: Cell<usize>,
-    /// `moves_since_release` as the previous sweep saw it (unchanged since: the burst is over).
-    moves_seen: Cell<usize>,
+    /// Once the shard drains: the moment the drain's grace runs out; no connection stays parked
+    /// past it, whether it was parked before the drain began or after.
+    drain_deadline: Cell<Option<Instant>>,
+    /// Connections parked minus connections woken since memory was last released, and when
+    /// that was.
+    net_since_release: Cell<isize>,
+    /// `net_since_release` as the previous sweep saw it (unchanged since: the burst is over).
+    net_seen: Cell<isize>,
     last_release: Cell<Option<Instant>>,
 }
 
@@ -156,27 +161,31 @@ impl ParkingLot {
             self.free.borrow_mut().push(slot);
             return;
         }
+        // Parked after the drain began: its grace applies as to those parked before.
+        let deadline = self.drain_deadline.get().map_or(deadline, |end| deadline.min(end));
         self.slots.borrow_mut()[slot] = Some(Parked { stream, peer, guard, deadline, generation });
         self.len.set(self.len.get() + 1);
-        self.moved();
+        self.moved(1);
     }
 
-    fn moved(&self) {
-        self.moves_since_release.set(self.moves_since_release.get() + 1);
+    /// Counts `n` connections parked (positive) or woken (negative) towards the next release.
+    fn moved(&self, n: isize) {
+        self.net_since_release.set(self.net_since_release.get() + n);
     }
 
     /// Whether enough connections have parked or woken since the last release to make another
     /// worth a walk of the heap (see the module docs); if so, the release is counted as done.
     fn release_due(&self, now: Instant) -> bool {
-        let moves = self.moves_since_release.get();
-        let quiet = self.moves_seen.replace(moves) == moves;
+        let net = self.net_since_release.get();
+        let quiet = self.net_seen.replace(net) == net;
+        let change = net.unsigned_abs();
         let recent = self.last_release.get().is_some_and(|at| now.duration_since(at) < RELEASE_EVERY);
-        let enough = moves >= RELEASE_AFTER_MOVES || (quiet && moves >= RELEASE_AFTER_QUIET);
+        let enough = change >= RELEASE_DURING_BURST || (quiet && change >= RELEASE_AFTER_QUIET);
         if recent || !enough {
             return false;
         }
-        self.moves_since_release.set(0);
-        self.moves_seen.set(0);
+        self.net_since_release.set(0);
+        self.net_seen.set(0);
         self.last_release.set(Some(now));
         true
     }
@@ -211,7 +220,7 @@ impl ParkingLot {
                 let current = self.slots.borrow().get(slot).and_then(|p| p.as_ref().map(|p| p.generation));
                 if current == Some(generation) {
                     ready.extend(self.take(slot));
-                    self.moved();
+                    self.moved(-1);
                 }
             }
             if (n as usize) < READY_BATCH {
@@ -222,21 +231,18 @@ impl ParkingLot {
 
     /// Closes the connections past their deadline (with the drain's grace once draining).
     fn sweep(&self, now: Instant, draining: Option<Duration>) {
-        if let (Some(grace), false) = (draining, self.drain_seen.get()) {
-            self.drain_seen.set(true);
+        if let (Some(grace), None) = (draining, self.drain_deadline.get()) {
+            self.drain_deadline.set(Some(now + grace));
             for p in self.slots.borrow_mut().iter_mut().flatten() {
                 p.deadline = p.deadline.min(now + grace);
             }
         }
-        let expired: Vec<usize> = self
-            .slots
-            .borrow()
-            .iter()
-            .enumerate()
-            .filter_map(|(i, p)| p.as_ref().filter(|p| p.deadline <= now).map(|_| i))
-            .collect();
-        for slot in expired {
-            drop(self.take(slot));
+        let slots = self.slots.borrow().len();
+        for slot in 0..slots {
+            let expired = self.slots.borrow()[slot].as_ref().is_some_and(|p| p.deadline <= now);
+            if expired {
+                drop(self.take(slot));
+            }
         }
     }
 
@@ -316,35 +322,54 @@ fn wait_handle(epoll: RawFd) -> std::io::Result<monoio::net::UnixStream> {
 mod tests {
     use super::*;
 
-    fn moves(lot: &ParkingLot, n: usize) {
-        (0..n).for_each(|_| lot.moved());
+    fn moves(lot: &ParkingLot, n: isize) {
+        lot.moved(n);
     }
+
+    const QUIET: isize = RELEASE_AFTER_QUIET as isize;
+    const BURST: isize = RELEASE_DURING_BURST as isize;
 
     #[test]
     fn a_burst_releases_once_it_is_large_or_over() {
         let lot = ParkingLot::new();
         let t0 = Instant::now();
-        // Still parking, too few: not yet.
-        moves(&lot, RELEASE_AFTER_QUIET);
+        // Still parking: not yet.
+        moves(&lot, QUIET);
         assert!(!lot.release_due(t0));
-        // Enough while the burst goes on: due, and counted as done.
-        moves(&lot, RELEASE_AFTER_MOVES);
+        // A burst large enough while it goes on: due, and counted as done.
+        moves(&lot, BURST);
         assert!(lot.release_due(t0));
         assert!(!lot.release_due(t0), "nothing moved since");
         // More within RELEASE_EVERY of the last: not before it has passed.
-        moves(&lot, RELEASE_AFTER_MOVES);
+        moves(&lot, BURST);
         assert!(!lot.release_due(t0 + RELEASE_EVERY / 2));
         assert!(lot.release_due(t0 + RELEASE_EVERY));
-        // The end of a burst: a few moves, then a sweep that sees no new one.
+        // The end of a burst: some parked, then a sweep that sees no change.
         let t1 = t0 + 3 * RELEASE_EVERY;
-        moves(&lot, RELEASE_AFTER_QUIET);
+        moves(&lot, QUIET);
         assert!(!lot.release_due(t1), "moved since the last sweep");
         assert!(lot.release_due(t1 + SWEEP_EVERY), "quiet for a sweep");
-        // Below the quiet threshold nothing is worth a walk of the heap.
-        moves(&lot, RELEASE_AFTER_QUIET - 1);
+        // A mass wake (clients closing) counts the same way.
         let t2 = t1 + 3 * RELEASE_EVERY;
-        assert!(!lot.release_due(t2));
-        assert!(!lot.release_due(t2 + SWEEP_EVERY));
+        moves(&lot, -BURST);
+        assert!(lot.release_due(t2));
+        // Below the quiet threshold nothing is worth a walk of the heap.
+        let t3 = t2 + 3 * RELEASE_EVERY;
+        moves(&lot, QUIET - 1);
+        assert!(!lot.release_due(t3));
+        assert!(!lot.release_due(t3 + SWEEP_EVERY));
+    }
+
+    #[test]
+    fn steady_parking_and_waking_releases_nothing() {
+        let lot = ParkingLot::new();
+        let t0 = Instant::now();
+        for round in 0..100u32 {
+            // Many park and as many wake between two sweeps: no net change.
+            moves(&lot, BURST);
+            moves(&lot, -BURST);
+            assert!(!lot.release_due(t0 + round * SWEEP_EVERY), "round {round}");
+        }
     }
 
     #[test]
