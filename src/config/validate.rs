@@ -352,6 +352,14 @@ fn groups(c: &mut Checker, config: &Config) {
                 c.report(at("tls"), format!("{who}: tls.ca {e}"));
             }
         }
+        // Checked here, not found out at the first connection: an unusable name would
+        // otherwise fall back to the target's IP, a different SNI and a different name checked.
+        let name = group.tls.as_ref().map(|t| t.server_name.as_str()).filter(|n| !n.is_empty());
+        if let Some(name) = name.filter(|_| c.ok(at("tls"))) {
+            if rustls::pki_types::ServerName::try_from(name).is_err() {
+                c.report(at("tls"), format!("{who}: tls.server_name {name:?} is neither a DNS name nor an IP address"));
+            }
+        }
         targets(c, config, g, &who);
         health_check(c, config, g, &who);
     }
@@ -476,6 +484,14 @@ mod tests {
                     r#"13: target group "b": health_check.unhealthy_threshold must be greater than 0"#,
                     r#"14: target group "b": health_check.path "up" must start with '/'"#,
                 ],
+            ),
+            (
+                "[[target_group]]\nname = \"b\"\ntls = { verify = false, server_name = \"api example.com\" }\n".into(),
+                vec![r#"10: target group "b": tls.server_name "api example.com" is neither a DNS name nor an IP address"#],
+            ),
+            (
+                "[[target_group]]\nname = \"b\"\ntls = { verify = false, server_name = \"api.example.com\" }\n".into(),
+                vec![],
             ),
             (
                 "[[target_group]]\nname = \"b\"\nhealth_check = { interval = \"5s\", timeout = \"5000ms\" }\n".into(),
