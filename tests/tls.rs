@@ -234,6 +234,36 @@ fn https_health_checks_follow_the_target() {
 }
 
 #[test]
+fn https_health_checks_trust_the_ca_file_as_reloaded() {
+    // The group verifies its target against a CA file; the file is replaced in place by one
+    // that does not sign the target's certificate, and the configuration reloaded: requests
+    // and health checks must both stop trusting the target.
+    let cert = cert_for(&["127.0.0.1"]);
+    let other = cert_for(&["127.0.0.1"]);
+    let target = https_backend(&cert);
+    let ca = cert.cert.with_file_name("rotating-ca.pem");
+    std::fs::copy(&cert.cert, &ca).unwrap();
+    let mut config = tcp_config(&[target.addr], 1, Driver::Auto);
+    config.listeners[0].protocol = Protocol::Http;
+    config.target_groups[0].tls = Some(TargetTls { verify: true, ca: Some(ca.clone()), server_name: "".into() });
+    let hc = &mut config.target_groups[0].health_check;
+    (hc.enabled, hc.protocol, hc.path) = (true, HealthProtocol::Https, "/health".into());
+    (hc.interval, hc.timeout, hc.healthy_threshold, hc.unhealthy_threshold) =
+        (Duration::from_millis(200), Duration::from_millis(150), 2, 2);
+    let mut server = start(config);
+    let state = || common::admin::target_state(&server, target.addr).unwrap();
+    assert!(wait_until(Duration::from_secs(5), || state() == "healthy"), "{}", state());
+    std::fs::copy(&other.cert, &ca).unwrap();
+    server.update_groups(server.config().as_ref().clone()).unwrap();
+    let state = || common::admin::target_state(&server, target.addr).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(5), || state() == "unhealthy"),
+        "the check still trusts the old CA: {}",
+        state()
+    );
+}
+
+#[test]
 fn https_health_check_of_a_plain_target_fails() {
     let b = http_backend();
     let mut config = tcp_config(&[b.addr], 1, Driver::Auto);

@@ -25,7 +25,7 @@ use std::{
 use tracing::{debug, info};
 
 use crate::{
-    config::{HealthCheck, HealthProtocol, Protocol, TargetTls},
+    config::{HealthCheck, HealthProtocol, Protocol},
     control::Control,
     health::{checker, HealthTable, TargetSet},
     http::resources::HttpShard,
@@ -121,9 +121,22 @@ fn surge_local(
 /// A running health check and what it was started with (a changed check is restarted).
 struct Checker {
     check: HealthCheck,
-    /// The group's TLS settings (an HTTPS check uses them).
-    tls: Option<TargetTls>,
+    /// The TLS client config of an HTTPS check. Compared by identity: a reload rebuilds it (a
+    /// CA file rotated in place, a changed `verify` or `server_name`), and the check must then
+    /// trust what requests trust.
+    client: Option<Arc<rustls::ClientConfig>>,
     stop: Rc<Latch>,
+}
+
+impl Checker {
+    fn started_as(&self, check: &HealthCheck, client: &Option<Arc<rustls::ClientConfig>>) -> bool {
+        let same_client = match (&self.client, client) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        self.check == *check && same_client
+    }
 }
 
 impl Shard {
@@ -227,17 +240,18 @@ impl Shard {
                     continue;
                 }
                 wanted.insert(slot.id, ());
-                if running.get(&slot.id).is_some_and(|c| c.check == group.health_check && c.tls == group.tls) {
+                let client = (group.health_check.protocol == HealthProtocol::Https)
+                    .then(|| self.control.tls().for_health_check(&group.name));
+                if running.get(&slot.id).is_some_and(|c| c.started_as(&group.health_check, &client)) {
                     continue;
                 }
                 if let Some(old) = running.remove(&slot.id) {
                     old.stop.set();
                 }
                 let stop = Rc::new(Latch::default());
-                let tls = (group.health_check.protocol == HealthProtocol::Https).then(|| {
-                    let name = crate::tls::client::server_name(group.tls.as_ref(), target.addr);
-                    (self.control.tls().for_health_check(&group.name), name)
-                });
+                let tls = client
+                    .clone()
+                    .map(|config| (config, crate::tls::client::server_name(group.tls.as_ref(), target.addr)));
                 let probe = checker::Probe {
                     group: group.name.clone(),
                     addr: target.addr,
@@ -247,7 +261,7 @@ impl Shard {
                     table: self.control.table().clone(),
                 };
                 monoio::spawn(checker::run(probe, stop.clone()));
-                running.insert(slot.id, Checker { check: group.health_check.clone(), tls: group.tls.clone(), stop });
+                running.insert(slot.id, Checker { check: group.health_check.clone(), client, stop });
             }
         }
         running.retain(|id, c| {
