@@ -152,8 +152,8 @@ impl Server {
             let cpu = (config.runtime.pin && !cpus.is_empty()).then(|| cpus[id % cpus.len()]);
             let (ctl, lim, ready) = (control.clone(), limit.clone(), ready_tx.clone());
             let admin = if id == 0 { admin_socket.take() } else { None };
-            let thread = spawn::spawn_shard(id, cpu, config.runtime.driver, move || async move {
-                let s = Shard::new(id, ctl, lim);
+            let thread = spawn::spawn_shard(id, cpu, config.runtime.driver, move |driver| async move {
+                let s = Shard::new(id, ctl, lim, driver);
                 shard::run(std::rc::Rc::new(s), sockets, admin, receiver, ready).await
             })
             .map_err(|e| StartError::Shard { shard: id, reason: e.to_string() })?;

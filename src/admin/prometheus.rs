@@ -16,6 +16,7 @@ use prometheus_client::{
 use hdrhistogram::Histogram;
 
 use super::stats::GroupStats;
+use crate::metrics::ShardDriver;
 
 /// The content type of the exposition.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -25,12 +26,12 @@ const LATENCY_BUCKETS: [f64; 16] =
     [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
 #[derive(Debug)]
-struct Figures(Vec<GroupStats>);
+struct Figures(Vec<GroupStats>, Vec<ShardDriver>);
 
-/// Renders `groups` as one exposition.
-pub fn render(groups: Vec<GroupStats>) -> String {
+/// Renders `groups` and each shard's driver as one exposition.
+pub fn render(groups: Vec<GroupStats>, drivers: Vec<ShardDriver>) -> String {
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(Figures(groups)));
+    registry.register_collector(Box::new(Figures(groups, drivers)));
     let mut out = String::new();
     // Writing into a String cannot fail.
     let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
@@ -162,6 +163,18 @@ impl Collector for Figures {
                 ));
                 m.encode_family(&[("target_group", g.name.as_str()), ("target", addr.as_str())])?.encode_gauge(&up)?;
             }
+        }
+        let mut m = e.encode_descriptor(
+            "spillway_shard_driver",
+            "1 for each shard, labelled with the I/O driver and io_uring setup flags its runtime was built with",
+            None,
+            MetricType::Gauge,
+        )?;
+        for d in &self.1 {
+            let shard = d.shard.to_string();
+            let flags = d.flags_label();
+            let labels = [("shard", shard.as_str()), ("driver", d.driver.name()), ("ring_flags", flags.as_str())];
+            m.encode_family(&labels)?.encode_gauge(&1u64)?;
         }
         Ok(())
     }

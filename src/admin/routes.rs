@@ -38,7 +38,7 @@ pub async fn route(shard: &Shard, req: &Request<'_>) -> Reply {
         (Method::Get, ["stats"]) => {
             let set = control.current();
             let figures = gather(control).await;
-            Reply::json(200, stats::to_json(&stats::collect(&set, &figures), &set))
+            Reply::json(200, stats::to_json(&stats::collect(&set, &figures), &set, &figures.drivers))
         }
         (Method::Get, ["metrics"]) => {
             let set = control.current();
@@ -46,7 +46,7 @@ pub async fn route(shard: &Shard, req: &Request<'_>) -> Reply {
             Reply {
                 status: 200,
                 content_type: prometheus::CONTENT_TYPE,
-                body: prometheus::render(stats::collect(&set, &figures)),
+                body: prometheus::render(stats::collect(&set, &figures), figures.drivers.clone()),
                 headers: String::new(),
             }
         }

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::{
     health::{HealthState, TargetSet},
-    metrics::ShardSnapshot,
+    metrics::{ShardDriver, ShardSnapshot},
     shard::group::new_latency_histogram,
 };
 
@@ -195,10 +195,15 @@ fn quantiles(h: &Histogram<u64>) -> Value {
     json!({ "p50": seconds_at(h, 0.5), "p90": seconds_at(h, 0.9), "p99": seconds_at(h, 0.99) })
 }
 
-/// The `/stats` document: `{"target_groups": {NAME: {...}}, "zonal_shift": [...]}`.
-pub fn to_json(groups: &[GroupStats], set: &TargetSet) -> String {
+/// The `/stats` document: `{"target_groups": {NAME: {...}}, "zonal_shift": [...], "shards":
+/// [{"shard", "driver", "ring_flags"}]}`.
+pub fn to_json(groups: &[GroupStats], set: &TargetSet, drivers: &[ShardDriver]) -> String {
     let groups: serde_json::Map<String, Value> = groups.iter().map(|g| (g.name.clone(), g.json())).collect();
-    let doc = json!({ "target_groups": groups, "zonal_shift": set.shifted_zones });
+    let shards: Vec<Value> = drivers
+        .iter()
+        .map(|d| json!({ "shard": d.shard, "driver": d.driver.name(), "ring_flags": d.ring_flags }))
+        .collect();
+    let doc = json!({ "target_groups": groups, "zonal_shift": set.shifted_zones, "shards": shards });
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".into());
     text.push('\n');
     text

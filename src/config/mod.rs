@@ -57,7 +57,7 @@ pub struct Runtime {
 /// Which I/O driver each shard's runtime uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Driver {
-    /// io_uring where the kernel offers it, epoll otherwise (monoio's `FusionDriver`).
+    /// io_uring on the tuned ring where the kernel offers it, epoll otherwise (`shard/spawn.rs`).
     Auto,
     IoUring,
     Epoll,

@@ -4,9 +4,13 @@
 //! per-connection path. A figure for the whole process is built by asking every shard for a
 //! [`ShardSnapshot`] through its mailbox and adding them up (`merge`).
 
+mod driver;
+
 use std::{cell::Cell, net::SocketAddr};
 
 use hdrhistogram::Histogram;
+
+pub use driver::{DriverKind, ShardDriver};
 
 /// A shard-local counter or gauge.
 #[derive(Debug, Default)]
@@ -133,6 +137,8 @@ pub struct ShardSnapshot {
     /// Pipes idle in the shard's pool (two file descriptors each) and pipes in use.
     pub pipes_pooled: u64,
     pub pipes_in_use: u64,
+    /// The driver each shard runs (one entry per shard, by shard number once merged).
+    pub drivers: Vec<ShardDriver>,
 }
 
 impl ListenerCounters {
@@ -237,6 +243,8 @@ impl ShardSnapshot {
         self.sessions += other.sessions;
         self.pipes_pooled += other.pipes_pooled;
         self.pipes_in_use += other.pipes_in_use;
+        self.drivers.extend(other.drivers.iter().cloned());
+        self.drivers.sort_by_key(|d| d.shard);
     }
 
     /// The figures of one listener, by name.

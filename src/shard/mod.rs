@@ -31,7 +31,7 @@ use crate::{
     http::resources::HttpShard,
     l4::pipe::PipePool,
     listener::{self, ConnectionLimit},
-    metrics::{ListenerCounters, ShardSnapshot},
+    metrics::{ListenerCounters, ShardDriver, ShardSnapshot},
     surge::SurgeLocal,
 };
 
@@ -95,6 +95,8 @@ pub struct Shard {
     checkers: RefCell<HashMap<u64, Checker>>,
     /// This shard's part of each group's surge queue, by group name (kept across reloads).
     surges: RefCell<HashMap<String, Rc<SurgeLocal>>>,
+    /// The driver and ring flags this shard's runtime was built with (reported in `/stats`).
+    driver: ShardDriver,
 }
 
 /// The shard's queue of group `g` of `set`: the one it has when the group keeps its shared
@@ -140,7 +142,7 @@ impl Checker {
 }
 
 impl Shard {
-    pub fn new(id: usize, control: Arc<Control>, limit: Arc<ConnectionLimit>) -> Shard {
+    pub fn new(id: usize, control: Arc<Control>, limit: Arc<ConnectionLimit>, driver: ShardDriver) -> Shard {
         let set = control.current();
         let config = &set.config;
         let surges = RefCell::new(HashMap::new());
@@ -187,6 +189,7 @@ impl Shard {
             accept_loops: Cell::new(0),
             checkers: RefCell::new(HashMap::new()),
             surges,
+            driver,
         }
     }
 
@@ -356,6 +359,7 @@ impl Shard {
             sessions: self.sessions.get() as u64,
             pipes_pooled: pipes.pooled() as u64,
             pipes_in_use: pipes.in_use() as u64,
+            drivers: vec![self.driver.clone()],
         }
     }
 }

@@ -4,13 +4,24 @@
 //! so `taskset -c 0 spillway` gives one shard). With `pin = true`, shard `i` is pinned to the
 //! `i`-th CPU of `cpus` (or of the allowed set); a refused pin is a warning, not an error,
 //! since a container may forbid it and the shard still works unpinned.
+//!
+//! The runtime is monoio's io_uring driver on a tuned ring whenever the kernel has io_uring
+//! (`driver = "auto"`, the default, and `"io_uring"`), and its epoll driver otherwise. monoio's
+//! `FusionDriver`, which picks between the two by itself, is not used: it builds the ring with
+//! the default setup flags, which cost 1.2–1.6× HAProxy's CPU per request where the tuned ring
+//! costs 0.8× (docs/decisions/0007-auto-runs-the-tuned-ring.md).
 
 use std::{future::Future, io, thread::JoinHandle};
 
-use monoio::{FusionDriver, IoUringDriver, LegacyDriver, RuntimeBuilder};
-use tracing::{info, warn};
+use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::config::Driver;
+use monoio::{time::TimeDriver, IoUringDriver, LegacyDriver, Runtime, RuntimeBuilder};
+use tracing::{debug, info, warn};
+
+use crate::{
+    config::Driver,
+    metrics::{DriverKind, ShardDriver},
+};
 
 /// io_uring submission queue entries per shard.
 const URING_ENTRIES: u32 = 4096;
@@ -33,10 +44,11 @@ pub fn shard_count(threads: usize, cpus: &[usize]) -> usize {
 }
 
 /// Starts thread `spillway-shard-{id}`, pins it to `cpu`, builds the runtime for `driver` and
-/// runs `make_future()` on it to the end.
+/// runs `make_future(report)` on it to the end; `report` says which driver and ring flags the
+/// shard got.
 pub fn spawn_shard<F, Fut>(id: usize, cpu: Option<usize>, driver: Driver, make_future: F) -> io::Result<JoinHandle<()>>
 where
-    F: FnOnce() -> Fut + Send + 'static,
+    F: FnOnce(ShardDriver) -> Fut + Send + 'static,
     Fut: Future<Output = ()>,
 {
     std::thread::Builder::new().name(format!("spillway-shard-{id}")).spawn(move || {
@@ -45,65 +57,120 @@ where
                 warn!(shard = id, cpu, "could not pin the shard to its CPU; running unpinned");
             }
         }
-        if let Err(e) = run_on_driver(id, driver, make_future) {
-            tracing::error!(shard = id, error = %e, "could not start the shard's runtime");
+        match build_runtime(id, driver) {
+            Ok(ShardRuntime::IoUring(mut rt, report)) => {
+                info!(shard = id, driver = "io_uring", ring_flags = %report.flags_label(), "shard started");
+                rt.block_on(make_future(report));
+            }
+            Ok(ShardRuntime::Epoll(mut rt, report)) => {
+                info!(shard = id, driver = "epoll", "shard started");
+                rt.block_on(make_future(report));
+            }
+            Err(e) => tracing::error!(shard = id, error = %e, "could not start the shard's runtime"),
         }
     })
 }
 
-/// Ring flags for a ring that one thread owns: `SINGLE_ISSUER` (kernel 6.0) lets the kernel
-/// skip locking for submissions, `COOP_TASKRUN` (5.19) runs completion work at the shard's next
-/// syscall instead of interrupting it with an IPI. A kernel that knows neither refuses the
-/// setup, and the caller builds the ring again with the defaults.
-fn tuned_ring() -> io_uring::Builder {
-    let mut b = io_uring::IoUring::builder();
-    b.setup_coop_taskrun();
-    b.setup_single_issuer();
-    b
+/// A built runtime and what it was built with.
+enum ShardRuntime {
+    IoUring(Runtime<TimeDriver<IoUringDriver>>, ShardDriver),
+    Epoll(Runtime<TimeDriver<LegacyDriver>>, ShardDriver),
 }
 
-fn run_on_driver<F, Fut>(id: usize, driver: Driver, make_future: F) -> io::Result<()>
-where
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = ()>,
-{
+/// An io_uring setup flag a shard's ring asks for, oldest kernel first: when the kernel refuses
+/// a ring with flags, the last one is dropped and the ring is asked for again.
+struct RingFlag {
+    name: &'static str,
+    kernel: &'static str,
+    set: fn(&mut io_uring::Builder),
+}
+
+/// `COOP_TASKRUN` (5.19) runs completion work at the shard's next syscall instead of
+/// interrupting it with an IPI; `SINGLE_ISSUER` (6.0) lets the kernel skip locking for
+/// submissions, since only the shard's thread submits. Together they took L7 CPU per request
+/// from 1.2–1.6× HAProxy's to 0.8× (issue 15; docs/benchmarks.md "Drivers").
+const RING_FLAGS: [RingFlag; 2] = [
+    RingFlag {
+        name: "coop_taskrun",
+        kernel: "5.19",
+        set: |b| {
+            b.setup_coop_taskrun();
+        },
+    },
+    RingFlag {
+        name: "single_issuer",
+        kernel: "6.0",
+        set: |b| {
+            b.setup_single_issuer();
+        },
+    },
+];
+
+/// Bit `i` set: refusal of `RING_FLAGS[i]` was logged (once per process, not once per shard).
+static REFUSAL_LOGGED: AtomicU32 = AtomicU32::new(0);
+
+/// Builds the runtime `driver` asks for. `auto` is the tuned io_uring ring when the kernel has
+/// io_uring (monoio's probe of the operations it uses), and epoll when it has not or the ring
+/// cannot be built (a memlock limit, `io_uring_disabled`, seccomp).
+fn build_runtime(id: usize, driver: Driver) -> io::Result<ShardRuntime> {
     match driver {
-        Driver::Auto => {
-            match RuntimeBuilder::<FusionDriver>::new().with_entries(URING_ENTRIES).enable_timer().build() {
-                Ok(mut rt) => {
-                    let name = if monoio::utils::detect_uring() { "io_uring" } else { "epoll" };
-                    info!(shard = id, driver = name, "shard started");
-                    rt.block_on(make_future());
-                }
-                // io_uring was detected, but the shard's ring could not be built (memlock limit on
-                // older kernels, for one): run on epoll rather than not at all.
-                Err(e) => {
-                    warn!(shard = id, error = %e, "cannot build the io_uring ring; falling back to epoll");
-                    let mut rt = RuntimeBuilder::<LegacyDriver>::new().enable_timer().build()?;
-                    info!(shard = id, driver = "epoll", "shard started");
-                    rt.block_on(make_future());
+        Driver::Epoll => epoll_runtime(id),
+        Driver::IoUring => tuned_uring_runtime(id),
+        Driver::Auto if !monoio::utils::detect_uring() => {
+            debug!(shard = id, "io_uring is not available here; the shard runs on epoll");
+            epoll_runtime(id)
+        }
+        Driver::Auto => tuned_uring_runtime(id).or_else(|e| {
+            warn!(shard = id, error = %e, "cannot build the io_uring ring; falling back to epoll");
+            epoll_runtime(id)
+        }),
+    }
+}
+
+fn epoll_runtime(id: usize) -> io::Result<ShardRuntime> {
+    let rt = RuntimeBuilder::<LegacyDriver>::new().enable_timer().build()?;
+    Ok(ShardRuntime::Epoll(rt, ShardDriver { shard: id, driver: DriverKind::Epoll, ring_flags: Vec::new() }))
+}
+
+/// The io_uring runtime with every flag of [`RING_FLAGS`] the kernel accepts. A kernel refuses
+/// a flag it does not know with `EINVAL`; any other error (no memory, not permitted) is not
+/// about the flags and is returned as it is.
+fn tuned_uring_runtime(id: usize) -> io::Result<ShardRuntime> {
+    let mut wanted = RING_FLAGS.len();
+    loop {
+        let mut ring = io_uring::IoUring::builder();
+        for flag in &RING_FLAGS[..wanted] {
+            (flag.set)(&mut ring);
+        }
+        let built = RuntimeBuilder::<IoUringDriver>::new()
+            .with_entries(URING_ENTRIES)
+            .uring_builder(ring)
+            .enable_timer()
+            .build();
+        match built {
+            Ok(rt) => {
+                let ring_flags = RING_FLAGS[..wanted].iter().map(|f| f.name).collect();
+                return Ok(ShardRuntime::IoUring(
+                    rt,
+                    ShardDriver { shard: id, driver: DriverKind::IoUring, ring_flags },
+                ));
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) && wanted > 0 => {
+                wanted -= 1;
+                let flag = &RING_FLAGS[wanted];
+                if REFUSAL_LOGGED.fetch_or(1 << wanted, Ordering::Relaxed) & (1 << wanted) == 0 {
+                    warn!(
+                        flag = flag.name,
+                        kernel = flag.kernel,
+                        "the kernel refused the io_uring setup flag {} (it needs Linux {}); shards run without it",
+                        flag.name,
+                        flag.kernel
+                    );
                 }
             }
-        }
-        Driver::IoUring => {
-            let mut rt = RuntimeBuilder::<IoUringDriver>::new()
-                .with_entries(URING_ENTRIES)
-                .uring_builder(tuned_ring())
-                .enable_timer()
-                .build()
-                .or_else(|_| {
-                    RuntimeBuilder::<IoUringDriver>::new().with_entries(URING_ENTRIES).enable_timer().build()
-                })?;
-            info!(shard = id, driver = "io_uring", "shard started");
-            rt.block_on(make_future());
-        }
-        Driver::Epoll => {
-            let mut rt = RuntimeBuilder::<LegacyDriver>::new().enable_timer().build()?;
-            info!(shard = id, driver = "epoll", "shard started");
-            rt.block_on(make_future());
+            Err(e) => return Err(e),
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
