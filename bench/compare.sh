@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # Compare spillway against HAProxy, nginx and no proxy at all, on this machine.
 #
-#   bench/compare.sh l4|l7|churn|tls|idle|all [--runs N] [--seconds S] [--warmup S] [--settle S]
+#   bench/compare.sh l4|l7|churn|tls|idle|drivers|all [--runs N] [--seconds S] [--warmup S] [--settle S]
 #                       [--load loadgen|wrk] [--haproxy-splice auto|response|both|off]
 #                       [--targets direct,haproxy,nginx,spillway]
+#
+# spillway runs with its default configuration (driver = "auto"); every CSV row of a spillway
+# target records, in column proxy_driver, the driver and io_uring ring flags each shard reported
+# at start (its "shard started" log lines). Modes l7 and churn also take the targets
+# spillway-io_uring and spillway-epoll (the same binary with that driver set); mode drivers runs
+# l7 and churn with haproxy, spillway (auto), spillway-io_uring and spillway-epoll side by side.
 #
 # Modes are functions named mode_<name> (l4, l7, churn, tls, idle, all); add more the same way.
 # Mode all runs l7, churn, l4, tls and idle one after the other (each as its own invocation of
@@ -41,6 +47,11 @@ source "$ROOT/bench/lib/common.sh"
 
 PROXY_CPU=0
 BACKEND_CPU=1
+# spillway with the driver set by hand, beside the default (auto): modes l7, churn and drivers
+SPILLWAY_DRIVER_TARGETS="spillway-io_uring,spillway-epoll"
+# Per spillway target (spillway, spillway-io_uring, spillway-epoll): port, pid, config, log, and
+# the driver its shards reported.
+declare -A SPW_PORT SPW_PID SPW_CONF SPW_LOG SPW_DRIVER
 
 usage() {
     cat >&2 <<'EOF'
@@ -59,6 +70,9 @@ modes:
         TLS_PARTS=keepalive,handshakes)
   idle  RSS of the proxy per idle keep-alive client connection (bench/idle_conns.py;
         env IDLE_CONNS=1000,10000 IDLE_HOLD=8 IDLE_CONCURRENCY=200)
+  drivers
+        l7 and churn with haproxy and spillway's three drivers side by side: spillway (the default,
+        auto), spillway-io_uring, spillway-epoll; one table of both in RESULTS_DIR/drivers-STAMP.md
   all   l7, churn, l4, tls and idle (IDLE_CONNS=10000) in turn with the same options, then one
         combined table (markdown) and its JSON in RESULTS_DIR/all-STAMP/
 
@@ -71,7 +85,8 @@ options:
                   closed loop, -t 1 --cpus 1) or wrk (-t1); tls handshakes always use loadgen
   --targets LIST  comma-separated subset of direct,haproxy,nginx,spillway (default: all the mode
                   has: l4, l7, churn all four; tls haproxy,nginx,spillway;
-                  idle haproxy,spillway)
+                  idle haproxy,spillway); l7 and churn also take spillway-io_uring and
+                  spillway-epoll
   --settle S      before each run, wait up to S s for both CPUs to be <25% busy and no rustc
                   to run (default 20, 0 = no wait)
   --haproxy-splice auto|response|both|off
@@ -119,9 +134,11 @@ parse_args() {
     # no --targets: every target the mode has
     [[ -n $TARGETS ]] || TARGETS=$supported
     IFS=, read -r -a TARGET_LIST <<<"$TARGETS"
+    local allowed=$supported
+    [[ $MODE == l7 || $MODE == churn ]] && allowed+=",$SPILLWAY_DRIVER_TARGETS"
     for t in "${TARGET_LIST[@]}"; do
-        case $t in direct | haproxy | nginx | spillway) ;; *) bench_die "unknown target '$t'" ;; esac
-        [[ ",$supported," == *",$t,"* ]] || bench_die "target '$t' is not available in mode $MODE (it has $supported)"
+        case $t in direct | haproxy | nginx | spillway | spillway-io_uring | spillway-epoll) ;; *) bench_die "unknown target '$t'" ;; esac
+        [[ ",$allowed," == *",$t,"* ]] || bench_die "target '$t' is not available in mode $MODE (it has $allowed)"
     done
 }
 
@@ -133,6 +150,7 @@ mode_targets() {
         l4 | l7 | churn) echo "direct,haproxy,nginx,spillway" ;;
         tls) echo "haproxy,nginx,spillway" ;;
         idle) echo "direct,haproxy,spillway" ;;
+        drivers) echo "haproxy,spillway,$SPILLWAY_DRIVER_TARGETS" ;;
         *) echo "direct,haproxy,nginx,spillway" ;;
     esac
 }
@@ -173,6 +191,8 @@ client_version() {
 }
 
 has_target() { [[ ",$TARGETS," == *",$1,"* ]]; }
+# has_spillway: any spillway target (spillway, spillway-io_uring, spillway-epoll)
+has_spillway() { [[ ",$TARGETS," == *",spillway"* ]]; }
 
 check_cpus() {
     local n
@@ -477,11 +497,22 @@ spillway_bin() {
     echo "${CARGO_TARGET_DIR:-$ROOT/target}/release/spillway"
 }
 
+# start_spillway [TARGET]: spillway on CPU $PROXY_CPU with its default configuration; TARGET
+# spillway-io_uring or spillway-epoll sets that driver (default: spillway, no driver key, so
+# auto). Sets SPW_PORT/SPW_PID/SPW_CONF/SPW_LOG/SPW_DRIVER[TARGET], and for TARGET spillway also
+# SPILLWAY_PORT, SPILLWAY_PID and SPILLWAY_CONF.
 start_spillway() {
-    local dir=$BENCH_TMP/spillway bin=$BENCH_TMP/spillway/spillway
+    local target=${1:-spillway}
+    local dir=$BENCH_TMP/$target bin=$BENCH_TMP/spillway/spillway driver_line=""
     mkdir -p "$dir"
     [[ -x $bin ]] || bin=$(spillway_bin)
-    SPILLWAY_PORT=$(bench_free_port)
+    case $target in
+        spillway) ;;
+        spillway-*) driver_line="driver = \"${target#spillway-}\"" ;;
+        *) bench_die "start_spillway: unknown target $target" ;;
+    esac
+    local port
+    port=$(bench_free_port)
     local proto=${SPILLWAY_PROTOCOL:-tcp} name=l4 admin="" tls=""
     if [[ $proto == http || $proto == https ]]; then
         name=l7
@@ -497,11 +528,12 @@ start_spillway() {
 [runtime]
 threads = 1
 pin = false
+$driver_line
 ${SPILLWAY_RUNTIME_EXTRA:-}
 $admin
 [[listener]]
 name = "$name"
-bind = "127.0.0.1:$SPILLWAY_PORT"
+bind = "127.0.0.1:$port"
 protocol = "$proto"
 target_group = "nginx"
 $tls
@@ -511,21 +543,59 @@ name = "nginx"
 targets = [ { addr = "127.0.0.1:$NGINX_PORT" } ]
 ${SPILLWAY_GROUP_EXTRA:-}
 EOF
-    SPILLWAY_CONF=$dir/$name.toml
-    taskset -c "$PROXY_CPU" "$bin" -f "$SPILLWAY_CONF" >"$dir/spillway.log" 2>&1 &
-    SPILLWAY_PID=$!
-    bench_track "$SPILLWAY_PID"
-    if ! bench_wait_port "$SPILLWAY_PORT" 15 "$SPILLWAY_PID"; then
-        local why="did not listen on 127.0.0.1:$SPILLWAY_PORT within 15 s"
-        if ! kill -0 "$SPILLWAY_PID" 2>/dev/null; then
-            local st=0
-            wait "$SPILLWAY_PID" || st=$?
-            why="exited with status $st before listening on 127.0.0.1:$SPILLWAY_PORT"
-        fi
-        bench_die "spillway $why; config $SPILLWAY_CONF; log: $(tail -n 20 "$dir/spillway.log")"
+    local conf=$dir/$name.toml log=$dir/spillway.log pid
+    taskset -c "$PROXY_CPU" "$bin" -f "$conf" >"$log" 2>&1 &
+    pid=$!
+    bench_track "$pid"
+    SPW_PORT[$target]=$port SPW_PID[$target]=$pid SPW_CONF[$target]=$conf SPW_LOG[$target]=$log
+    if [[ $target == spillway ]]; then
+        SPILLWAY_PORT=$port SPILLWAY_PID=$pid SPILLWAY_CONF=$conf
     fi
+    if ! bench_wait_port "$port" 15 "$pid"; then
+        local why="did not listen on 127.0.0.1:$port within 15 s"
+        if ! kill -0 "$pid" 2>/dev/null; then
+            local st=0
+            wait "$pid" || st=$?
+            why="exited with status $st before listening on 127.0.0.1:$port"
+        fi
+        bench_die "$target $why; config $conf; log: $(tail -n 20 "$log")"
+    fi
+    SPW_DRIVER[$target]=$(spillway_driver_report "$log")
+    [[ -n ${SPW_DRIVER[$target]} ]] || bench_die "$target logged no 'shard started' line; log: $(tail -n 20 "$log")"
     SPILLWAY_VERSION=$("$bin" --version 2>/dev/null | head -n 1 || true)
-    bench_log "spillway ${SPILLWAY_VERSION:-?} pid $SPILLWAY_PID on 127.0.0.1:$SPILLWAY_PORT, CPU $PROXY_CPU"
+    bench_log "$target ${SPILLWAY_VERSION:-?} pid $pid on 127.0.0.1:$port, CPU $PROXY_CPU, driver ${SPW_DRIVER[$target]}"
+}
+
+# spillway_driver_report LOG: each shard's driver and ring flags from its "shard started" log
+# line, as "io_uring[coop_taskrun+single_issuer]" (epoll: "epoll[]"), shards separated by
+# spaces; no commas, so it fits a CSV column.
+spillway_driver_report() {
+    sed 's/\x1b\[[0-9;]*m//g' "$1" | awk '/shard started/ {
+        d = ""; f = ""
+        for (i = 1; i <= NF; i++) {
+            if ($i ~ /^driver=/) { d = substr($i, 8); gsub(/"/, "", d) }
+            if ($i ~ /^ring_flags=/) { f = substr($i, 12); gsub(/,/, "+", f) }
+        }
+        out = out (out == "" ? "" : " ") d "[" f "]"
+    } END { print out }'
+}
+
+# target_driver TARGET: the driver report of a spillway target, empty for the others.
+target_driver() {
+    case $1 in
+        spillway*) echo "${SPW_DRIVER[$1]:-}" ;;
+        *) echo "" ;;
+    esac
+}
+
+# spillway_versions: the summary head's spillway lines: binary, and each target's driver.
+spillway_versions() {
+    local t
+    for t in "${TARGET_LIST[@]}"; do
+        [[ $t == spillway* ]] || continue
+        echo "$t: ${SPILLWAY_VERSION:-?} ($SPILLWAY_BIN, built $SPILLWAY_BUILT, sha256 $SPILLWAY_SHA…), config $(basename "${SPW_CONF[$t]:-?}")$([[ $t == spillway ]] && echo " (no driver key: auto)"), driver per shard: ${SPW_DRIVER[$t]:-not started}"
+    done
+    return 0
 }
 
 # One GET through PORT must return 200 and exactly SIZE bytes.
@@ -617,7 +687,7 @@ l4_port() {
         direct) echo "$NGINX_PORT" ;;
         haproxy) echo "$HAPROXY_PORT" ;;
         nginx) echo "$NGINXP_PORT" ;;
-        spillway) echo "$SPILLWAY_PORT" ;;
+        spillway*) echo "${SPW_PORT[$1]}" ;;
     esac
 }
 
@@ -628,7 +698,7 @@ l4_proxy_pid() {
         direct) echo "" ;;
         haproxy) echo "$HAPROXY_PID" ;;
         nginx) echo "$NGINXP_WORKER" ;;
-        spillway) echo "$SPILLWAY_PID" ;;
+        spillway*) echo "${SPW_PID[$1]}" ;;
     esac
 }
 
@@ -638,7 +708,7 @@ proxy_cpu_pids() {
         direct) echo "" ;;
         haproxy) echo "$HAPROXY_PID" ;;
         nginx) echo "${NGINXP_PIDS[*]}" ;;
-        spillway) echo "$SPILLWAY_PID" ;;
+        spillway*) echo "${SPW_PID[$1]}" ;;
     esac
 }
 
@@ -727,7 +797,7 @@ l4_measure() {
     fi
     local wper
     wper=$(awk -v tk="$CLK_TCK" -v b="$bytes" -v w="$WRK_TICKS" 'BEGIN {g = b / 1073741824; printf "%.4f", (g > 0) ? w / tk / g : 0}')
-    echo "l4,$round,$target,$bytes,$dur_s,$reqs,$errs,$gibps,$pcpu,$pper,$nper,$threads,$names,$iou,$foreign0,$busy1,$foreign1,$noise,$wper,$(wrk_field "$out" p50_us),$(wrk_field "$out" p99_us)" >>"$CSV"
+    echo "l4,$round,$target,$bytes,$dur_s,$reqs,$errs,$gibps,$pcpu,$pper,$nper,$threads,$names,$iou,$foreign0,$busy1,$foreign1,$noise,$wper,$(wrk_field "$out" p50_us),$(wrk_field "$out" p99_us),$(target_driver "$target")" >>"$CSV"
 
     local extra=""
     [[ -n $ppid ]] && extra=" | proxy CPU ${pcpu}s = ${pper} s/GiB | threads $threads ($names)"
@@ -867,7 +937,7 @@ mode_l4() {
     results=${RESULTS_DIR:-$ROOT/target/bench-results}
     mkdir -p "$results"
     CSV=$results/l4-$stamp.csv
-    echo "mode,round,target,bytes,duration_s,requests,errors,gib_per_s,proxy_cpu_s,proxy_cpu_s_per_gib,nginx_cpu_s_per_gib,proxy_threads_max,proxy_thread_names,iou_wrk_max,cpu0_foreign_pct,cpu1_busy_pct,cpu1_foreign_pct,noise_pct,wrk_cpu_s_per_gib,p50_us,p99_us" >"$CSV"
+    echo "mode,round,target,bytes,duration_s,requests,errors,gib_per_s,proxy_cpu_s,proxy_cpu_s_per_gib,nginx_cpu_s_per_gib,proxy_threads_max,proxy_thread_names,iou_wrk_max,cpu0_foreign_pct,cpu1_busy_pct,cpu1_foreign_pct,noise_pct,wrk_cpu_s_per_gib,p50_us,p99_us,proxy_driver" >"$CSV"
 
     local t r
     LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -893,7 +963,7 @@ mode_l4() {
         echo "kernel: $(uname -r); CPUs: $(nproc --all); nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'); $(client_version)"
         has_target haproxy && echo "haproxy: $HAPROXY_VERSION (splice: $HAPROXY_SPLICE, maxconn $HAPROXY_MAXCONN)"
         has_target nginx && echo "nginx proxy: stream module ($NGINX_STREAM_MODULE), worker_processes 1, proxy_pass to the backend, defaults otherwise (proxy_buffer_size 16k); copies through user space, no splice"
-        has_target spillway && echo "spillway: ${SPILLWAY_VERSION:-?} ($SPILLWAY_BIN, built $SPILLWAY_BUILT, sha256 $SPILLWAY_SHA…)"
+        spillway_versions
         echo "load average before/after: $LOAD_BEFORE / $(cut -d' ' -f1-3 /proc/loadavg)"
         echo
     } >"$md.head"
@@ -1045,8 +1115,8 @@ check_proxy_alive() {
     kill -0 "$ppid" 2>/dev/null && return 0
     local st=0
     wait "$ppid" 2>/dev/null || st=$?
-    if [[ $target == spillway ]]; then
-        bench_die "spillway (pid $ppid) died $when (status $st); config $SPILLWAY_CONF; log $BENCH_TMP/spillway/spillway.log: $(tail -n 30 "$BENCH_TMP/spillway/spillway.log")"
+    if [[ $target == spillway* ]]; then
+        bench_die "$target (pid $ppid) died $when (status $st); config ${SPW_CONF[$target]}; log ${SPW_LOG[$target]}: $(tail -n 30 "${SPW_LOG[$target]}")"
     fi
     bench_die "$target (pid $ppid) died $when (status $st)"
 }
@@ -1147,7 +1217,7 @@ http_measure() {
         read -r puser psys < <(awk -v tk="$CLK_TCK" -v r="$reqs" -v u="$((pu1 - pu0))" -v k="$((ps1 - ps0))" \
             'BEGIN {printf "%.3f %.3f\n", u / tk / r * 1e6, k / tk / r * 1e6}')
     fi
-    echo "$MODE,$round,$target,$reqs,$dur_s,$rps,$errs,$estatus,$p50,$p99,$pmax,$pcpu,$pper,$nper,$wper,$newc,$breq,$reuse,$estab,$threads,$names,$iou,$foreign0,$busy1,$foreign1,$noise,$pfds,$prss,$rustc,$puser,$psys" >>"$CSV"
+    echo "$MODE,$round,$target,$reqs,$dur_s,$rps,$errs,$estatus,$p50,$p99,$pmax,$pcpu,$pper,$nper,$wper,$newc,$breq,$reuse,$estab,$threads,$names,$iou,$foreign0,$busy1,$foreign1,$noise,$pfds,$prss,$rustc,$puser,$psys,$(target_driver "$target")" >>"$CSV"
 
     local extra=""
     [[ -n $ppid ]] && extra=" | proxy CPU ${pcpu}s = ${pper} µs/req (user $puser + kernel $psys) | backend: $newc new conns, $breq req, reuse ${reuse}% | threads $threads ($names) | after: $pfds fds, RSS $prss KiB"
@@ -1259,13 +1329,13 @@ http_summary() {
         echo
         echo "Raw runs:"
         echo
-        echo "| round | target | req/s | p50 ms | p99 ms | max ms | errors (non-2xx) | proxy CPU s | proxy µs/req | backend nginx µs/req | $LOAD µs/req | new backend conns | backend req | reuse % | backend conns open after (all) | proxy threads | iou-wrk | CPU$PROXY_CPU foreign % | CPU$BACKEND_CPU foreign % | proxy fds after | proxy RSS KiB after | rustc seen |"
-        echo "|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"
+        echo "| round | target | req/s | p50 ms | p99 ms | max ms | errors (non-2xx) | proxy CPU s | proxy µs/req | backend nginx µs/req | $LOAD µs/req | new backend conns | backend req | reuse % | backend conns open after (all) | proxy threads | iou-wrk | CPU$PROXY_CPU foreign % | CPU$BACKEND_CPU foreign % | proxy fds after | proxy RSS KiB after | rustc seen | spillway driver |"
+        echo "|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|"
         awk -F, -v load="$LOAD" 'function d(x) { return x == "" ? "—" : x } NR > 1 {
-            printf "| %s | %s | %s | %.3f | %.3f | %.1f | %s (%s) | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+            printf "| %s | %s | %s | %.3f | %.3f | %.1f | %s (%s) | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
                 $2, $3, $6, $9 / 1000, $10 / 1000, $11 / 1000, $7, $8, d($12), d($13), $14, $15,
                 ($3 == "direct" ? "(" load ") " $16 : $16), $17, d($18), $19,
-                ($20 == "" ? "—" : $20 " (" $21 ")"), d($22), $23, $25, d($27), d($28), d($29) }' "$CSV"
+                ($20 == "" ? "—" : $20 " (" $21 ")"), d($22), $23, $25, d($27), d($28), d($29), d($32) }' "$CSV"
         echo
         echo "CPU µs/req: the process's utime+stime (all threads, /proc/PID/stat; for the nginx proxy master + worker)"
         echo "over the run ÷ requests $LOAD completed. \"nginx\" is nginx as a reverse proxy (a second instance on CPU$PROXY_CPU);"
@@ -1290,7 +1360,7 @@ http_prepare() {
     BENCH_TMP=$(mktemp -d /tmp/spillway-bench.XXXXXX)
     HTTP_CONNS=64
     need_load
-    has_target spillway && copy_spillway
+    has_spillway && copy_spillway
     mkdir -p "$BENCH_TMP/nginx/www"
     head -c "$HTTP_BODY_SIZE" /dev/urandom | base64 -w0 | head -c "$HTTP_BODY_SIZE" >"$BENCH_TMP/nginx/www/small.txt"
     write_wrk_lua_http
@@ -1323,10 +1393,12 @@ http_start_proxies() {
         NGINX_PROXY_TLS=$tls start_nginx_proxy
         check_small_get nginx "$NGINXP_PORT"
     fi
-    if has_target spillway; then
-        SPILLWAY_PROTOCOL=$proto start_spillway
-        check_small_get spillway "$SPILLWAY_PORT"
-    fi
+    local t
+    for t in "${TARGET_LIST[@]}"; do
+        [[ $t == spillway* ]] || continue
+        SPILLWAY_PROTOCOL=$proto start_spillway "$t"
+        check_small_get "$t" "${SPW_PORT[$t]}"
+    done
 }
 
 # http_results STAMP: the results dir and the CSV of the keep-alive/churn runs ($CSV) with its header.
@@ -1334,7 +1406,7 @@ http_results() {
     RESULTS=${RESULTS_DIR:-$ROOT/target/bench-results}
     mkdir -p "$RESULTS"
     CSV=$RESULTS/$MODE-$1.csv
-    echo "mode,round,target,requests,duration_s,rps,errors,non2xx,p50_us,p99_us,max_us,proxy_cpu_s,proxy_us_per_req,nginx_us_per_req,wrk_us_per_req,backend_new_conns,backend_requests,reuse_pct,backend_estab_after,proxy_threads_max,proxy_thread_names,iou_wrk_max,cpu0_foreign_pct,cpu1_busy_pct,cpu1_foreign_pct,noise_pct,proxy_fds_after,proxy_rss_kib_after,rustc_max,proxy_user_us_per_req,proxy_sys_us_per_req" >"$CSV"
+    echo "mode,round,target,requests,duration_s,rps,errors,non2xx,p50_us,p99_us,max_us,proxy_cpu_s,proxy_us_per_req,nginx_us_per_req,wrk_us_per_req,backend_new_conns,backend_requests,reuse_pct,backend_estab_after,proxy_threads_max,proxy_thread_names,iou_wrk_max,cpu0_foreign_pct,cpu1_busy_pct,cpu1_foreign_pct,noise_pct,proxy_fds_after,proxy_rss_kib_after,rustc_max,proxy_user_us_per_req,proxy_sys_us_per_req,proxy_driver" >"$CSV"
 }
 
 # http_versions: the versions and settings lines of a summary's head.
@@ -1342,16 +1414,19 @@ http_versions() {
     echo "kernel: $(uname -r); CPUs: $(nproc --all); nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'); client: $(client_version)"
     has_target haproxy && echo "haproxy: $HAPROXY_VERSION (mode http, http-reuse always, maxconn $HAPROXY_MAXCONN$([[ $MODE == tls ]] && echo ", $(haproxy -vv 2>/dev/null | grep -m1 'Running on OpenSSL' | sed 's/.*: //')"))"
     has_target nginx && echo "nginx proxy: worker_processes 1, upstream keepalive 64 (keepalive_requests 1000000), proxy_http_version 1.1, Connection \"\"$([[ $MODE == tls ]] && echo ", ssl_protocols TLSv1.2 TLSv1.3")"
-    has_target spillway && echo "spillway: ${SPILLWAY_VERSION:-?} ($SPILLWAY_BIN, built $SPILLWAY_BUILT, sha256 $SPILLWAY_SHA…)"
+    spillway_versions
     return 0
 }
 
 # http_keep_spillway_log STAMP: spillway's own log (anything it said during the runs) next to the results.
 http_keep_spillway_log() {
-    if has_target spillway && [[ -s $BENCH_TMP/spillway/spillway.log ]]; then
-        cp "$BENCH_TMP/spillway/spillway.log" "$RESULTS/$MODE-$1.spillway.log"
-        bench_log "spillway logged $(wc -l <"$BENCH_TMP/spillway/spillway.log") lines: $RESULTS/$MODE-$1.spillway.log"
-    fi
+    local t log
+    for t in "${TARGET_LIST[@]}"; do
+        log=${SPW_LOG[$t]:-}
+        [[ $t == spillway* && -s $log ]] || continue
+        cp "$log" "$RESULTS/$MODE-$1.$t.log"
+        bench_log "$t logged $(wc -l <"$log") lines: $RESULTS/$MODE-$1.$t.log"
+    done
 }
 
 # Modes l7 and churn: wrk's small GETs through each target, alternated within each round.
@@ -1596,7 +1671,7 @@ tls_hs_measure() {
     local pfds prss
     pfds=$(find "/proc/$ppid/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
     prss=$(awk '/^VmRSS:/ {print $2}' "/proc/$ppid/status" 2>/dev/null)
-    echo "tls,$round,$target,$reqs,$dur,$hs,$full,$resumed,$failed,$errs,$non2xx,$hsps,$p50,$p99,$pmax,$pcpu,$pper,$perc,$busy,$nper,$cper,$newc,$reuse,$stls,$sreuse,$threads,$names,$iou,$foreign0,$busy1,$foreign1,$noise,$pfds,$prss,$rustc" >>"$HS_CSV"
+    echo "tls,$round,$target,$reqs,$dur,$hs,$full,$resumed,$failed,$errs,$non2xx,$hsps,$p50,$p99,$pmax,$pcpu,$pper,$perc,$busy,$nper,$cper,$newc,$reuse,$stls,$sreuse,$threads,$names,$iou,$foreign0,$busy1,$foreign1,$noise,$pfds,$prss,$rustc,$(target_driver "$target")" >>"$HS_CSV"
 
     bench_log "round $round $(printf '%-8s' "$target") $hsps handshakes/s ($full full, $resumed resumed, $failed failed; $reqs requests, $errs errors, $non2xx non-2xx) p50 ${p50}µs p99 ${p99}µs | proxy CPU ${pcpu}s = ${pper} µs/handshake = $perc handshakes per CPU-s (busy ${busy}%) | loadgen ${cper} µs/handshake | backend: $newc new conns | server TLS conns $stls, reuse $sreuse% | threads $threads ($names) | foreign: CPU$PROXY_CPU ${foreign0}% CPU$BACKEND_CPU ${foreign1}%"
     [[ $resumed -eq 0 ]] || bench_log "WARNING: $target round $round: $resumed handshakes were resumed"
@@ -1709,7 +1784,7 @@ mode_tls() {
     stamp=$(date +%Y%m%d-%H%M%S)
     http_results "$stamp"
     HS_CSV=$RESULTS/tls-$stamp-handshakes.csv
-    echo "mode,round,target,requests,duration_s,handshakes,full,resumed,failed,errors,non2xx,hs_per_s,p50_us,p99_us,max_us,proxy_cpu_s,proxy_us_per_hs,hs_per_cpu_s,proxy_busy_pct,nginx_us_per_hs,client_us_per_hs,backend_new_conns,reuse_pct,server_tls_conns,server_reuse_pct,proxy_threads_max,proxy_thread_names,iou_wrk_max,cpu0_foreign_pct,cpu1_busy_pct,cpu1_foreign_pct,noise_pct,proxy_fds_after,proxy_rss_kib_after,rustc_max" >"$HS_CSV"
+    echo "mode,round,target,requests,duration_s,handshakes,full,resumed,failed,errors,non2xx,hs_per_s,p50_us,p99_us,max_us,proxy_cpu_s,proxy_us_per_hs,hs_per_cpu_s,proxy_busy_pct,nginx_us_per_hs,client_us_per_hs,backend_new_conns,reuse_pct,server_tls_conns,server_reuse_pct,proxy_threads_max,proxy_thread_names,iou_wrk_max,cpu0_foreign_pct,cpu1_busy_pct,cpu1_foreign_pct,noise_pct,proxy_fds_after,proxy_rss_kib_after,rustc_max,proxy_driver" >"$HS_CSV"
     LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
     local ka=0 hs=0
     [[ $TLS_PARTS == *keepalive* ]] && ka=1
@@ -1841,7 +1916,7 @@ idle_measure() {
     local per peranon
     per=$(awk -v a="$r0" -v b="$r1" -v n="$conns" 'BEGIN {printf "%.3f", (b - a) / n}')
     peranon=$(awk -v a="$a0" -v b="$a1" -v n="$conns" 'BEGIN {printf "%.3f", (b - a) / n}')
-    echo "idle,$round,$target,$conns,$r0,$r1,$r2,$per,$a0,$a1,$peranon,$s0,$s1,$m0,$m1,$estab,$backend,${okline// /;},${doneline// /;}" >>"$CSV"
+    echo "idle,$round,$target,$conns,$r0,$r1,$r2,$per,$a0,$a1,$peranon,$s0,$s1,$m0,$m1,$estab,$backend,${okline// /;},${doneline// /;},$(target_driver "$target")" >>"$CSV"
     bench_log "idle round $round $(printf '%-8s' "$target") $conns conns: VmRSS $r0 -> $r1 KiB (after close $r2) = $per KiB/conn (RssAnon $peranon KiB/conn) | maps $m0 -> $m1 | $estab client conns established, $backend backend | $okline | $doneline"
     case $target in
         haproxy) bench_stop_pid "$HAPROXY_PID" ;;
@@ -1871,7 +1946,7 @@ mode_idle() {
     results=${RESULTS_DIR:-$ROOT/target/bench-results}
     mkdir -p "$results"
     CSV=$results/idle-$stamp.csv
-    echo "mode,round,target,conns,rss_before_kib,rss_idle_kib,rss_after_close_kib,kib_per_conn,anon_before_kib,anon_idle_kib,anon_kib_per_conn,smaps_anon_before,smaps_anon_idle,maps_before,maps_idle,client_conns_established,backend_conns_established,client_ready,client_done" >"$CSV"
+    echo "mode,round,target,conns,rss_before_kib,rss_idle_kib,rss_after_close_kib,kib_per_conn,anon_before_kib,anon_idle_kib,anon_kib_per_conn,smaps_anon_before,smaps_anon_idle,maps_before,maps_idle,client_conns_established,backend_conns_established,client_ready,client_done,proxy_driver" >"$CSV"
     for ((r = 1; r <= RUNS; r++)); do
         for n in "${COUNT_LIST[@]}"; do
             for t in "${TARGET_LIST[@]}"; do
@@ -1886,7 +1961,7 @@ mode_idle() {
         echo
         echo "command: IDLE_CONNS=$counts IDLE_HOLD=$IDLE_HOLD IDLE_CONCURRENCY=${IDLE_CONCURRENCY:-200} bench/compare.sh idle --runs $RUNS --targets $TARGETS"
         echo "kernel: $(uname -r); nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'); haproxy $(haproxy -v 2>/dev/null | awk 'NR == 1 {print $3}') (mode http, maxconn ${HAPROXY_HTTP_MAXCONN:-12000})"
-        has_target spillway && echo "spillway: ${SPILLWAY_VERSION:-?} ($SPILLWAY_BIN, built $SPILLWAY_BUILT, sha256 $SPILLWAY_SHA…)"
+        spillway_versions
         echo
         echo "| target | connections | KiB/conn VmRSS (median) | KiB/conn RssAnon (median) |"
         echo "|---|---:|---:|---:|"
@@ -2013,6 +2088,58 @@ mode_all() {
     [[ ${#failed[@]} -eq 0 ]] || bench_die "mode all: ${failed[*]} failed (the table has the others)"
 }
 
+# ---------------------------------------------------------------- mode drivers
+
+# Mode drivers: l7 and churn with haproxy and spillway on each driver, alternated within every
+# round: spillway (the default config: auto), spillway-io_uring and spillway-epoll. Each mode
+# runs as its own invocation of this script (as in mode all); bench/lib/drivers_summary.py
+# writes one table of both, with the default config's CPU per request against HAProxy's.
+mode_drivers() {
+    need python3 nginx haproxy
+    [[ $LOAD == wrk ]] && need wrk
+    local stamp results dir m rc pid targets=$TARGETS
+    stamp=$(date +%Y%m%d-%H%M%S)
+    results=${RESULTS_DIR:-$ROOT/target/bench-results}
+    dir=$results/drivers-$stamp
+    mkdir -p "$dir"
+    SPILLWAY_BIN=$(spillway_bin)
+    LOADGEN_BIN=$(loadgen_bin)
+    export SPILLWAY_BIN LOADGEN_BIN
+    local -a opts=(--runs "$RUNS" --seconds "$SECONDS_PER_RUN" --warmup "$WARMUP" --settle "$SETTLE" --load "$LOAD")
+    {
+        echo "# spillway bench: drivers (l7 and churn, $LOAD -t1 -c64), $(date -u '+%Y-%m-%d %H:%M UTC')"
+        echo
+        echo "command: \`bench/compare.sh drivers ${opts[*]} --targets $targets\`"
+        echo
+        echo "- kernel $(uname -r); CPUs: $(nproc --all); proxy on CPU $PROXY_CPU, backend nginx and client on CPU $BACKEND_CPU"
+        echo "- HAProxy $(haproxy -v 2>/dev/null | awk 'NR == 1 {print $3}') (mode http, http-reuse always); nginx $(nginx -v 2>&1 | sed 's/.*nginx\///')"
+        echo "- spillway $("$SPILLWAY_BIN" --version 2>/dev/null | head -n 1) (sha256 $(sha256sum "$SPILLWAY_BIN" | cut -c1-12)…), threads = 1; spillway: no driver key (auto); spillway-io_uring, spillway-epoll: that driver"
+        echo "- $RUNS rounds × $SECONDS_PER_RUN s, targets alternated within each round; medians over the rounds"
+    } >"$dir/head.md"
+    local failed=()
+    for m in l7 churn; do
+        bench_log "mode drivers: $m ($targets) starts; log $dir/$m.log"
+        rc=0
+        RESULTS_DIR=$dir "$ROOT/bench/compare.sh" "$m" "${opts[@]}" --targets "$targets" >"$dir/$m.log" 2>&1 &
+        pid=$!
+        bench_track "$pid"
+        tail -n +1 -f --pid="$pid" "$dir/$m.log" | grep --line-buffered '^\[bench ' >&2 &
+        bench_track "$!"
+        wait "$pid" || rc=$?
+        bench_stop_pid "$pid"
+        sleep 0.5
+        [[ $rc -eq 0 ]] || { failed+=("$m"); bench_log "mode drivers: $m FAILED (exit $rc); see $dir/$m.log"; }
+    done
+    local md=$results/drivers-$stamp.md
+    python3 "$ROOT/bench/lib/drivers_summary.py" "$dir" "$md" "$dir/head.md" ||
+        bench_die "could not write the drivers table (bench/lib/drivers_summary.py $dir)"
+    echo
+    cat "$md"
+    echo
+    bench_log "drivers table: $md (per-mode summaries, CSVs and logs in $dir)"
+    [[ ${#failed[@]} -eq 0 ]] || bench_die "mode drivers: ${failed[*]} failed"
+}
+
 main() {
     parse_args "$@"
     bench_install_traps
@@ -2022,8 +2149,9 @@ main() {
         churn) mode_churn ;;
         tls) mode_tls ;;
         idle) mode_idle ;;
+        drivers) mode_drivers ;;
         all) mode_all ;;
-        *) bench_die "unknown mode '$MODE' (known: l4, l7, churn, tls, idle, all)" ;;
+        *) bench_die "unknown mode '$MODE' (known: l4, l7, churn, tls, idle, drivers, all)" ;;
     esac
 }
 

@@ -207,6 +207,13 @@ def main():
     # "spillway version 0.1.0 (...)" / "loadgen 0.1.0 (...)", as the binaries print them
     for prog in ("spillway", "loadgen"):
         lines.append("- %s %s" % (prog, re.sub(r"^%s (version )?" % prog, "", head.get(prog, "?"))))
+    drivers = []
+    for mode in MODES:
+        seen = sorted({r.get("proxy_driver") or "?" for r in rows_of(files[mode]) if r.get("target") == "spillway"})
+        if seen:
+            drivers.append("%s %s" % (mode, " / ".join(seen)))
+    lines.append("- spillway's default config (no driver key: auto); driver per shard as each run's shards reported it: %s"
+                 % ("; ".join(drivers) or "?"))
     lines.append("- client (l7, churn, l4, tls keep-alive): %s; tls handshakes: loadgen --new-conn --no-resume" % head.get("load", "?"))
     lines.append("- %s rounds × %s s per mode, targets alternated within each round; medians over the rounds" % (head.get("runs", "?"), head.get("seconds", "?")))
     el = head.get("elapsed_s")
