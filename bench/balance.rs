@@ -15,8 +15,9 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use spillway::{
     balance::{Balancer, Eligible, PickContext},
     config::{Algorithm, Config, Target, TargetGroup},
+    control::TargetSet,
+    group::{GroupRuntime, TargetRuntime},
     health::HealthTable,
-    shard::{GroupRuntime, TargetRuntime},
     surge::SurgeLocal,
 };
 
@@ -51,10 +52,10 @@ fn pick(c: &mut Criterion) {
     let mut group = c.benchmark_group("pick");
     for n in [10, 100] {
         let cfg = target_list(n);
-        let table = HealthTable::new(Arc::new(config(Algorithm::RoundRobin, &cfg)), 1);
-        let set = table.current();
+        let table = HealthTable::default();
+        let set = TargetSet::initial(Arc::new(config(Algorithm::RoundRobin, &cfg)), &table, 1);
         let rts: Vec<Rc<TargetRuntime>> =
-            cfg.iter().zip(&set.health[0]).map(|(t, h)| Rc::new(TargetRuntime::new(t.addr, h.clone()))).collect();
+            cfg.iter().zip(&set.targets[0]).map(|(t, shared)| Rc::new(TargetRuntime::new(t.addr, shared))).collect();
         load(&rts);
         let usable = vec![true; n];
         for (name, algorithm) in ALGORITHMS {
@@ -82,9 +83,9 @@ fn pick_with_health(c: &mut Criterion) {
     for n in [10, 100] {
         let cfg = target_list(n);
         for (name, algorithm) in ALGORITHMS {
-            let table = HealthTable::new(Arc::new(config(algorithm, &cfg)), 1);
-            let set = table.current();
-            let surge = Rc::new(SurgeLocal::new(0, "g", set.surge[0].clone(), None));
+            let table = HealthTable::default();
+            let set = TargetSet::initial(Arc::new(config(algorithm, &cfg)), &table, 1);
+            let surge = Rc::new(SurgeLocal::new(0, "g", 0, set.surge[0].clone(), None));
             let runtime = GroupRuntime::new(&set, 0, None, 42, surge, None);
             load(&runtime.targets);
             let (ctxs, mut i) = (contexts(), 0usize);

@@ -150,7 +150,8 @@ fn queue_wait_p99_ms(g: &stats::GroupStats) -> f64 {
 
 fn healthy_hosts(server: &Server) -> u64 {
     let set = server.control().current();
-    set.health.iter().flatten().filter(|h| h.load().state() == crate::health::HealthState::Healthy).count() as u64
+    set.targets.iter().flatten().filter(|t| t.health.load().state() == crate::health::HealthState::Healthy).count()
+        as u64
 }
 
 /// Starts one `loadgen serve` backend on a free loopback port, in a thread of this process.

@@ -1,38 +1,87 @@
 //! spillway: an io_uring, thread-per-core layer-4/layer-7 load balancer.
 //!
-//! # Layout, in data-flow order
+//! # Layering map
 //!
-//! - [`config`]: the typed configuration tree, its readers and validation.
-//! - [`server`]: a running spillway: binds the listeners, starts the shards, controls them.
-//! - [`shard`]: one pinned core running one monoio runtime; its state, run loop and mailbox.
-//! - [`listener`]: SO_REUSEPORT sockets per shard, the accept loop, the global connection cap.
-//! - [`balance`]: picking a target (one algorithm per file).
+//! Imports run one way: a module may name (`crate::x`) only modules on a lower line of this
+//! map, never one on its own line or above. A lower layer that must reach up offers a trait or
+//! a callback instead (the surge queue's [`surge::WakeShard`], the balancers' [`balance::TargetLoad`]),
+//! and the session code gets the narrow [`context::ShardContext`] instead of the shard.
+//! `tests/layering.rs` reads this block and every `crate::` path in `src/`, and fails on an
+//! import against it; a new module must be given a line here.
+//!
+//! ```text
+//! demo cli daemon logging
+//! server
+//! upgrade
+//! shard
+//! admin
+//! listener
+//! http
+//! l4
+//! context
+//! pool
+//! group
+//! control
+//! surge
+//! balance
+//! health
+//! stream
+//! tls
+//! io
+//! config
+//! metrics pem pipe latch sockopt memory
+//! ```
+//!
+//! One paragraph per layer, top to bottom:
+//!
+//! - [`demo`], [`cli`], [`daemon`], [`logging`]: what the binary needs around the server: the
+//!   embedded demo, the command line, daemonizing, the log subscriber.
+//! - [`server`], [`upgrade`]: a running spillway: binds the listeners, starts the shards,
+//!   controls them; hands listening sockets to a reloading process (`-sf`).
+//! - [`shard`]: one pinned core running one monoio runtime: its run loop, its health checks,
+//!   its share of each surge queue, the messages from its mailbox.
+//! - [`admin`]: the admin API (`/stats`, `/metrics`, `/healthz`, targets, zonal shift), served
+//!   by shard 0.
+//! - [`listener`]: SO_REUSEPORT sockets per shard, the accept loop, the connection cap; hands
+//!   each connection to its protocol's session code.
+//! - [`http`]: the HTTP listener: codec, request flow, bodies, parking, tunnels, errors.
 //! - [`l4`]: a TCP session: connect, then splice both ways with half-close.
-//! - [`http`]: the HTTP listener: codec, request flow, bodies, errors; [`pool`]: idle backend
-//!   connections per shard; [`io`]: readiness-driven non-blocking socket I/O; [`stream`]: plain
-//!   or TLS streams over it; [`tls`]: certificates, SNI, rustls contexts (HTTPS).
-//! - [`health`]: the lock-free health table and the checkers; [`control`]: registration,
-//!   draining, zonal shift and reloads, published to every shard.
-//! - [`metrics`]: per-shard counters and merged snapshots; [`admin`]: the admin API
-//!   (`/stats`, `/metrics`, `/healthz`, targets, zonal shift), served by shard 0.
-//! - [`cli`], [`daemon`], [`logging`], [`demo`]: what the binary needs around the server.
-//! - [`sockopt`]: the few socket settings std and monoio do not expose; [`memory`]: handing
-//!   freed memory back to the system after a burst.
+//! - [`context`]: what a shard's sessions share (groups, pipes, drain and close signals, the
+//!   session count) and each session's bookkeeping.
+//! - [`pool`]: idle backend connections per shard.
+//! - [`group`]: a target group as one shard runs it: balancer, routable set, caps, figures.
+//! - [`control`]: the published target set, registration, draining, zonal shift, reloads, and
+//!   the shards' mailboxes.
+//! - [`surge`]: the surge queue: shared figures, slot counters, waiting, hand-off.
+//! - [`balance`]: picking a target, one algorithm per file, over a load view it defines.
+//! - [`health`]: the lock-free health table and the checkers.
+//! - [`stream`], [`tls`], [`io`]: plain or TLS streams; rustls contexts and connections;
+//!   readiness-driven non-blocking socket I/O.
+//! - [`config`]: the typed configuration tree, its readers (TOML, haproxy.cfg) and validation.
+//! - Leaves: [`metrics`] (per-shard counters, merged snapshots), [`pem`] (certificate and key
+//!   files), [`pipe`] (the per-shard pipe pool for splice), [`latch`] (a one-way shard-local
+//!   signal), [`sockopt`] (socket settings std and monoio do not expose), [`memory`] (handing
+//!   freed memory back after a burst).
 pub mod admin;
 pub mod balance;
 pub mod cli;
 pub mod config;
+pub mod context;
 pub mod control;
 pub mod daemon;
 pub mod demo;
+pub mod group;
 pub mod health;
 pub mod http;
 pub mod io;
 pub mod l4;
+pub mod latch;
 pub mod listener;
 pub mod logging;
 pub mod memory;
 pub mod metrics;
+pub mod pem;
+pub mod pipe;
 pub mod pool;
 pub mod server;
 pub mod shard;

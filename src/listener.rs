@@ -11,7 +11,7 @@
 //! skips the probe. The window between the probe and the real binds is a few microseconds of
 //! one start-up; a process that binds exactly then is not caught, which is acceptable.
 //!
-//! The global connection cap is one atomic counter shared by the shards. A slot is reserved
+//! The global connection cap ([`crate::context::ConnectionLimit`]) is one atomic counter shared by the shards. A slot is reserved
 //! *before* `accept` (compare-and-swap below the cap), so the count never exceeds the cap even
 //! when shards accept at the same moment; at the cap, accepting pauses and clients wait in the
 //! kernel's backlog, as with HAProxy's `maxconn`.
@@ -21,7 +21,6 @@ use std::{
     net::SocketAddr,
     os::fd::{AsRawFd, FromRawFd, RawFd},
     rc::Rc,
-    sync::atomic::{AtomicUsize, Ordering},
     time::{Duration, Instant},
 };
 
@@ -30,39 +29,13 @@ use tracing::{debug, warn};
 
 use crate::{
     config::Protocol,
+    context::{ListenerRuntime, SessionGuard},
+    http::{self, HttpContext},
     l4,
-    shard::{ListenerRuntime, Shard},
 };
 
 /// Kernel accept queue length asked for (the kernel caps it at `net.core.somaxconn`).
 const BACKLOG: i32 = 65_535;
-
-/// The process-wide cap on client connections.
-#[derive(Debug)]
-pub struct ConnectionLimit {
-    open: AtomicUsize,
-    max: usize,
-}
-
-impl ConnectionLimit {
-    pub fn new(max: usize) -> Self {
-        ConnectionLimit { open: AtomicUsize::new(0), max }
-    }
-
-    /// Reserves a slot for one connection; false at the cap.
-    pub fn try_acquire(&self) -> bool {
-        self.open.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| (n < self.max).then_some(n + 1)).is_ok()
-    }
-
-    pub fn release(&self) {
-        self.open.fetch_sub(1, Ordering::AcqRel);
-    }
-
-    /// Client connections open now, over all shards.
-    pub fn open(&self) -> usize {
-        self.open.load(Ordering::Relaxed)
-    }
-}
 
 /// Binds `shards` SO_REUSEPORT sockets to `addr` and returns them with the address they got.
 /// Unless `handover`, first makes sure no other process listens there.
@@ -122,30 +95,6 @@ fn reuseport_socket(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     Ok(s.into())
 }
 
-/// Keeps a session's bookkeeping right however the session ends: the shard's and listener's
-/// open counts and the global cap slot are given back on drop.
-pub(crate) struct SessionGuard {
-    shard: Rc<Shard>,
-    listener: Rc<ListenerRuntime>,
-}
-
-impl SessionGuard {
-    fn open(shard: Rc<Shard>, listener: Rc<ListenerRuntime>) -> Self {
-        shard.session_opened();
-        listener.counters.accepted.add(1);
-        listener.counters.active.add(1);
-        SessionGuard { shard, listener }
-    }
-}
-
-impl Drop for SessionGuard {
-    fn drop(&mut self) {
-        self.listener.counters.active.sub(1);
-        self.shard.session_closed();
-        self.shard.limit().release();
-    }
-}
-
 /// Back-off when accept fails for lack of resources (EMFILE, ENFILE, ENOBUFS, ENOMEM).
 const BACKOFF_MIN: Duration = Duration::from_millis(5);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
@@ -163,7 +112,7 @@ const MAX_ACCEPT_BATCH: usize = 64;
 /// Reserving a slot only when this shard's own queue holds a client matters: each shard has its
 /// own SO_REUSEPORT queue, and a shard that reserved the last slot while waiting on an empty
 /// queue would starve a client waiting in another shard's queue.
-pub async fn accept_loop(shard: Rc<Shard>, listener: Rc<ListenerRuntime>, socket: monoio::net::TcpListener) {
+pub async fn accept_loop(shard: Rc<HttpContext>, listener: Rc<ListenerRuntime>, socket: monoio::net::TcpListener) {
     shard.accept_loop_started();
     let mut backoff = BACKOFF_MIN;
     let mut paused = false;
@@ -196,9 +145,9 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: Rc<ListenerRuntime>, socket
             match accept_nonblocking(fd) {
                 Ok((stream, peer)) => {
                     backoff = BACKOFF_MIN;
-                    let guard = SessionGuard::open(shard.clone(), listener.clone());
+                    let guard = SessionGuard::open(shard.shard().clone(), listener.clone());
                     match monoio::net::TcpStream::from_std(stream) {
-                        Ok(stream) => start_session(guard, stream, peer),
+                        Ok(stream) => start_session(&shard, guard, stream, peer),
                         Err(e) => debug!(error = %e, "cannot register an accepted socket"),
                     }
                 }
@@ -242,7 +191,7 @@ async fn yield_now() {
 }
 
 /// Hands an accepted connection to the session code of its listener's protocol.
-fn start_session(guard: SessionGuard, stream: monoio::net::TcpStream, peer: SocketAddr) {
+fn start_session(shard: &Rc<HttpContext>, guard: SessionGuard, stream: monoio::net::TcpStream, peer: SocketAddr) {
     // HTTP answers are small writes that must not wait for an ACK (Nagle). Set once here: a
     // parked connection woken later keeps it (its socket is a duplicate of this one).
     if !matches!(guard.listener.protocol, Protocol::Tcp) {
@@ -261,63 +210,8 @@ fn start_session(guard: SessionGuard, stream: monoio::net::TcpStream, peer: Sock
                 drop(guard);
             });
         }
-        Protocol::Http => spawn_http_session(guard, stream, peer),
-        Protocol::Https => {
-            monoio::spawn(async move {
-                let (shard, listener) = (guard.shard.clone(), guard.listener.clone());
-                monoio::select! {
-                    _ = serve_https(shard.clone(), listener, stream, peer) => {}
-                    _ = shard.closing() => {}
-                }
-                drop(guard);
-            });
-        }
-    }
-}
-
-/// Serves a plain HTTP connection in a task of its own; when the connection has idled long
-/// enough, it is parked in the shard's lot with its guard (`http/park.rs`), which starts a new
-/// session task here when it becomes readable.
-pub(crate) fn spawn_http_session(guard: SessionGuard, stream: monoio::net::TcpStream, peer: SocketAddr) {
-    monoio::spawn(async move {
-        let (shard, listener) = (guard.shard.clone(), guard.listener.clone());
-        let stream = crate::stream::Stream::Plain(stream);
-        let parked = monoio::select! {
-            p = crate::http::proxy::serve(shard.clone(), listener, stream, peer) => p,
-            _ = shard.closing() => None,
-        };
-        match parked {
-            Some((stream, deadline)) => shard.http.parking.park(stream, peer, guard, deadline),
-            None => drop(guard),
-        }
-    });
-}
-
-/// Completes the TLS handshake (within `request_timeout`), then serves HTTP over it. A failed
-/// handshake closes this connection only; it is counted in `ClientTLSNegotiationErrorCount`
-/// when the client sent anything at all (a connect-and-close, as a TCP check does, is no TLS
-/// negotiation) or let the handshake time out.
-async fn serve_https(
-    shard: std::rc::Rc<crate::shard::Shard>,
-    listener: std::rc::Rc<crate::shard::ListenerRuntime>,
-    stream: monoio::net::TcpStream,
-    peer: SocketAddr,
-) {
-    let Some(config) = shard.control.tls().listener(listener.index) else { return };
-    let deadline = std::time::Instant::now() + listener.request_timeout;
-    match crate::tls::TlsStream::accept(stream, config, deadline).await {
-        Ok(tls) => {
-            // TLS connections never park (serve answers None for them).
-            let stream = crate::stream::Stream::Tls(Box::new(tls));
-            let _ = crate::http::proxy::serve(shard, listener, stream, peer).await;
-        }
-        Err((error, received)) => {
-            let counted = received > 0 || matches!(error, crate::tls::HandshakeError::TimedOut);
-            if counted {
-                listener.counters.tls_negotiation_errors.add(1);
-            }
-            debug!(listener = %listener.name, client = %peer, %error, "TLS handshake failed");
-        }
+        Protocol::Http => http::session::spawn_plain(shard.clone(), guard, stream, peer),
+        Protocol::Https => http::session::spawn_tls(shard.clone(), guard, stream, peer),
     }
 }
 

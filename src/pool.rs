@@ -33,7 +33,7 @@ use std::{
 };
 
 use crate::{
-    shard::TargetRuntime,
+    group::TargetRuntime,
     sockopt,
     stream::{ClientTls, Stream},
 };

@@ -16,12 +16,14 @@ use std::os::fd::OwnedFd;
 
 use crate::{
     config::{Config, Protocol},
-    control::Control,
-    health::HealthTable,
-    listener::{self, ConnectionLimit},
+    context::ConnectionLimit,
+    control::{
+        mailbox::{self, Message},
+        Control,
+    },
+    listener,
     metrics::ShardSnapshot,
-    shard::mailbox::Message,
-    shard::{self, mailbox, spawn, Shard},
+    shard::{self, spawn, Shard},
     upgrade::{Inherited, Offer},
 };
 
@@ -145,7 +147,7 @@ impl Server {
             senders.push(tx);
             receivers.push(rx);
         }
-        let control = Arc::new(Control::new(Arc::new(HealthTable::new(config.clone(), shard_count)), senders, tls));
+        let control = Arc::new(Control::new(config.clone(), senders, tls));
         let (ready_tx, ready_rx) = crossbeam_channel::bounded(shard_count);
         let mut threads = Vec::with_capacity(shard_count);
         for (id, (sockets, receiver)) in sockets_per_shard.into_iter().zip(receivers).enumerate() {

@@ -6,10 +6,7 @@
 //! target group one row per target (its address as `svname`) and a `BACKEND` row. The surge
 //! queue is the group's, so `qcur`/`qmax` are on the `BACKEND` row (HAProxy's backend queue).
 
-use crate::{
-    health::{HealthState, TargetSet},
-    metrics::ShardSnapshot,
-};
+use crate::{control::TargetSet, health::HealthState, metrics::ShardSnapshot};
 
 /// HAProxy's stats CSV columns, in order (`show stat` / `;csv`, through `ttime`).
 const COLUMNS: [&str; 62] = [
@@ -135,7 +132,7 @@ pub fn render(set: &TargetSet, figures: &ShardSnapshot) -> String {
     }
     for (g, group) in config.target_groups.iter().enumerate() {
         let (mut scur, mut stot, mut bin, mut bout, mut econ, mut weight, mut up) = (0, 0, 0, 0, 0, 0, 0);
-        for (t, slot) in group.targets.iter().zip(&set.health[g]) {
+        for (t, slot) in group.targets.iter().zip(set.targets[g].iter().map(|s| &s.health)) {
             let f = figures.target_in(&group.name, t.addr).cloned().unwrap_or_default();
             let state = slot.load().state();
             let status = match state {

@@ -6,7 +6,7 @@
 //! its snapshot through its mailbox and awaiting the replies, so shard 0 keeps serving traffic
 //! while it waits — its own mailbox is answered by its run loop like any other.
 //!
-//! Shard 0 also runs the sweep that removes drained targets ([`sweep_drained_targets`]).
+//! HttpContext 0 also runs the sweep that removes drained targets ([`sweep_drained_targets`]).
 
 pub mod csv;
 pub mod prometheus;
@@ -25,9 +25,9 @@ use tracing::{debug, warn};
 use crate::{
     control::Control,
     http::codec::{self, BodyFraming, Parsed},
+    http::HttpContext,
     io,
     metrics::ShardSnapshot,
-    shard::Shard,
 };
 
 /// A whole admin exchange (request in, response out) must fit in this.
@@ -102,7 +102,7 @@ pub struct Request<'a> {
 }
 
 /// Accepts admin connections until the shard closes.
-pub async fn serve(shard: Rc<Shard>, socket: std::net::TcpListener) {
+pub async fn serve(shard: Rc<HttpContext>, socket: std::net::TcpListener) {
     let listener = match TcpListener::from_std(socket) {
         Ok(l) => l,
         Err(e) => {
@@ -164,7 +164,7 @@ pub async fn serve(shard: Rc<Shard>, socket: std::net::TcpListener) {
 }
 
 /// Reads one request, answers it, closes.
-async fn exchange(shard: &Shard, stream: TcpStream) {
+async fn exchange(shard: &HttpContext, stream: TcpStream) {
     if crate::sockopt::set_nonblocking(std::os::fd::AsRawFd::as_raw_fd(&stream)).is_err() {
         return;
     }
@@ -191,7 +191,7 @@ type ParsedRequest = (Vec<u8>, codec::RequestHead, Vec<codec::Header>);
 
 /// Reads a request head and its Content-Length body. `Ok(None)`: the client went away.
 async fn read_request(
-    shard: &Shard,
+    shard: &HttpContext,
     stream: &TcpStream,
     deadline: Option<Instant>,
 ) -> Result<Option<ParsedRequest>, Reply> {
@@ -245,7 +245,7 @@ pub async fn gather(control: &Control) -> ShardSnapshot {
 }
 
 /// Removes drained targets once nothing is in flight on them (or their delay is over).
-pub async fn sweep_drained_targets(shard: Rc<Shard>) {
+pub async fn sweep_drained_targets(shard: Rc<HttpContext>) {
     loop {
         monoio::select! {
             _ = monoio::time::sleep(SWEEP_EVERY) => {}

@@ -10,11 +10,11 @@ use crate::{
     config::{defaults, Target},
     control::{ChangeError, Registered},
     http::codec::Method,
-    shard::Shard,
+    http::HttpContext,
 };
 
 /// Answers one request.
-pub async fn route(shard: &Shard, req: &Request<'_>) -> Reply {
+pub async fn route(shard: &HttpContext, req: &Request<'_>) -> Reply {
     let control = &shard.control;
     let segments: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
     let mutation = matches!(req.method, Method::Post | Method::Delete);
@@ -124,7 +124,7 @@ fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Reply> {
     serde_json::from_slice(body).map_err(|e| Reply::error(400, format!("malformed JSON body: {e}")))
 }
 
-fn register(shard: &Shard, group: &str, body: &[u8]) -> Reply {
+fn register(shard: &HttpContext, group: &str, body: &[u8]) -> Reply {
     let r: Registration = match parse(body) {
         Ok(r) => r,
         Err(reply) => return reply,
@@ -150,7 +150,7 @@ fn register(shard: &Shard, group: &str, body: &[u8]) -> Reply {
     }
 }
 
-fn deregister(shard: &Shard, group: &str, addr: &str) -> Reply {
+fn deregister(shard: &HttpContext, group: &str, addr: &str) -> Reply {
     let Ok(addr) = addr.parse::<SocketAddr>() else {
         return Reply::error(400, format!("{addr:?} is not an IP:PORT address"));
     };

@@ -8,9 +8,9 @@ use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 
 use crate::{
-    health::{HealthState, TargetSet},
-    metrics::{ShardDriver, ShardSnapshot},
-    shard::group::new_latency_histogram,
+    control::TargetSet,
+    health::HealthState,
+    metrics::{new_latency_histogram, ShardDriver, ShardSnapshot},
 };
 
 /// One target group's figures, with the CloudWatch meanings.
@@ -99,7 +99,7 @@ pub fn collect(set: &TargetSet, figures: &ShardSnapshot) -> Vec<GroupStats> {
                 s.processed_bytes += f.bytes_in + f.bytes_out;
                 s.tls_negotiation_errors += f.tls_negotiation_errors;
             }
-            for (t, slot) in group.targets.iter().zip(&set.health[g]) {
+            for (t, slot) in group.targets.iter().zip(set.targets[g].iter().map(|s| &s.health)) {
                 let state = slot.load().state();
                 match state {
                     HealthState::Healthy | HealthState::Initial => s.healthy += 1,

@@ -5,11 +5,9 @@
 //! listener it differs: pooled idle connections count, which favours targets this shard has
 //! not yet opened many connections to. Same scoring and tie rotation as `least_outstanding`.
 
-use std::rc::Rc;
+use crate::config::Target;
 
-use crate::{config::Target, shard::TargetRuntime};
-
-use super::{least_outstanding::least_loaded, Eligible};
+use super::{least_outstanding::least_loaded, Eligible, TargetLoad};
 
 #[derive(Debug)]
 pub struct LeastConnections {
@@ -22,8 +20,8 @@ impl LeastConnections {
         LeastConnections { weights: targets.iter().map(|t| u64::from(t.weight)).collect(), cursor: 0 }
     }
 
-    pub fn pick(&mut self, eligible: &Eligible, targets: &[Rc<TargetRuntime>]) -> Option<usize> {
-        let chosen = least_loaded(&self.weights, self.cursor, eligible, |i| targets[i].counters.connections.get())?;
+    pub fn pick(&mut self, eligible: &Eligible, targets: &[impl TargetLoad]) -> Option<usize> {
+        let chosen = least_loaded(&self.weights, self.cursor, eligible, |i| targets[i].connections())?;
         self.cursor = chosen + 1;
         Some(chosen)
     }

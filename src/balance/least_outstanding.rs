@@ -9,10 +9,8 @@
 //! to the target after the last one chosen, so equal targets take turns instead of the first
 //! one taking every request while loads are equal (e.g. at zero).
 
-use std::rc::Rc;
-
-use super::Eligible;
-use crate::{config::Target, shard::TargetRuntime};
+use super::{Eligible, TargetLoad};
+use crate::config::Target;
 
 #[derive(Debug)]
 pub struct LeastOutstanding {
@@ -26,8 +24,8 @@ impl LeastOutstanding {
         LeastOutstanding { weights: targets.iter().map(|t| u64::from(t.weight)).collect(), cursor: 0 }
     }
 
-    pub fn pick(&mut self, eligible: &Eligible, targets: &[Rc<TargetRuntime>]) -> Option<usize> {
-        let chosen = least_loaded(&self.weights, self.cursor, eligible, |i| targets[i].counters.active.get())?;
+    pub fn pick(&mut self, eligible: &Eligible, targets: &[impl TargetLoad]) -> Option<usize> {
+        let chosen = least_loaded(&self.weights, self.cursor, eligible, |i| targets[i].outstanding())?;
         self.cursor = chosen + 1;
         Some(chosen)
     }

@@ -5,10 +5,14 @@
 //! `&mut self` and needs no synchronisation.
 //!
 //! `pick` is given an [`Eligible`] filter: the targets the group may route to now (healthy,
-//! not draining, in scope of the zone rules; computed by the shard from the health table, see
-//! `shard::GroupRuntime::pick`) and the indices already tried for this connection, so the caller
+//! not draining, in scope of the zone rules; computed by the caller from the health table, see
+//! `group::GroupRuntime::pick`) and the indices already tried for this connection, so the caller
 //! can walk to the next target when a connect fails. It returns `None` when no eligible target
 //! with a weight above zero is left.
+//!
+//! The load-aware algorithms read each target's load through [`TargetLoad`], which the caller
+//! implements for whatever it keeps per target (a shard's target runtimes): an algorithm knows
+//! nothing of shards, sessions or pools.
 
 pub mod flow_hash;
 pub mod least_connections;
@@ -18,10 +22,7 @@ pub mod round_robin;
 
 use std::{net::SocketAddr, rc::Rc};
 
-use crate::{
-    config::{Algorithm, Target},
-    shard::TargetRuntime,
-};
+use crate::config::{Algorithm, Target};
 
 pub use flow_hash::FlowHash;
 pub use least_connections::LeastConnections;
@@ -48,6 +49,26 @@ impl Eligible<'_> {
     /// otherwise be long when none is).
     pub fn any(&self) -> bool {
         (0..self.usable.len()).any(|i| self.allows(i))
+    }
+}
+
+/// What the load-aware algorithms read of a target, as seen from this shard.
+pub trait TargetLoad {
+    /// Requests (or TCP sessions) in flight to the target now.
+    fn outstanding(&self) -> u64;
+    /// Connections open to the target now (busy or pooled).
+    fn connections(&self) -> u64;
+}
+
+impl<T: TargetLoad> TargetLoad for Rc<T> {
+    #[inline]
+    fn outstanding(&self) -> u64 {
+        (**self).outstanding()
+    }
+
+    #[inline]
+    fn connections(&self) -> u64 {
+        (**self).connections()
     }
 }
 
@@ -80,10 +101,10 @@ impl Balancer {
         }
     }
 
-    /// The next target for this connection or request. `targets` are the group's runtimes, in
-    /// the order the balancer was built from (the load-aware algorithms read their counters).
+    /// The next target for this connection or request. `targets` are the group's targets' loads,
+    /// in the order the balancer was built from (the load-aware algorithms read them).
     #[inline]
-    pub fn pick(&mut self, ctx: &PickContext, eligible: &Eligible, targets: &[Rc<TargetRuntime>]) -> Option<usize> {
+    pub fn pick(&mut self, ctx: &PickContext, eligible: &Eligible, targets: &[impl TargetLoad]) -> Option<usize> {
         match self {
             Balancer::RoundRobin(b) => b.pick(eligible),
             Balancer::LeastOutstanding(b) => b.pick(eligible, targets),
@@ -97,7 +118,7 @@ impl Balancer {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::health::TargetHealth;
+    use crate::metrics::Counter;
 
     /// Every target usable (tests use at most 64).
     pub const ALL: [bool; 64] = [true; 64];
@@ -107,8 +128,30 @@ pub(crate) mod tests {
         Eligible { usable: &ALL, tried }
     }
 
-    /// Targets with these weights, and their runtimes (fresh counters).
-    pub fn runtimes(weights: &[u32]) -> (Vec<Target>, Vec<Rc<TargetRuntime>>) {
+    /// A target's load as the tests set it.
+    #[derive(Default)]
+    pub struct TestCounters {
+        pub active: Counter,
+        pub connections: Counter,
+    }
+
+    #[derive(Default)]
+    pub struct TestTarget {
+        pub counters: TestCounters,
+    }
+
+    impl TargetLoad for TestTarget {
+        fn outstanding(&self) -> u64 {
+            self.counters.active.get()
+        }
+
+        fn connections(&self) -> u64 {
+            self.counters.connections.get()
+        }
+    }
+
+    /// Targets with these weights, and their loads (all zero).
+    pub fn runtimes(weights: &[u32]) -> (Vec<Target>, Vec<TestTarget>) {
         let cfg: Vec<Target> = weights
             .iter()
             .enumerate()
@@ -118,11 +161,7 @@ pub(crate) mod tests {
                 t
             })
             .collect();
-        let rts = cfg
-            .iter()
-            .enumerate()
-            .map(|(i, t)| Rc::new(TargetRuntime::new(t.addr, std::sync::Arc::new(TargetHealth::new(i as u64)))))
-            .collect();
+        let rts = cfg.iter().map(|_| TestTarget::default()).collect();
 
         (cfg, rts)
     }

@@ -7,10 +7,8 @@
 //! the clock: no shared RNG, no syscall per pick. Weighted choice walks a prefix-sum table
 //! (O(log n) by binary search).
 
-use std::rc::Rc;
-
-use super::Eligible;
-use crate::{config::Target, shard::TargetRuntime};
+use super::{Eligible, TargetLoad};
+use crate::config::Target;
 
 #[derive(Debug)]
 pub struct RandomTwo {
@@ -61,10 +59,10 @@ impl RandomTwo {
         })
     }
 
-    pub fn pick(&mut self, eligible: &Eligible, targets: &[Rc<TargetRuntime>]) -> Option<usize> {
+    pub fn pick(&mut self, eligible: &Eligible, targets: &[impl TargetLoad]) -> Option<usize> {
         let a = self.draw(eligible, None)?;
         let Some(b) = self.draw(eligible, Some(a)) else { return Some(a) };
-        let (la, lb) = (targets[a].counters.active.get(), targets[b].counters.active.get());
+        let (la, lb) = (targets[a].outstanding(), targets[b].outstanding());
         Some(if lb < la { b } else { a })
     }
 }

@@ -1,6 +1,6 @@
 //! The rules that span fields of a [`Config`], shared by every reader of a configuration file.
 //!
-//! A reader (`toml.rs` today, the HAProxy cfg reader later) builds the typed tree and, beside it,
+//! A reader (`toml.rs`, `haproxy/`) builds the typed tree and, beside it,
 //! a [`SourceLines`] table: the line each field came from, keyed by [`Site`], and the fields it
 //! could not read. [`finish`] runs every rule of this file, adds the reader's own problems and
 //! returns them all sorted by line, which is file order: `spillway -c` prints every mistake at
@@ -11,8 +11,10 @@
 //!   rule looks at it: one mistake gives one message, never a cascade;
 //! - a site with no recorded line falls back to its entry (a target to its group, a key to its
 //!   `[[listener]]`), then to line 0, "the file as a whole";
-//! - nothing here needs the machine: ports in use, files that exist and CPUs present are checked
-//!   when spillway starts, not by `-c`.
+//! - the only part of the machine looked at is the files the configuration names (certificates,
+//!   keys, CA files; read through [`crate::pem`] unless the reader asks for [`Files::Skip`]), so
+//!   that `-c` and a reload refuse an unusable one with its line; ports in use and CPUs present
+//!   are checked when spillway starts, not by `-c`.
 //!
 //! [`parse_addr`] and [`parse_matcher`] live here too, so every reader gives the same message for
 //! the same mistake.
@@ -309,7 +311,7 @@ fn listeners(c: &mut Checker, config: &Config) {
                         c.report(at("tls"), format!("{who}: a tls cert or key path is empty"));
                     } else if c.files == Files::Check {
                         // The files are read now, so that `-c` and a reload refuse them too.
-                        if let Err(e) = crate::tls::certs::load_pair(pair, &crate::tls::provider()) {
+                        if let Err(e) = crate::pem::load_pair(&pair.cert, &pair.key, &crate::pem::provider()) {
                             c.report(at("tls"), format!("{who}: {e}"));
                         }
                     }
@@ -348,7 +350,7 @@ fn groups(c: &mut Checker, config: &Config) {
         }
         let ca = group.tls.as_ref().and_then(|t| t.ca.as_ref());
         if let Some(ca) = ca.filter(|_| c.files == Files::Check && c.ok(at("tls"))) {
-            if let Err(e) = crate::tls::certs::load_certs(ca) {
+            if let Err(e) = crate::pem::load_certs(ca) {
                 c.report(at("tls"), format!("{who}: tls.ca {e}"));
             }
         }

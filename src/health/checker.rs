@@ -22,7 +22,7 @@ use tracing::{info, warn};
 use super::{Flip, HealthState, HealthTable, TargetHealth};
 use crate::{
     config::{HealthCheck, HealthProtocol},
-    shard::latch::Latch,
+    latch::Latch,
 };
 
 /// What one check loop needs.

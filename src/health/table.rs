@@ -163,20 +163,17 @@ pub struct TargetHealth {
     /// Stable for the target's life in its group: decides which shard checks it (`id % N`).
     pub id: u64,
     word: AtomicU64,
-    /// Requests (or sessions) holding a slot of `max_connections_per_target` now, over all
-    /// shards (see `surge.rs`); on a cache line of its own.
-    pub slots: crate::surge::SlotCounter,
 }
 
 impl TargetHealth {
     pub fn new(id: u64) -> Self {
-        TargetHealth { id, word: AtomicU64::new(0), slots: Default::default() }
+        TargetHealth { id, word: AtomicU64::new(0) }
     }
 
     /// A target nobody checks: healthy from the start (HAProxy's server without `check`).
     pub fn unchecked(id: u64) -> Self {
         let w = HealthWord { verdict: HealthState::Healthy, draining: false, successes: 0, failures: 0, generation: 0 };
-        TargetHealth { id, word: AtomicU64::new(w.encode()), slots: Default::default() }
+        TargetHealth { id, word: AtomicU64::new(w.encode()) }
     }
 
     #[inline]

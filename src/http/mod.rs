@@ -17,4 +17,7 @@ pub mod properties;
 pub mod proxy;
 pub mod relay;
 pub mod resources;
+pub mod session;
 pub mod tunnel;
+
+pub use resources::{HttpContext, HttpShard};

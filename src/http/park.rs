@@ -46,7 +46,8 @@ use std::{
 
 use tracing::debug;
 
-use crate::{listener::SessionGuard, shard::Shard};
+use super::{resources::HttpContext, session};
+use crate::context::SessionGuard;
 
 /// An HTTP connection idle this long for its next request is parked.
 pub const PARK_AFTER: Duration = Duration::from_secs(1);
@@ -265,7 +266,7 @@ fn unkey(k: u64) -> (usize, u32) {
 
 /// The lot's task: wakes parked connections that became readable, sweeps the expired ones,
 /// and empties the lot when the shard closes.
-pub async fn serve_lot(shard: Rc<Shard>, drain_grace: Duration) {
+pub async fn serve_lot(shard: Rc<HttpContext>, drain_grace: Duration) {
     let lot = &shard.http.parking;
     let Some(epoll) = &lot.epoll else { return };
     let waker = match wait_handle(epoll.as_raw_fd()) {
@@ -289,7 +290,7 @@ pub async fn serve_lot(shard: Rc<Shard>, drain_grace: Duration) {
         }
         for p in lot.take_ready() {
             match monoio::net::TcpStream::from_std(p.stream) {
-                Ok(stream) => crate::listener::spawn_http_session(p.guard, stream, p.peer),
+                Ok(stream) => session::spawn_plain(shard.clone(), p.guard, stream, p.peer),
                 Err(e) => debug!(error = %e, "cannot resume a parked connection"),
             }
         }

@@ -21,6 +21,7 @@ use std::{net::SocketAddr, rc::Rc, time::Instant};
 
 use tracing::debug;
 
+use super::resources::HttpContext;
 use super::{
     buffer::{InBuf, Scratch},
     codec::{self, BodyFraming, HttpError, Parsed, RequestHead, ResponseHead},
@@ -31,12 +32,10 @@ use super::{
 };
 use crate::{
     balance::PickContext,
+    context::ListenerRuntime,
+    group::{GroupRuntime, Pick, Refusal, SlotGuard},
     io::IoError,
     pool::BackendConn,
-    shard::{
-        group::{Pick, Refusal, SlotGuard},
-        GroupRuntime, ListenerRuntime, Shard,
-    },
     stream::Stream,
 };
 
@@ -55,7 +54,7 @@ struct Client {
 
 impl Client {
     /// Gives the scratch back when no pipelined byte is waiting in it.
-    fn release_if_idle(&mut self, shard: &Shard) {
+    fn release_if_idle(&mut self, shard: &HttpContext) {
         if self.scratch.as_ref().is_some_and(|s| s.client_in.is_empty()) {
             shard.http.scratch.give_back(self.scratch.take().expect("checked"));
         }
@@ -77,7 +76,7 @@ impl Client {
     /// setup per refused request to the overload. Otherwise the connection is closed.
     async fn refuse_whole_request(
         &mut self,
-        shard: &Shard,
+        shard: &HttpContext,
         listener: &ListenerRuntime,
         head: &RequestHead,
         read_whole: bool,
@@ -106,7 +105,7 @@ impl Client {
 /// enough to be parked: then the socket is handed back with the moment its idle time runs out
 /// (the caller parks it, see `park.rs`).
 pub async fn serve(
-    shard: Rc<Shard>,
+    shard: Rc<HttpContext>,
     listener: Rc<ListenerRuntime>,
     stream: Stream,
     peer: SocketAddr,
@@ -161,7 +160,7 @@ enum Next {
 const CLOSE_NOTIFY_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Waits for and parses the next request head. `Err`: the status to answer.
-async fn next_request(shard: &Shard, listener: &ListenerRuntime, client: &mut Client) -> Result<Next, HttpError> {
+async fn next_request(shard: &HttpContext, listener: &ListenerRuntime, client: &mut Client) -> Result<Next, HttpError> {
     let limits = &shard.http.limits;
     let mut deadline = None;
     // Bytes present at the last parse: a head arriving a byte at a time is parsed again only
@@ -228,7 +227,7 @@ const COALESCE_MAX: usize = 64 * 1024;
 const REPARSE_EVERY: usize = 4096;
 
 /// One request and its response.
-async fn exchange(shard: &Shard, listener: &ListenerRuntime, client: &mut Client, head: RequestHead) -> After {
+async fn exchange(shard: &HttpContext, listener: &ListenerRuntime, client: &mut Client, head: RequestHead) -> After {
     let group = shard.group(listener.group.get());
     if head.expect_continue && !matches!(head.framing, BodyFraming::None | BodyFraming::Length(0)) {
         let deadline = Some(Instant::now() + listener.idle_timeout);
@@ -267,7 +266,7 @@ async fn exchange(shard: &Shard, listener: &ListenerRuntime, client: &mut Client
 /// method. When the group limits targets and every one is at its cap, the request waits in the
 /// surge queue first; the slot it gets is held until the exchange ends.
 async fn connect_some_target(
-    shard: &Shard,
+    shard: &HttpContext,
     group: &GroupRuntime,
     client: &Client,
     can_retry: bool,
@@ -300,7 +299,7 @@ async fn connect_some_target(
 
 /// Sends the request on `upstream` and relays the response back.
 async fn forward(
-    shard: &Shard,
+    shard: &HttpContext,
     listener: &ListenerRuntime,
     group: &GroupRuntime,
     client: &mut Client,
@@ -397,7 +396,7 @@ fn body_in_buffer(head: &RequestHead, input: &InBuf) -> bool {
 
 /// Writes the rewritten head and relays the body to the target.
 async fn send_request(
-    shard: &Shard,
+    shard: &HttpContext,
     listener: &ListenerRuntime,
     client: &mut Client,
     head: &RequestHead,
@@ -437,7 +436,7 @@ async fn send_request(
 
 /// Reads the target's response head, skipping interim (1xx) responses other than 101.
 async fn read_response_head(
-    shard: &Shard,
+    shard: &HttpContext,
     upstream: &BackendConn,
     scratch: &mut Scratch,
     method: codec::Method,
@@ -482,7 +481,7 @@ async fn read_response_head(
 /// sides allow; turns a 101 into a tunnel.
 #[allow(clippy::too_many_arguments)]
 async fn respond(
-    shard: &Shard,
+    shard: &HttpContext,
     listener: &ListenerRuntime,
     client: &mut Client,
     request: &RequestHead,

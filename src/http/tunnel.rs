@@ -10,11 +10,11 @@
 use std::{cell::Cell, time::Instant};
 
 use crate::{
+    context::{ListenerRuntime, ShardContext},
     io::IoError,
     l4::idle_watch,
     metrics::ByteCounter,
     pool::BackendConn,
-    shard::{ListenerRuntime, Shard},
     stream::Stream,
 };
 
@@ -29,7 +29,7 @@ const CHUNK: usize = 16 * 1024;
 
 /// Runs the tunnel until both directions end, one fails, or it idles past `tunnel_timeout`.
 pub async fn run(
-    shard: &Shard,
+    shard: &ShardContext,
     listener: &ListenerRuntime,
     client: &Stream,
     upstream: &BackendConn,

@@ -11,7 +11,6 @@
 //! answers, the client is closed. So a client waits at most `connect_timeout × targets`.
 
 pub mod copy;
-pub mod pipe;
 pub mod splice;
 
 use std::{
@@ -28,11 +27,9 @@ use tracing::debug;
 
 use crate::{
     balance::PickContext,
+    context::{ListenerRuntime, ShardContext},
+    group::{GroupRuntime, Pick, Refusal, SlotGuard, TargetRuntime},
     metrics::ByteCounter,
-    shard::{
-        group::{Pick, Refusal, SlotGuard},
-        GroupRuntime, ListenerRuntime, Shard, TargetRuntime,
-    },
     sockopt,
 };
 
@@ -72,7 +69,7 @@ impl Flow<'_> {
 }
 
 /// Serves one accepted client connection on a TCP listener, to its end.
-pub async fn serve(shard: Rc<Shard>, listener: Rc<ListenerRuntime>, client: TcpStream, peer: SocketAddr) {
+pub async fn serve(shard: Rc<ShardContext>, listener: Rc<ListenerRuntime>, client: TcpStream, peer: SocketAddr) {
     let group = shard.group(listener.group.get());
     let (target, upstream, slot) = match connect_some_target(&shard, &group, &client, peer).await {
         Ok(found) => found,
@@ -107,7 +104,7 @@ pub async fn serve(shard: Rc<Shard>, listener: Rc<ListenerRuntime>, client: TcpS
 /// When the group limits targets and every one is at its cap, the session waits in the surge
 /// queue first; the slot it gets is held for the session's life.
 async fn connect_some_target(
-    shard: &Shard,
+    shard: &ShardContext,
     group: &GroupRuntime,
     client: &TcpStream,
     peer: SocketAddr,
@@ -153,7 +150,7 @@ fn prepare(s: &TcpStream) -> io::Result<()> {
 /// or no byte moves for `idle`. Used by TCP sessions and by upgraded (WebSocket) HTTP
 /// connections. Both sockets must be non-blocking.
 pub async fn relay(
-    shard: &Shard,
+    shard: &ShardContext,
     client: &TcpStream,
     upstream: &TcpStream,
     idle: Duration,
@@ -191,7 +188,7 @@ pub async fn relay(
 }
 
 /// One direction: splice when allowed and possible, else copy.
-async fn direction(shard: &Shard, flow: &Flow<'_>) -> io::Result<()> {
+async fn direction(shard: &ShardContext, flow: &Flow<'_>) -> io::Result<()> {
     if shard.splice_enabled() {
         match splice::forward(flow, &shard.pipes).await? {
             splice::SpliceOutcome::Done => return Ok(()),

@@ -20,10 +20,8 @@ use std::{cell::RefCell, io, os::fd::RawFd};
 
 use monoio::net::TcpStream;
 
-use super::{
-    pipe::{Pipe, PipePool},
-    Flow,
-};
+use super::Flow;
+use crate::pipe::{Pipe, PipePool};
 
 /// How a splice direction ended. `Unsupported`: splice is not possible here (refused by the
 /// kernel, or no pipe to be had) and no byte is pending: the caller goes on by copying.

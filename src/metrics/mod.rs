@@ -12,6 +12,15 @@ use hdrhistogram::Histogram;
 
 pub use driver::{DriverKind, ShardDriver};
 
+/// Latency histogram range: 1 µs to 60 s at 3 significant digits (target latency and queue
+/// wait, per group per shard; the admin API merges them).
+pub const LATENCY_MAX_MICROS: u64 = 60_000_000;
+
+/// A latency histogram with the bounds every shard uses, so that merging cannot fail.
+pub fn new_latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, LATENCY_MAX_MICROS, 3).expect("valid histogram bounds")
+}
+
 /// A shard-local counter or gauge.
 #[derive(Debug, Default)]
 pub struct Counter(Cell<u64>);

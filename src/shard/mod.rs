@@ -5,18 +5,21 @@
 //! its counters. Nothing here is touched by another thread; what other threads need goes
 //! through the [`mailbox`] (control in) and [`ShardSnapshot`]s (figures out).
 //!
+//! The part of the shard its client sessions use lives below them, in
+//! [`crate::context::ShardContext`] (and [`crate::http::HttpContext`] on top of it): sessions
+//! never name the shard. The shard keeps the rest: its listeners, its health checks, its share
+//! of each surge queue, and the run loop that applies what the mailbox brings.
+//!
 //! The only shared write on the connection path is the global connection cap
-//! ([`crate::listener::ConnectionLimit`]): one atomic add when a connection is accepted and one
+//! ([`crate::context::ConnectionLimit`]): one atomic add when a connection is accepted and one
 //! subtract when it closes, never per byte or per request.
 
-pub mod group;
-pub(crate) mod latch;
-pub mod mailbox;
 pub mod spawn;
 
 use std::{
-    cell::{Cell, RefCell},
+    cell::RefCell,
     collections::HashMap,
+    ops::Deref,
     rc::Rc,
     sync::Arc,
     time::{Duration, Instant},
@@ -26,77 +29,46 @@ use tracing::{debug, info};
 
 use crate::{
     config::{HealthCheck, HealthProtocol, Protocol},
-    control::Control,
-    health::{checker, HealthTable, TargetSet},
-    http::resources::HttpShard,
-    l4::pipe::PipePool,
-    listener::{self, ConnectionLimit},
+    context::{ConnectionLimit, ListenerRuntime, ShardContext},
+    control::{
+        mailbox::{Mailbox, MailboxReceiver, Message},
+        Control, TargetSet,
+    },
+    group::GroupRuntime,
+    health::checker,
+    http::HttpContext,
+    latch::Latch,
+    listener,
     metrics::{ListenerCounters, ShardDriver, ShardSnapshot},
+    pipe::PipePool,
     surge::SurgeLocal,
 };
-
-pub use group::{GroupRuntime, TargetRuntime};
-use latch::Latch;
-use mailbox::{Mailbox, MailboxReceiver, Message};
 
 /// Idle pipes a shard keeps for reuse (each is two file descriptors).
 const PIPE_POOL_CAP: usize = 64;
 
-/// A listener as a shard runs it.
-#[derive(Debug)]
-pub struct ListenerRuntime {
-    /// Position in the configuration's listener list (its TLS context is found by it).
-    pub index: usize,
-    pub name: String,
-    pub protocol: Protocol,
-    /// Index of its target group in the shard's group list (changes when a reload reorders
-    /// the groups).
-    pub group: Cell<usize>,
-    pub idle_timeout: Duration,
-    /// HTTP: the whole request head must arrive within this, else 408.
-    pub request_timeout: Duration,
-    /// HTTP: idle limit of an upgraded (WebSocket) tunnel.
-    pub tunnel_timeout: Duration,
-    /// HTTP: `X-Forwarded-Port` and `X-Forwarded-Proto` values, and the `Host` given to an
-    /// HTTP/1.0 request without one.
-    pub port: u16,
-    pub scheme: &'static str,
-    pub host: String,
-    pub counters: ListenerCounters,
-}
-
 /// One core's state.
 pub struct Shard {
-    pub id: usize,
+    /// What the shard's sessions use: groups, pipes, HTTP resources, drain and close signals.
+    /// `Shard` dereferences to it.
+    context: Rc<HttpContext>,
     /// How many shards the process runs (target `i` is checked by shard `i % shard_count`).
     shard_count: usize,
-    /// The control plane: shard 0 serves the admin API and sweeps drained targets with it.
-    pub control: Arc<Control>,
     listeners: Vec<Rc<ListenerRuntime>>,
-    /// Replaced as a whole on reload; sessions keep the `Rc` of the group they started with.
-    groups: RefCell<Vec<Rc<GroupRuntime>>>,
-    /// Empty pipes for splice, reused across sessions.
-    pub pipes: RefCell<PipePool>,
-    /// Buffers, idle backend connections and limits of the HTTP listeners.
-    pub http: HttpShard,
-    limit: Arc<ConnectionLimit>,
-    /// Client sessions open on this shard.
-    sessions: Cell<usize>,
-    splice: bool,
-    /// Set once the shard drains: accept loops end and close their sockets.
-    stop_accepting: Latch,
-    /// Set when the shard ends: every session and background task drops what it holds (its
-    /// sockets close). A monoio runtime that ends does not drop its parked tasks, so the shard
-    /// must end them itself before returning.
-    closing: Latch,
-    /// Accept loops still running (they close their listening socket when they end).
-    accept_loops: Cell<usize>,
     /// The health checks this shard runs, by health-slot id.
     checkers: RefCell<HashMap<u64, Checker>>,
     /// This shard's part of each group's surge queue, by group name (kept across reloads).
     surges: RefCell<HashMap<String, Rc<SurgeLocal>>>,
     /// The driver and ring flags this shard's runtime was built with (reported in `/stats`).
     driver: ShardDriver,
+}
+
+impl Deref for Shard {
+    type Target = HttpContext;
+
+    fn deref(&self) -> &HttpContext {
+        &self.context
+    }
 }
 
 /// The shard's queue of group `g` of `set`: the one it has when the group keeps its shared
@@ -111,9 +83,13 @@ fn surge_local(
     let name = &set.config.target_groups[g].name;
     let mut surges = surges.borrow_mut();
     match surges.get(name) {
-        Some(local) if Arc::ptr_eq(local.shared(), &set.surge[g]) => local.clone(),
+        Some(local) if Arc::ptr_eq(local.shared(), &set.surge[g]) => {
+            local.set_index(g);
+            local.clone()
+        }
         _ => {
-            let local = Rc::new(SurgeLocal::new(shard, name, set.surge[g].clone(), Some(control.clone())));
+            let waker: Arc<dyn crate::surge::WakeShard> = control.clone();
+            let local = Rc::new(SurgeLocal::new(shard, name, g, set.surge[g].clone(), Some(waker)));
             surges.insert(name.clone(), local.clone());
             local
         }
@@ -146,11 +122,11 @@ impl Shard {
         let set = control.current();
         let config = &set.config;
         let surges = RefCell::new(HashMap::new());
-        let groups: Vec<GroupRuntime> = (0..config.target_groups.len())
+        let groups: Vec<Rc<GroupRuntime>> = (0..config.target_groups.len())
             .map(|g| {
                 let surge = surge_local(&surges, id, &control, &set, g);
                 let tls = control.tls().for_group(&config.target_groups[g].name);
-                GroupRuntime::new(&set, g, None, balancer_seed(id), surge, tls)
+                Rc::new(GroupRuntime::new(&set, g, None, balancer_seed(id), surge, tls))
             })
             .collect();
         let listeners = config
@@ -162,7 +138,7 @@ impl Shard {
                     index,
                     name: l.name.clone(),
                     protocol: l.protocol,
-                    group: Cell::new(config.group_index(&l.target_group).expect("validated: group exists")),
+                    group: std::cell::Cell::new(config.group_index(&l.target_group).expect("validated: group exists")),
                     idle_timeout: l.idle_timeout,
                     request_timeout: l.request_timeout,
                     tunnel_timeout: l.tunnel_timeout,
@@ -173,33 +149,17 @@ impl Shard {
                 })
             })
             .collect();
+        let splice = config.runtime.splice;
+        let shard_count = control.shard_count();
+        let context = ShardContext::new(id, control, groups, PipePool::new(PIPE_POOL_CAP), limit, splice);
         Shard {
-            id,
-            shard_count: control.shard_count(),
-            control,
+            context: Rc::new(HttpContext::new(Rc::new(context))),
+            shard_count,
             listeners,
-            groups: RefCell::new(groups.into_iter().map(Rc::new).collect()),
-            pipes: RefCell::new(PipePool::new(PIPE_POOL_CAP)),
-            http: HttpShard::default(),
-            limit,
-            sessions: Cell::new(0),
-            splice: config.runtime.splice,
-            stop_accepting: Latch::default(),
-            closing: Latch::default(),
-            accept_loops: Cell::new(0),
             checkers: RefCell::new(HashMap::new()),
             surges,
             driver,
         }
-    }
-
-    /// The shared health table (its epoch is read on every pick).
-    pub fn health(&self) -> &HealthTable {
-        self.control.table()
-    }
-
-    pub fn group(&self, index: usize) -> Rc<GroupRuntime> {
-        self.groups.borrow()[index].clone()
     }
 
     /// Applies a published target set (registration, drain removal, zonal shift, reload):
@@ -209,7 +169,7 @@ impl Shard {
     /// checked).
     pub fn apply_set(&self, set: &TargetSet) {
         let config = &set.config;
-        let old = self.groups.borrow().clone();
+        let old = self.groups();
         let new: Vec<Rc<GroupRuntime>> = (0..config.target_groups.len())
             .map(|g| {
                 let previous = old.iter().find(|o| o.config.name == config.target_groups[g].name);
@@ -220,7 +180,7 @@ impl Shard {
             .collect();
         // Idle pooled connections to targets no group routes to any more are closed now.
         self.http.pool.retain_targets(|addr| new.iter().any(|g| g.targets.iter().any(|t| t.addr == addr)));
-        *self.groups.borrow_mut() = new;
+        self.replace_groups(new);
         self.surges.borrow_mut().retain(|name, _| config.group_index(name).is_some());
         for (l, lc) in self.listeners.iter().zip(&config.listeners) {
             l.group.set(config.group_index(&lc.target_group).expect("validated: group exists"));
@@ -238,7 +198,7 @@ impl Shard {
                 continue;
             }
             for (t, target) in group.targets.iter().enumerate() {
-                let slot = &set.health[g][t];
+                let slot = &set.targets[g][t].health;
                 if slot.id % self.shard_count as u64 != self.id as u64 {
                     continue;
                 }
@@ -283,72 +243,23 @@ impl Shard {
         }
     }
 
-    pub fn splice_enabled(&self) -> bool {
-        self.splice
-    }
-
-    pub fn limit(&self) -> &ConnectionLimit {
-        &self.limit
-    }
-
-    pub fn accepting(&self) -> bool {
-        !self.stop_accepting.is_set()
-    }
-
-    /// Draining: finish what is in flight, keep no client connection alive for more.
-    pub fn draining(&self) -> bool {
-        self.stop_accepting.is_set()
-    }
-
-    /// Completes when the shard stops accepting (the accept loops wait on this beside the
-    /// listening socket's readiness).
-    pub async fn stopped_accepting(&self) {
-        self.stop_accepting.wait().await
-    }
-
-    /// Stops accepting: the accept loops wake up and close their sockets.
-    fn stop_accepting(&self) {
-        self.stop_accepting.set();
-    }
-
-    /// Completes when the shard is ending: the caller drops what it holds.
-    pub async fn closing(&self) {
-        self.closing.wait().await
-    }
-
-    pub fn accept_loop_started(&self) {
-        self.accept_loops.set(self.accept_loops.get() + 1);
-    }
-
-    pub fn accept_loop_ended(&self) {
-        self.accept_loops.set(self.accept_loops.get() - 1);
-    }
-
     /// Ends everything the shard runs and waits (briefly) until sessions and accept loops have
     /// dropped their sockets.
     async fn close_all(&self) {
         self.stop_accepting();
-        self.closing.set();
+        self.close();
         for _ in 0..CLOSE_WAIT_ROUNDS {
-            if self.sessions.get() == 0 && self.accept_loops.get() == 0 {
+            if self.sessions() == 0 && self.accept_loops() == 0 {
                 return;
             }
             monoio::time::sleep(Duration::from_millis(1)).await;
         }
-        tracing::warn!(shard = self.id, sessions = self.sessions.get(), "sessions did not close in time");
-    }
-
-    pub fn session_opened(&self) {
-        self.sessions.set(self.sessions.get() + 1);
-    }
-
-    pub fn session_closed(&self) {
-        self.sessions.set(self.sessions.get() - 1);
+        tracing::warn!(shard = self.id, sessions = self.sessions(), "sessions did not close in time");
     }
 
     pub fn snapshot(&self) -> ShardSnapshot {
         let pipes = self.pipes.borrow();
-        let groups = self.groups.borrow();
+        let groups = self.groups();
         ShardSnapshot {
             listeners: self.listeners.iter().map(|l| l.counters.snapshot(&l.name)).collect(),
             groups: groups.iter().map(|g| g.snapshot()).collect(),
@@ -356,7 +267,7 @@ impl Shard {
                 .iter()
                 .flat_map(|g| g.targets.iter().map(|t| t.counters.snapshot(&g.config.name, t.addr)))
                 .collect(),
-            sessions: self.sessions.get() as u64,
+            sessions: self.sessions() as u64,
             pipes_pooled: pipes.pooled() as u64,
             pipes_in_use: pipes.in_use() as u64,
             drivers: vec![self.driver.clone()],
@@ -373,7 +284,7 @@ fn balancer_seed(shard: usize) -> u64 {
 /// How often a shard closes idle backend connections that expired or were closed by the target.
 const POOL_EVICT_EVERY: Duration = Duration::from_secs(2);
 
-async fn evict_idle_backend_connections(shard: Rc<Shard>) {
+async fn evict_idle_backend_connections(shard: Rc<HttpContext>) {
     loop {
         monoio::select! {
             _ = monoio::time::sleep(POOL_EVICT_EVERY) => shard.http.pool.evict_idle(),
@@ -409,7 +320,7 @@ pub async fn run(
         let listener = shard.listeners[index].clone();
         match monoio::net::TcpListener::from_std(socket) {
             Ok(socket) => {
-                monoio::spawn(listener::accept_loop(shard.clone(), listener, socket));
+                monoio::spawn(listener::accept_loop(shard.context.clone(), listener, socket));
             }
             Err(e) => {
                 let _ = ready.send(Err(format!("shard {}: listener {}: {e}", shard.id, listener.name)));
@@ -420,30 +331,26 @@ pub async fn run(
     shard.sync_checkers(&shard.control.current());
     if shard.id == 0 {
         if let Some(admin) = admin {
-            monoio::spawn(crate::admin::serve(shard.clone(), admin));
+            monoio::spawn(crate::admin::serve(shard.context.clone(), admin));
         }
-        monoio::spawn(crate::admin::sweep_drained_targets(shard.clone()));
+        monoio::spawn(crate::admin::sweep_drained_targets(shard.context.clone()));
     }
     let _ = ready.send(Ok(()));
     debug!(shard = shard.id, "shard running");
-    monoio::spawn(evict_idle_backend_connections(shard.clone()));
-    monoio::spawn(crate::http::park::serve_lot(shard.clone(), crate::http::proxy::DRAIN_IDLE_GRACE));
+    monoio::spawn(evict_idle_backend_connections(shard.context.clone()));
+    monoio::spawn(crate::http::park::serve_lot(shard.context.clone(), crate::http::proxy::DRAIN_IDLE_GRACE));
 
     let mut drain_deadline: Option<Instant> = None;
     'life: loop {
         let batch = match drain_deadline {
             None => mailbox.recv().await,
             Some(deadline) => {
-                if shard.sessions.get() == 0 {
+                if shard.sessions() == 0 {
                     debug!(shard = shard.id, "drained");
                     break 'life;
                 }
                 if Instant::now() >= deadline {
-                    info!(
-                        shard = shard.id,
-                        open = shard.sessions.get(),
-                        "drain timeout: closing the remaining sessions"
-                    );
+                    info!(shard = shard.id, open = shard.sessions(), "drain timeout: closing the remaining sessions");
                     break 'life;
                 }
                 monoio::time::timeout(DRAIN_POLL, mailbox.recv()).await.unwrap_or_default()
@@ -457,9 +364,13 @@ pub async fn run(
                     drain_deadline = Some(drain_deadline.map_or(deadline, |d| d.min(deadline)));
                 }
                 Message::UpdateGroups(set) => shard.apply_set(&set),
-                Message::SurgeWake(group) => {
-                    if let Some(local) = shard.surges.borrow().get(&group) {
-                        local.woken_by_another_shard();
+                Message::SurgeWake { group } => {
+                    // The index is of the target set in force when the message was sent; after
+                    // a reload that reordered the groups it may name another group, whose head
+                    // waiter then looks once for nothing, while the meant one finds its slot at
+                    // its next periodic look (surge::HEAD_RECHECK).
+                    if let Some(g) = shard.groups().get(group) {
+                        g.surge.woken_by_another_shard();
                     }
                 }
                 Message::Snapshot(reply) => {

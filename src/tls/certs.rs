@@ -12,18 +12,18 @@
 //! listener has a handful of certificates, so a walk over them costs nothing measurable and
 //! needs no name table to keep in step with the files.
 
-use std::{path::Path, sync::Arc};
+use std::sync::Arc;
 
 use rustls::{
     crypto::CryptoProvider,
-    pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer, ServerName},
+    pki_types::ServerName,
     server::{ClientHello, ProducesTickets, ResolvesServerCert},
     sign::CertifiedKey,
     ServerConfig,
 };
 
 use super::TlsError;
-use crate::config::CertKeyPair;
+use crate::{config::CertKeyPair, pem};
 
 /// ALPN protocols an HTTPS listener offers: it speaks HTTP/1.1 to clients.
 pub const ALPN_HTTP1: &[u8] = b"http/1.1";
@@ -60,41 +60,6 @@ impl ResolvesServerCert for SniResolver {
     }
 }
 
-/// Loads one `{ cert, key }` pair and checks that the key belongs to the certificate.
-pub fn load_pair(pair: &CertKeyPair, provider: &CryptoProvider) -> Result<Arc<CertifiedKey>, TlsError> {
-    let chain = load_certs(&pair.cert)?;
-    let key = PrivateKeyDer::from_pem_file(&pair.key).map_err(|e| TlsError::pem(&pair.key, "private key", e))?;
-    let signing = provider
-        .key_provider
-        .load_private_key(key)
-        .map_err(|e| TlsError::file(&pair.key, format!("unusable private key: {e}")))?;
-    let certified = CertifiedKey::new(chain, signing);
-    match certified.keys_match() {
-        Ok(()) => Ok(Arc::new(certified)),
-        // A key type whose public half rustls cannot compute is not a mismatch.
-        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => Ok(Arc::new(certified)),
-        Err(_) => Err(TlsError::file(
-            &pair.key,
-            format!("this private key does not belong to the certificate in {}", pair.cert.display()),
-        )),
-    }
-}
-
-/// The certificates of a PEM file, in order (the leaf first); at least one.
-pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| TlsError::pem(path, "certificate", e))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| TlsError::pem(path, "certificate", e))?;
-    if chain.is_empty() {
-        return Err(TlsError::file(path, "no certificate (-----BEGIN CERTIFICATE-----) in the file".into()));
-    }
-    if let Err(e) = webpki::EndEntityCert::try_from(&chain[0]) {
-        return Err(TlsError::file(path, format!("the first certificate cannot be parsed: {e}")));
-    }
-    Ok(chain)
-}
-
 /// The rustls configuration of one HTTPS listener: TLS 1.3 and 1.2, the certificates chosen by
 /// SNI, ALPN `http/1.1`, and resumption by tickets from `ticketer` (shared by every shard and
 /// kept across certificate reloads, so a ticket issued by one shard resumes on any other) and
@@ -104,7 +69,10 @@ pub fn server_config(
     provider: &Arc<CryptoProvider>,
     ticketer: &Arc<dyn ProducesTickets>,
 ) -> Result<Arc<ServerConfig>, TlsError> {
-    let certs = pairs.iter().map(|p| load_pair(p, provider).map(|key| Loaded { key })).collect::<Result<_, _>>()?;
+    let certs = pairs
+        .iter()
+        .map(|p| pem::load_pair(&p.cert, &p.key, provider).map(|key| Loaded { key }))
+        .collect::<Result<_, _>>()?;
     let mut config = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(TlsError::Setup)?

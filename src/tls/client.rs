@@ -17,8 +17,11 @@ use rustls::{
     ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
 
-use super::{certs, TlsError};
-use crate::config::TargetTls;
+use super::TlsError;
+use crate::{
+    config::TargetTls,
+    pem::{self, PemError},
+};
 
 /// The configuration for the targets of a group with `tls`.
 pub fn for_targets(tls: &TargetTls, provider: &Arc<CryptoProvider>) -> Result<Arc<ClientConfig>, TlsError> {
@@ -28,8 +31,8 @@ pub fn for_targets(tls: &TargetTls, provider: &Arc<CryptoProvider>) -> Result<Ar
     let mut roots = RootCertStore::empty();
     match &tls.ca {
         Some(path) => {
-            for cert in certs::load_certs(path)? {
-                roots.add(cert).map_err(|e| TlsError::file(path, format!("not a usable CA certificate: {e}")))?;
+            for cert in pem::load_certs(path)? {
+                roots.add(cert).map_err(|e| PemError::new(path, format!("not a usable CA certificate: {e}")))?;
             }
         }
         None => {
@@ -64,7 +67,7 @@ pub fn unverified(provider: &Arc<CryptoProvider>) -> Result<Arc<ClientConfig>, T
 }
 
 fn finish(mut config: ClientConfig) -> Arc<ClientConfig> {
-    config.alpn_protocols = vec![certs::ALPN_HTTP1.to_vec()];
+    config.alpn_protocols = vec![super::certs::ALPN_HTTP1.to_vec()];
     Arc::new(config)
 }
 

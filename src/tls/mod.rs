@@ -11,7 +11,7 @@
 //! and each target group's `ClientConfig`. Nothing TLS-related is shared per request: a
 //! connection's rustls state belongs to its shard.
 //!
-//! - [`certs`]: loading and checking certificate/key files, SNI selection, the server config;
+//! - [`certs`]: SNI selection and the server config (the files are read by [`crate::pem`]);
 //! - [`client`]: the client configs for targets (verify against a CA or not);
 //! - [`stream`]: a TLS connection over a non-blocking socket: handshake, read, write, close.
 
@@ -19,48 +19,24 @@ pub mod certs;
 pub mod client;
 pub mod stream;
 
-use std::{
-    collections::HashMap,
-    path::{Path, PathBuf},
-    sync::Arc,
-};
+use std::{collections::HashMap, sync::Arc};
 
 use arc_swap::ArcSwap;
 use rustls::{crypto::CryptoProvider, server::ProducesTickets, ClientConfig, ServerConfig};
 
 use crate::config::{Config, Protocol};
+pub use crate::pem::provider;
+use crate::pem::PemError;
 
 pub use stream::{HandshakeError, TlsStream};
 
 /// A TLS setup problem, naming the file it comes from.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("{}: {why}", path.display())]
-    File { path: PathBuf, why: String },
+    #[error(transparent)]
+    File(#[from] PemError),
     #[error("TLS setup: {0}")]
     Setup(rustls::Error),
-}
-
-impl TlsError {
-    fn file(path: &Path, why: String) -> TlsError {
-        TlsError::File { path: path.to_path_buf(), why }
-    }
-
-    /// A PEM reading error, said the way an operator reads it.
-    fn pem(path: &Path, what: &str, e: rustls::pki_types::pem::Error) -> TlsError {
-        use rustls::pki_types::pem::Error as P;
-        let why = match e {
-            P::Io(e) => format!("cannot read the file: {e}"),
-            P::NoItemsFound => format!("no {what} in the file"),
-            other => format!("not a valid PEM {what} file: {other:?}"),
-        };
-        TlsError::file(path, why)
-    }
-}
-
-/// The crypto provider of every TLS context (ring).
-pub fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
 }
 
 /// The TLS contexts of a running configuration, shared by the shards.

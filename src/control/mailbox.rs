@@ -1,8 +1,11 @@
 //! The control mailbox of one shard: messages in a crossbeam channel, and a wake-up byte on a
 //! socket pair so that the shard's runtime can *wait* for mail instead of polling for it.
 //!
-//! Control is messages, data never is: stop, drain and snapshot requests come this way, a few
-//! per second at most, never per request.
+//! Control is messages, data never is: stop, drain, snapshot and target-set messages come this
+//! way, a few per second at most. The one that can come once per request is a surge queue's
+//! cross-shard hand-off ([`Message::SurgeWake`], only while requests wait in a queue and the
+//! oldest waiter is on another shard): it carries a group index and allocates nothing of its
+//! own (the channel itself allocates one block per 31 messages).
 //!
 //! No lost wake-up: a sender pushes the message first and writes the wake byte after; the
 //! shard empties the wake socket first and the channel after, and only waits when both were
@@ -27,10 +30,10 @@ pub enum Message {
     /// End the shard now: open sessions are closed.
     Stop,
     /// Apply this target set (registration, drain removal, zonal shift, reload).
-    UpdateGroups(std::sync::Arc<crate::health::TargetSet>),
-    /// A slot of this target group was freed on another shard, and this shard holds the
-    /// group's oldest waiter: wake it (surge queue).
-    SurgeWake(String),
+    UpdateGroups(std::sync::Arc<super::TargetSet>),
+    /// A slot of target group `group` (its index in the target set in force) was freed on
+    /// another shard, and this shard holds the group's oldest waiter: wake it (surge queue).
+    SurgeWake { group: usize },
     /// Send this shard's figures back.
     Snapshot(futures_channel::oneshot::Sender<ShardSnapshot>),
 }

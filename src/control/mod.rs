@@ -1,8 +1,8 @@
 //! The control plane: the one place that changes what the shards route to.
 //!
 //! Registration, deregistration, zonal shift (admin API) and reloads (SIGHUP) all come here.
-//! Each builds a new [`TargetSet`] from the current one, publishes it in the [`HealthTable`],
-//! and sends it to every shard's mailbox, which rebuilds its balancers from it. Changes are
+//! Each builds a new [`TargetSet`] from the current one, publishes it (an `ArcSwap` here, and a
+//! bump of the health table's epoch), and sends it to every shard's [`mailbox`], which rebuilds its balancers from it. Changes are
 //! serialised by one mutex (a few per second at most, never on the request path), and mailboxes
 //! are FIFO, so every shard applies them in the same order.
 //!
@@ -17,6 +17,13 @@
 //! new ones start `initial`, targets that stay keep their verdict and counters. The file is
 //! the source of truth at each reload: targets registered through the API and absent from the
 //! file drain too.
+//!
+//! The control plane also carries the surge queues' cross-shard hand-off: a shard that frees a
+//! slot while another shard holds the group's oldest waiter asks for it here
+//! ([`crate::surge::WakeShard`]), and the message goes through that shard's mailbox.
+
+pub mod mailbox;
+pub mod set;
 
 use std::{
     collections::HashMap,
@@ -28,15 +35,18 @@ use std::{
     time::{Duration, Instant},
 };
 
+use arc_swap::ArcSwap;
 use tracing::info;
 
 use crate::{
     config::{Config, Target},
-    health::{HealthTable, TargetHealth, TargetSet},
+    health::{HealthTable, TargetHealth},
     metrics::ShardSnapshot,
-    shard::mailbox::{MailboxSender, Message},
+    surge::{SurgeShared, WakeShard},
     tls::TlsContexts,
 };
+use mailbox::{MailboxSender, Message};
+pub use set::{SharedTarget, TargetSet};
 
 /// Why a reload was not applied (the running configuration stays in force).
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +96,8 @@ const DRAIN_SETTLE: Duration = Duration::from_millis(500);
 
 pub struct Control {
     table: Arc<HealthTable>,
+    /// The target set in force.
+    set: ArcSwap<TargetSet>,
     mailboxes: Vec<MailboxSender>,
     /// Draining targets by health-slot id. The mutex also serialises every change.
     draining: Mutex<HashMap<u64, Drain>>,
@@ -99,9 +111,13 @@ pub struct Control {
 }
 
 impl Control {
-    pub fn new(table: Arc<HealthTable>, mailboxes: Vec<MailboxSender>, tls: TlsContexts) -> Self {
+    /// The control plane of `config`, run by one shard per mailbox; every target starts new.
+    pub fn new(config: Arc<Config>, mailboxes: Vec<MailboxSender>, tls: TlsContexts) -> Self {
+        let table = Arc::new(HealthTable::default());
+        let set = ArcSwap::from_pointee(TargetSet::initial(config, &table, mailboxes.len()));
         Control {
             table,
+            set,
             mailboxes,
             draining: Mutex::new(HashMap::new()),
             stopping: AtomicBool::new(false),
@@ -121,7 +137,7 @@ impl Control {
 
     /// The target set in force.
     pub fn current(&self) -> Arc<TargetSet> {
-        self.table.current()
+        self.set.load_full()
     }
 
     pub fn shard_count(&self) -> usize {
@@ -157,7 +173,8 @@ impl Control {
     /// Makes `set` the one in force and sends it to every shard.
     fn publish(&self, set: TargetSet) {
         let set = Arc::new(set);
-        self.table.publish(set.clone());
+        self.set.store(set.clone());
+        self.table.epoch.bump();
         for m in &self.mailboxes {
             let _ = m.send(Message::UpdateGroups(set.clone()));
         }
@@ -167,14 +184,14 @@ impl Control {
     /// returns to service).
     pub fn register(&self, group: &str, target: Target) -> Result<Registered, ChangeError> {
         let mut draining = self.lock();
-        let cur = self.table.current();
+        let cur = self.current();
         let g = cur.config.group_index(group).ok_or_else(|| ChangeError::UnknownGroup(group.to_string()))?;
         let mut config = (*cur.config).clone();
-        let mut health = cur.health.clone();
+        let mut shared = cur.targets.clone();
         let targets = &mut config.target_groups[g].targets;
         let outcome = match targets.iter().position(|t| t.addr == target.addr) {
             Some(i) => {
-                let slot = &health[g][i];
+                let slot = &shared[g][i].health;
                 if slot.set_draining(false) {
                     draining.remove(&slot.id);
                     self.table.epoch.bump();
@@ -189,13 +206,13 @@ impl Control {
             None => {
                 info!(group, target = %target.addr, "target registered");
                 targets.push(target);
-                health[g].push(self.table.new_slot(config.target_groups[g].health_check.enabled));
+                shared[g].push(SharedTarget::new(&self.table, config.target_groups[g].health_check.enabled));
                 Registered::Added
             }
         };
         self.publish(TargetSet {
             config: Arc::new(config),
-            health,
+            targets: shared,
             shifted_zones: cur.shifted_zones.clone(),
             surge: cur.surge.clone(),
         });
@@ -206,7 +223,7 @@ impl Control {
     /// after the group's `deregistration_delay`.
     pub fn deregister(&self, group: &str, addr: SocketAddr) -> Result<(), ChangeError> {
         let mut draining = self.lock();
-        let cur = self.table.current();
+        let cur = self.current();
         let slot = match cur.slot(group, addr) {
             Some(slot) => slot.clone(),
             None if cur.config.group_index(group).is_none() => return Err(ChangeError::UnknownGroup(group.into())),
@@ -230,7 +247,7 @@ impl Control {
     /// Stops routing to targets in `zone` (every group) until [`Control::clear_zonal_shift`].
     pub fn shift_zone(&self, zone: &str) {
         let _guard = self.lock();
-        let cur = self.table.current();
+        let cur = self.current();
         if cur.shifted_zones.iter().any(|z| z == zone) {
             return;
         }
@@ -239,7 +256,7 @@ impl Control {
         info!(zone, "zonal shift: traffic moved away from the zone");
         self.publish(TargetSet {
             config: cur.config.clone(),
-            health: cur.health.clone(),
+            targets: cur.targets.clone(),
             shifted_zones,
             surge: cur.surge.clone(),
         });
@@ -247,12 +264,12 @@ impl Control {
 
     pub fn clear_zonal_shift(&self) {
         let _guard = self.lock();
-        let cur = self.table.current();
+        let cur = self.current();
         if !cur.shifted_zones.is_empty() {
             info!(zones = ?cur.shifted_zones, "zonal shift ended");
             self.publish(TargetSet {
                 config: cur.config.clone(),
-                health: cur.health.clone(),
+                targets: cur.targets.clone(),
                 shifted_zones: Vec::new(),
                 surge: cur.surge.clone(),
             });
@@ -263,7 +280,7 @@ impl Control {
     /// and `[admin]` keep their running values.
     pub fn reload(&self, new: Config) -> Result<(), ReloadError> {
         let mut draining = self.lock();
-        let cur = self.table.current();
+        let cur = self.current();
         if new.listeners.len() != cur.config.listeners.len() {
             return Err(ReloadError::ListenersDiffer);
         }
@@ -282,15 +299,18 @@ impl Control {
         let mut config = new;
         config.runtime = cur.config.runtime.clone();
         config.admin = cur.config.admin.clone();
-        let mut health = Vec::with_capacity(config.target_groups.len());
+        let mut shared = Vec::with_capacity(config.target_groups.len());
         // A group keeps its queue figures (and waiters) across a reload, by name.
         let surge = config
             .target_groups
             .iter()
-            .map(|g| cur.config.group_index(&g.name).map_or_else(|| self.table.new_surge(), |i| cur.surge[i].clone()))
+            .map(|g| {
+                let kept = cur.config.group_index(&g.name).map(|i| cur.surge[i].clone());
+                kept.unwrap_or_else(|| Arc::new(SurgeShared::new(self.shard_count())))
+            })
             .collect();
         for group in &mut config.target_groups {
-            let old = cur.config.group_index(&group.name).map(|g| (&cur.config.target_groups[g], &cur.health[g]));
+            let old = cur.config.group_index(&group.name).map(|g| (&cur.config.target_groups[g], &cur.targets[g]));
             let keeps_slots = old.is_some_and(|(o, _)| o.health_check.enabled == group.health_check.enabled);
             let mut slots = Vec::with_capacity(group.targets.len());
             for t in &group.targets {
@@ -299,13 +319,13 @@ impl Control {
                     .and_then(|(o, s)| o.targets.iter().position(|ot| ot.addr == t.addr).map(|i| s[i].clone()));
                 let slot = match kept {
                     Some(slot) => {
-                        if slot.set_draining(false) {
-                            draining.remove(&slot.id);
+                        if slot.health.set_draining(false) {
+                            draining.remove(&slot.health.id);
                             self.table.epoch.bump();
                         }
                         slot
                     }
-                    None => self.table.new_slot(group.health_check.enabled),
+                    None => SharedTarget::new(&self.table, group.health_check.enabled),
                 };
                 slots.push(slot);
             }
@@ -313,17 +333,18 @@ impl Control {
             if let Some((o, s)) = old {
                 for (ot, slot) in o.targets.iter().zip(s) {
                     if !group.targets.iter().any(|t| t.addr == ot.addr) {
-                        self.start_drain(&mut draining, slot, group.deregistration_delay);
+                        self.start_drain(&mut draining, &slot.health, group.deregistration_delay);
                         group.targets.push(ot.clone());
                         slots.push(slot.clone());
                     }
                 }
             }
-            health.push(slots);
+            shared.push(slots);
         }
-        let live: Vec<u64> = health.iter().flatten().map(|s| s.id).collect();
+        let live: Vec<u64> = shared.iter().flatten().map(|s| s.health.id).collect();
         draining.retain(|id, _| live.contains(id));
-        self.publish(TargetSet { config: Arc::new(config), health, shifted_zones: cur.shifted_zones.clone(), surge });
+        let shifted_zones = cur.shifted_zones.clone();
+        self.publish(TargetSet { config: Arc::new(config), targets: shared, shifted_zones, surge });
         Ok(())
     }
 
@@ -336,15 +357,15 @@ impl Control {
     /// `figures`, taken after the drain began), or past their deadline. Returns how many.
     pub fn remove_drained(&self, figures: &ShardSnapshot) -> usize {
         let mut draining = self.lock();
-        let cur = self.table.current();
+        let cur = self.current();
         let now = Instant::now();
         let mut config = (*cur.config).clone();
-        let mut health = cur.health.clone();
+        let mut shared = cur.targets.clone();
         let mut removed = 0;
         for (g, group) in config.target_groups.iter_mut().enumerate() {
             let mut i = 0;
             while i < group.targets.len() {
-                let slot = &health[g][i];
+                let slot = &shared[g][i].health;
                 let done = draining.get(&slot.id).is_some_and(|d| {
                     let in_flight = figures.target_in(&group.name, group.targets[i].addr).map_or(0, |t| t.active);
                     now >= d.deadline || (in_flight == 0 && now.duration_since(d.since) >= DRAIN_SETTLE)
@@ -353,7 +374,7 @@ impl Control {
                     draining.remove(&slot.id);
                     info!(group = %group.name, target = %group.targets[i].addr, "drained target removed");
                     group.targets.remove(i);
-                    health[g].remove(i);
+                    shared[g].remove(i);
                     removed += 1;
                 } else {
                     i += 1;
@@ -363,7 +384,7 @@ impl Control {
         if removed > 0 {
             self.publish(TargetSet {
                 config: Arc::new(config),
-                health,
+                targets: shared,
                 shifted_zones: cur.shifted_zones.clone(),
                 surge: cur.surge.clone(),
             });
@@ -383,6 +404,16 @@ impl Control {
     }
 }
 
+/// A freed slot for a waiter on another shard: a message through that shard's mailbox (no
+/// allocation: the group travels as its index in the target set in force).
+impl WakeShard for Control {
+    fn wake(&self, shard: usize, group: usize) {
+        if let Some(m) = self.mailboxes.get(shard) {
+            let _ = m.send(Message::SurgeWake { group });
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -390,7 +421,6 @@ mod tests {
         config::TargetGroup,
         health::HealthState,
         metrics::{ShardSnapshot, TargetSnapshot},
-        shard::mailbox,
     };
 
     fn addr(port: u16) -> SocketAddr {
@@ -409,7 +439,7 @@ mod tests {
         };
         let (tx, rx) = mailbox::mailbox().unwrap();
         let tls = TlsContexts::load(&config).expect("no TLS files in the test configuration");
-        (Control::new(Arc::new(HealthTable::new(Arc::new(config), 1)), vec![tx], tls), rx)
+        (Control::new(Arc::new(config), vec![tx], tls), rx)
     }
 
     fn in_flight(port: u16, active: u64) -> ShardSnapshot {

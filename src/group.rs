@@ -1,5 +1,10 @@
 //! A target group as one shard runs it: the settings, the balancer, the targets with their
-//! counters and health slots, the routable set, and the latency histogram.
+//! counters, health slots and slot counters, the routable set, the per-target caps (a pick
+//! that takes a slot, and the wait in the surge queue when every target is full) and the
+//! latency histograms.
+//!
+//! It sits below the session code (which picks through it) and above the control plane (whose
+//! published target set it is built from), the balancers, the surge queue and the health table.
 //!
 //! # Routing with health
 //!
@@ -22,7 +27,7 @@ use std::{
     net::SocketAddr,
     rc::Rc,
     sync::Arc,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use hdrhistogram::Histogram;
@@ -30,12 +35,15 @@ use hdrhistogram::Histogram;
 use monoio::net::TcpStream;
 
 use crate::{
-    balance::{Balancer, Eligible, PickContext},
+    balance::{Balancer, Eligible, PickContext, TargetLoad},
     config::TargetGroup,
-    health::{checker, HealthEpoch, HealthState, HealthTable, TargetHealth, TargetSet},
-    metrics::{Counter, GroupSnapshot, TargetCounters},
-    surge::{SurgeLocal, HEAD_RECHECK},
+    control::{SharedTarget, TargetSet},
+    health::{checker, HealthEpoch, HealthState, HealthTable, TargetHealth},
+    metrics::{new_latency_histogram, Counter, GroupSnapshot, TargetCounters, LATENCY_MAX_MICROS},
+    surge::{self, SlotCounter, SlotOwner, SurgeLocal, Try},
 };
+
+pub use crate::surge::{Refusal, SlotGuard};
 
 /// One target as a shard sees it.
 #[derive(Debug)]
@@ -43,12 +51,19 @@ pub struct TargetRuntime {
     pub addr: SocketAddr,
     /// The shared health slot (read through the group's routable set, written by checks).
     pub health: Arc<TargetHealth>,
+    /// Slots of `max_connections_per_target` in use on it over all shards.
+    pub slots: Arc<SlotCounter>,
     pub counters: TargetCounters,
 }
 
 impl TargetRuntime {
-    pub fn new(addr: SocketAddr, health: Arc<TargetHealth>) -> Self {
-        TargetRuntime { addr, health, counters: TargetCounters::default() }
+    pub fn new(addr: SocketAddr, shared: &SharedTarget) -> Self {
+        TargetRuntime {
+            addr,
+            health: shared.health.clone(),
+            slots: shared.slots.clone(),
+            counters: TargetCounters::default(),
+        }
     }
 }
 
@@ -109,38 +124,22 @@ pub enum Pick {
     AllFull,
 }
 
-/// Why a request got no target after waiting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    /// No target may take work: 503.
-    NoTarget,
-    /// The surge queue was full: 503 at once, `SpilloverCount` + 1.
-    Spilled,
-    /// Waited `queue_timeout` in the queue: 503.
-    QueueTimeout,
-    /// The client went away while queued: nothing to answer.
-    ClientGone,
-}
+impl TargetLoad for TargetRuntime {
+    #[inline]
+    fn outstanding(&self) -> u64 {
+        self.counters.active.get()
+    }
 
-/// A slot of `max_connections_per_target` held on a target; given back (and handed to the
-/// oldest waiter of the group) when dropped.
-pub struct SlotGuard {
-    target: Rc<TargetRuntime>,
-    surge: Rc<SurgeLocal>,
-}
-
-impl Drop for SlotGuard {
-    fn drop(&mut self) {
-        self.target.health.slots.release();
-        self.surge.after_release();
+    #[inline]
+    fn connections(&self) -> u64 {
+        self.counters.connections.get()
     }
 }
 
-/// Latency histogram range: 1 µs to 60 s at 3 significant digits.
-const LATENCY_MAX_MICROS: u64 = 60_000_000;
-
-pub fn new_latency_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, LATENCY_MAX_MICROS, 3).expect("valid histogram bounds")
+impl SlotOwner for TargetRuntime {
+    fn slot_counter(&self) -> &SlotCounter {
+        &self.slots
+    }
 }
 
 impl GroupRuntime {
@@ -155,14 +154,16 @@ impl GroupRuntime {
         tls: Option<Arc<rustls::ClientConfig>>,
     ) -> Self {
         let config = &set.config.target_groups[g];
-        let reuse = |addr: SocketAddr, slot: &Arc<TargetHealth>| {
-            previous.and_then(|p| p.targets.iter().find(|t| t.addr == addr && Arc::ptr_eq(&t.health, slot)).cloned())
+        let reuse = |addr: SocketAddr, shared: &SharedTarget| {
+            previous.and_then(|p| {
+                p.targets.iter().find(|t| t.addr == addr && Arc::ptr_eq(&t.health, &shared.health)).cloned()
+            })
         };
         let targets = config
             .targets
             .iter()
-            .zip(&set.health[g])
-            .map(|(t, slot)| reuse(t.addr, slot).unwrap_or_else(|| Rc::new(TargetRuntime::new(t.addr, slot.clone()))))
+            .zip(&set.targets[g])
+            .map(|(t, shared)| reuse(t.addr, shared).unwrap_or_else(|| Rc::new(TargetRuntime::new(t.addr, shared))))
             .collect::<Vec<_>>();
         GroupRuntime {
             picker: RefCell::new(Picker {
@@ -218,8 +219,8 @@ impl GroupRuntime {
         // pick whose first target has a free slot allocates nothing.
         let mut full: Option<Vec<usize>> = None;
         while let Some(i) = self.pick(epoch, ctx, full.as_deref().unwrap_or(failed)) {
-            if self.targets[i].health.slots.try_acquire(cap) {
-                let guard = SlotGuard { target: self.targets[i].clone(), surge: self.surge.clone() };
+            if self.targets[i].slots.try_acquire(cap) {
+                let guard = SlotGuard::new(self.targets[i].clone(), self.surge.clone());
                 return Pick::Got(i, Some(guard));
             }
             full.get_or_insert_with(|| failed.to_vec()).push(i);
@@ -231,7 +232,7 @@ impl GroupRuntime {
         }
     }
 
-    /// Waits in the surge queue for a slot (see `surge.rs`), watching the client so that one
+    /// Waits in the surge queue for a slot (`surge/wait.rs`), watching the client so that one
     /// that disconnects leaves at once.
     pub async fn wait_for_slot(
         &self,
@@ -240,42 +241,25 @@ impl GroupRuntime {
         failed: &[usize],
         client: &TcpStream,
     ) -> Result<(usize, Option<SlotGuard>), Refusal> {
-        let place = match self.surge.join(self.config.surge_queue_length) {
-            Ok(place) => place,
-            Err(_) => {
-                self.figures.spillover.add(1);
-                return Err(Refusal::Spilled);
+        let (cap, timeout) = (self.config.surge_queue_length, self.config.queue_timeout);
+        let waited = surge::wait_for_slot(&self.surge, cap, timeout, client, || {
+            match self.pick_slot(epoch, ctx, failed, true) {
+                Pick::Got(i, guard) => Try::Got((i, guard)),
+                Pick::NoTarget => Try::NoTarget,
+                Pick::AllFull => Try::AllFull,
             }
-        };
-        let joined = Instant::now();
-        let deadline = joined + self.config.queue_timeout;
-        let mut watch_client = true;
-        loop {
-            if place.is_head() {
-                match self.pick_slot(epoch, ctx, failed, true) {
-                    Pick::Got(i, guard) => {
-                        place.leave(true);
-                        self.record(&self.figures.queue_wait, joined.elapsed());
-                        return Ok((i, guard));
-                    }
-                    Pick::NoTarget => return Err(Refusal::NoTarget),
-                    Pick::AllFull => {}
+        })
+        .await;
+        match waited {
+            Ok((got, wait)) => {
+                self.record(&self.figures.queue_wait, wait);
+                Ok(got)
+            }
+            Err(refusal) => {
+                if refusal == Refusal::Spilled {
+                    self.figures.spillover.add(1);
                 }
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(Refusal::QueueTimeout);
-            }
-            let nap = if place.is_head() { HEAD_RECHECK.min(deadline - now) } else { deadline - now };
-            monoio::select! {
-                _ = place.woken() => {}
-                _ = monoio::time::sleep(nap) => {}
-                gone = client_hangs_up(client), if watch_client => {
-                    if gone {
-                        return Err(Refusal::ClientGone);
-                    }
-                    watch_client = false;
-                }
+                Err(refusal)
             }
         }
     }
@@ -343,29 +327,6 @@ impl GroupRuntime {
             latency: self.figures.latency.borrow().clone(),
             queue_wait: self.figures.queue_wait.borrow().clone(),
             spillover: self.figures.spillover.get(),
-        }
-    }
-}
-
-/// Completes with `true` when the client closed (or reset) its connection, `false` when it sent
-/// bytes (a pipelined request, or the start of a TCP stream: it is still there, and readiness
-/// would keep firing, so the caller stops watching).
-async fn client_hangs_up(client: &TcpStream) -> bool {
-    use std::os::fd::AsRawFd;
-    loop {
-        if client.readable(false).await.is_err() {
-            return true;
-        }
-        let mut byte = 0u8;
-        // SAFETY: a one-byte peek into a valid local.
-        let n = unsafe {
-            libc::recv(client.as_raw_fd(), (&mut byte as *mut u8).cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT)
-        };
-        match n {
-            0 => return true,
-            n if n > 0 => return false,
-            _ if std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock => continue,
-            _ => return true,
         }
     }
 }

@@ -1,0 +1,232 @@
+//! What a shard's client sessions share: [`ShardContext`], and each session's bookkeeping
+//! ([`ListenerRuntime`], [`SessionGuard`], the process-wide [`ConnectionLimit`]).
+//!
+//! The shard (`shard/`) owns the run loop, the mailbox, the health checks and the listeners'
+//! accept loops; the sessions below it (`l4/`, `http/`) need only a narrow part of its state:
+//! its target groups, its pipes, the drain and close signals and the session count. That part
+//! lives here, below the session code, so that sessions never name the shard: imports run one
+//! way (the layering map in `lib.rs`). The HTTP listener adds its own per-shard resources on
+//! top (`http::HttpContext`, which dereferences to this).
+//!
+//! Everything here is one thread's (`Cell`/`RefCell`), except the connection cap: one atomic
+//! add when a connection is accepted and one subtract when it closes, never per request.
+
+use std::{
+    cell::{Cell, RefCell},
+    rc::Rc,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use crate::{
+    config::Protocol, control::Control, group::GroupRuntime, health::HealthTable, latch::Latch,
+    metrics::ListenerCounters, pipe::PipePool,
+};
+
+/// The process-wide cap on client connections.
+#[derive(Debug)]
+pub struct ConnectionLimit {
+    open: AtomicUsize,
+    max: usize,
+}
+
+impl ConnectionLimit {
+    pub fn new(max: usize) -> Self {
+        ConnectionLimit { open: AtomicUsize::new(0), max }
+    }
+
+    /// Reserves a slot for one connection; false at the cap.
+    pub fn try_acquire(&self) -> bool {
+        self.open.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| (n < self.max).then_some(n + 1)).is_ok()
+    }
+
+    pub fn release(&self) {
+        self.open.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Client connections open now, over all shards.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+}
+
+/// A listener as a shard runs it.
+#[derive(Debug)]
+pub struct ListenerRuntime {
+    /// Position in the configuration's listener list (its TLS context is found by it).
+    pub index: usize,
+    pub name: String,
+    pub protocol: Protocol,
+    /// Index of its target group in the shard's group list (changes when a reload reorders
+    /// the groups).
+    pub group: Cell<usize>,
+    pub idle_timeout: Duration,
+    /// HTTP: the whole request head must arrive within this, else 408.
+    pub request_timeout: Duration,
+    /// HTTP: idle limit of an upgraded (WebSocket) tunnel.
+    pub tunnel_timeout: Duration,
+    /// HTTP: `X-Forwarded-Port` and `X-Forwarded-Proto` values, and the `Host` given to an
+    /// HTTP/1.0 request without one.
+    pub port: u16,
+    pub scheme: &'static str,
+    pub host: String,
+    pub counters: ListenerCounters,
+}
+
+/// What the sessions of one shard share.
+pub struct ShardContext {
+    pub id: usize,
+    /// The control plane: target sets, TLS contexts, the other shards' mailboxes.
+    pub control: Arc<Control>,
+    /// Replaced as a whole on reload; sessions keep the `Rc` of the group they started with.
+    groups: RefCell<Vec<Rc<GroupRuntime>>>,
+    /// Empty pipes for splice, reused across sessions.
+    pub pipes: RefCell<PipePool>,
+    limit: Arc<ConnectionLimit>,
+    /// Client sessions open on this shard.
+    sessions: Cell<usize>,
+    splice: bool,
+    /// Set once the shard drains: accept loops end and close their sockets.
+    stop_accepting: Latch,
+    /// Set when the shard ends: every session and background task drops what it holds (its
+    /// sockets close). A monoio runtime that ends does not drop its parked tasks, so the shard
+    /// must end them itself before returning.
+    closing: Latch,
+    /// Accept loops still running (they close their listening socket when they end).
+    accept_loops: Cell<usize>,
+}
+
+impl ShardContext {
+    pub fn new(
+        id: usize,
+        control: Arc<Control>,
+        groups: Vec<Rc<GroupRuntime>>,
+        pipes: PipePool,
+        limit: Arc<ConnectionLimit>,
+        splice: bool,
+    ) -> Self {
+        ShardContext {
+            id,
+            control,
+            groups: RefCell::new(groups),
+            pipes: RefCell::new(pipes),
+            limit,
+            sessions: Cell::new(0),
+            splice,
+            stop_accepting: Latch::default(),
+            closing: Latch::default(),
+            accept_loops: Cell::new(0),
+        }
+    }
+
+    /// The shared health table (its epoch is read on every pick).
+    pub fn health(&self) -> &HealthTable {
+        self.control.table()
+    }
+
+    pub fn group(&self, index: usize) -> Rc<GroupRuntime> {
+        self.groups.borrow()[index].clone()
+    }
+
+    /// Every group in force now.
+    pub fn groups(&self) -> Vec<Rc<GroupRuntime>> {
+        self.groups.borrow().clone()
+    }
+
+    /// Puts a new list of groups in force (the shard does, when a target set is published).
+    pub fn replace_groups(&self, groups: Vec<Rc<GroupRuntime>>) {
+        *self.groups.borrow_mut() = groups;
+    }
+
+    pub fn splice_enabled(&self) -> bool {
+        self.splice
+    }
+
+    pub fn limit(&self) -> &ConnectionLimit {
+        &self.limit
+    }
+
+    pub fn accepting(&self) -> bool {
+        !self.stop_accepting.is_set()
+    }
+
+    /// Draining: finish what is in flight, keep no client connection alive for more.
+    pub fn draining(&self) -> bool {
+        self.stop_accepting.is_set()
+    }
+
+    /// Completes when the shard stops accepting (the accept loops wait on this beside the
+    /// listening socket's readiness).
+    pub async fn stopped_accepting(&self) {
+        self.stop_accepting.wait().await
+    }
+
+    /// Stops accepting: the accept loops wake up and close their sockets.
+    pub fn stop_accepting(&self) {
+        self.stop_accepting.set();
+    }
+
+    /// Completes when the shard is ending: the caller drops what it holds.
+    pub async fn closing(&self) {
+        self.closing.wait().await
+    }
+
+    /// Ends every session and background task (they drop what they hold on their next poll).
+    pub fn close(&self) {
+        self.closing.set();
+    }
+
+    pub fn accept_loop_started(&self) {
+        self.accept_loops.set(self.accept_loops.get() + 1);
+    }
+
+    pub fn accept_loop_ended(&self) {
+        self.accept_loops.set(self.accept_loops.get() - 1);
+    }
+
+    /// Accept loops still running.
+    pub fn accept_loops(&self) -> usize {
+        self.accept_loops.get()
+    }
+
+    /// Client sessions open on this shard.
+    pub fn sessions(&self) -> usize {
+        self.sessions.get()
+    }
+
+    fn session_opened(&self) {
+        self.sessions.set(self.sessions.get() + 1);
+    }
+
+    fn session_closed(&self) {
+        self.sessions.set(self.sessions.get() - 1);
+    }
+}
+
+/// Keeps a session's bookkeeping right however the session ends: the shard's and listener's
+/// open counts and the global cap slot are given back on drop.
+pub struct SessionGuard {
+    pub shard: Rc<ShardContext>,
+    pub listener: Rc<ListenerRuntime>,
+}
+
+impl SessionGuard {
+    /// Counts a session whose cap slot was already taken (`ConnectionLimit::try_acquire`).
+    pub fn open(shard: Rc<ShardContext>, listener: Rc<ListenerRuntime>) -> Self {
+        shard.session_opened();
+        listener.counters.accepted.add(1);
+        listener.counters.active.add(1);
+        SessionGuard { shard, listener }
+    }
+}
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        self.listener.counters.active.sub(1);
+        self.shard.session_closed();
+        self.shard.limit().release();
+    }
+}
