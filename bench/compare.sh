@@ -560,8 +560,15 @@ EOF
         fi
         bench_die "$target $why; config $conf; log: $(tail -n 20 "$log")"
     fi
-    SPW_DRIVER[$target]=$(spillway_driver_report "$log")
-    [[ -n ${SPW_DRIVER[$target]} ]] || bench_die "$target logged no 'shard started' line; log: $(tail -n 20 "$log")"
+    # The port listens as soon as the control thread has bound it; the shards log their driver
+    # when their runtime is up, a moment later.
+    local i
+    for ((i = 0; i < 100; i++)); do
+        SPW_DRIVER[$target]=$(spillway_driver_report "$log")
+        [[ -z ${SPW_DRIVER[$target]} ]] || break
+        sleep 0.05
+    done
+    [[ -n ${SPW_DRIVER[$target]} ]] || bench_die "$target logged no 'shard started' line within 5 s; log: $(tail -n 20 "$log")"
     SPILLWAY_VERSION=$("$bin" --version 2>/dev/null | head -n 1 || true)
     bench_log "$target ${SPILLWAY_VERSION:-?} pid $pid on 127.0.0.1:$port, CPU $PROXY_CPU, driver ${SPW_DRIVER[$target]}"
 }
