@@ -9,51 +9,15 @@ and status.txt (one line per mode: "MODE ok|failed|skipped ..."). Medians over a
 runs of each mode x target; nothing is checked, the goals are reported met or missed.
 """
 
-import csv
-import glob
 import json
 import os
 import re
-import statistics
 import sys
+
+from spillbench.stats import latest, max_of as maxof, median_of as median, num, ratio, read_rows as rows_of
 
 MODES = ["l7", "churn", "l4", "tls", "tls-hs", "idle"]
 TARGETS = ["direct", "haproxy", "nginx", "spillway"]
-
-
-def latest(pattern, exclude=None):
-    files = sorted(f for f in glob.glob(pattern) if not (exclude and f.endswith(exclude)))
-    return files[-1] if files else None
-
-
-def rows_of(path):
-    if not path:
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def num(v):
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return None
-
-
-def median(rows, key):
-    vals = [num(r.get(key)) for r in rows]
-    vals = [v for v in vals if v is not None]
-    return statistics.median(vals) if vals else None
-
-
-def maxof(rows, key):
-    vals = [num(r.get(key)) for r in rows]
-    vals = [v for v in vals if v is not None]
-    return max(vals) if vals else None
-
-
-def ratio(a, b):
-    return a / b if a is not None and b not in (None, 0) else None
 
 
 def main():

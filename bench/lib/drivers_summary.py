@@ -10,34 +10,12 @@ per request (user + kernel), the ratio of those medians to HAProxy's, and the me
 per-round ratios (each round's target against the HAProxy run of the same round).
 """
 
-import csv
-import glob
-import statistics
 import sys
+
+from spillbench.stats import fmt, latest, median, num, read_rows
 
 MODES = ["l7", "churn"]
 GOALS = {"l7": 0.85, "churn": 1.0}  # issue 15: the default config's CPU/request ÷ HAProxy's
-
-
-def latest(pattern):
-    files = sorted(glob.glob(pattern))
-    return files[-1] if files else None
-
-
-def num(v):
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return None
-
-
-def median(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
-
-
-def fmt(x, spec):
-    return "—" if x is None else spec % x
 
 
 def main():
@@ -51,7 +29,7 @@ def main():
         if not path:
             lines.append("| %s | (not measured) | | | | | | | | | | | |" % mode)
             continue
-        rows = list(csv.DictReader(open(path, newline="")))
+        rows = read_rows(path)
         targets = list(dict.fromkeys(r["target"] for r in rows))
         by_round = {(r["round"], r["target"]): r for r in rows}
         base = {}
