@@ -39,6 +39,12 @@
 # Needs: nginx, haproxy, taskset, ss, curl, python3 (--load wrk: wrk; tls: openssl; l4 with target
 # nginx: nginx's stream module, package libnginx-mod-stream). Only 127.0.0.1 is
 # ever used; every process started here is tracked by PID and stopped on exit.
+#
+# Layout of the work: this script starts, pins, samples and stops the processes, and copies the
+# raw counters of every run (/proc/stat, the processes' /proc/PID/stat, nginx's stub_status, the
+# clients' reports) into a run directory of its temp dir. The Python package bench/lib/spillbench
+# (`bench_py`) reads those by name: it writes the CSV rows and the run's log line, and the
+# Markdown summaries (python3 -m unittest discover bench/lib runs its tests).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -183,11 +189,43 @@ need_load() {
 
 # client_version: the load generator's name and version, for the summaries.
 client_version() {
+    local v
     if [[ $LOAD == wrk ]]; then
-        echo "wrk $(wrk -v 2>&1 | awk 'NR == 1 {print $2}')"
+        read -r _ v _ < <(wrk -v 2>&1) || true
+        echo "wrk $v"
     else
-        echo "loadgen $("$LOADGEN" --version 2>/dev/null | awk '{print $2}') ($LOADGEN_SRC, sha256 $LOADGEN_SHA…)"
+        read -r _ v _ < <("$LOADGEN" --version 2>/dev/null) || true
+        echo "loadgen $v ($LOADGEN_SRC, sha256 $LOADGEN_SHA…)"
     fi
+}
+
+# nginx_version, haproxy_version, haproxy_openssl: versions for the summaries' heads.
+nginx_version() {
+    local v
+    v=$(nginx -v 2>&1)
+    echo "${v##*nginx/}"
+}
+haproxy_version() {
+    local v
+    read -r _ _ v _ < <(haproxy -v 2>/dev/null) || true
+    echo "$v"
+}
+haproxy_openssl() {
+    local v
+    v=$(haproxy -vv 2>/dev/null | grep -m1 'Running on OpenSSL') || true
+    echo "${v##*: }"
+}
+
+# bench_py COMMAND ARGS...: the Python side (bench/lib/spillbench): parsing, figures, CSV rows,
+# summaries.
+bench_py() { PYTHONPATH="$ROOT/bench/lib${PYTHONPATH:+:$PYTHONPATH}" python3 -m spillbench "$@"; }
+
+# bench_py_ctx COMMAND ARGS...: bench_py with what the figures and summaries need to know of
+# this invocation (mode, client, targets, rounds, CPUs, connections, body size).
+bench_py_ctx() {
+    bench_py "$@" --mode "$MODE" --load "$LOAD" --targets "$TARGETS" --runs "$RUNS" \
+        --seconds "$SECONDS_PER_RUN" --quiet "$QUIET_PCT" --proxy-cpu "$PROXY_CPU" \
+        --backend-cpu "$BACKEND_CPU" --conns "$HTTP_CONNS" --body-size "$BODY_SIZE" --hs-conns "$TLS_HS_CONNS"
 }
 
 has_target() { [[ ",$TARGETS," == *",$1,"* ]]; }
@@ -272,7 +310,7 @@ EOF
     launch_nginx "$dir" "$BACKEND_CPU" "$NGINX_PORT"
     NGINX_PID=${LAUNCHED_PIDS[0]}
     NGINX_PIDS=("${LAUNCHED_PIDS[@]}")
-    bench_log "nginx $(nginx -v 2>&1 | sed 's/.*nginx\///') pid $NGINX_PID (workers: ${NGINX_PIDS[*]:1}) on 127.0.0.1:$NGINX_PORT, CPU $BACKEND_CPU"
+    bench_log "nginx $(nginx_version) pid $NGINX_PID (workers: ${NGINX_PIDS[*]:1}) on 127.0.0.1:$NGINX_PORT, CPU $BACKEND_CPU"
 }
 
 # launch_nginx DIR CPU PORT: checks DIR/nginx.conf, starts nginx on it pinned to CPU (the
@@ -462,13 +500,10 @@ EOF
     launch_haproxy "$dir" " ($what, maxconn $maxconn)"
 }
 
-# haproxy_info FIELD...: the values of these `show info` fields from HAProxy's stats
-# socket (mode tls), one line, "-" for a field it did not report.
+# haproxy_info: HAProxy's `show info` from its stats socket (mode tls), as it answered (empty
+# when it did not).
 haproxy_info() {
-    local out
-    out=$( (exec 3<>"/dev/tcp/127.0.0.1/$HAPROXY_STATS_PORT" && printf 'show info\n' >&3 && timeout 5 cat <&3) 2>/dev/null) || true
-    awk -v want="$*" 'BEGIN {n = split(want, w, " ")} {sub(/\r$/, ""); i = index($0, ": "); if (i) v[substr($0, 1, i - 1)] = substr($0, i + 2)}
-        END {for (k = 1; k <= n; k++) printf "%s%s", (k > 1 ? " " : ""), ((w[k] in v) ? v[w[k]] : "-"); print ""}' <<<"$out"
+    (exec 3<>"/dev/tcp/127.0.0.1/$HAPROXY_STATS_PORT" && printf 'show info\n' >&3 && timeout 5 cat <&3) 2>/dev/null || true
 }
 
 # Checks $dir/haproxy.cfg, starts HAProxy on it pinned to the proxy CPU, tracks its PID and
@@ -482,7 +517,7 @@ launch_haproxy() {
     bench_track "$HAPROXY_PID"
     bench_wait_port "$HAPROXY_PORT" 10 "$HAPROXY_PID" ||
         bench_die "haproxy did not listen on $HAPROXY_PORT: $(cat "$dir/haproxy.log")"
-    HAPROXY_VERSION=$(haproxy -v 2>/dev/null | awk 'NR == 1 {print $3}')
+    HAPROXY_VERSION=$(haproxy_version)
     bench_log "haproxy $HAPROXY_VERSION$what pid $HAPROXY_PID on 127.0.0.1:$HAPROXY_PORT, CPU $PROXY_CPU"
 }
 
@@ -500,7 +535,7 @@ spillway_bin() {
 # start_spillway [TARGET]: spillway on CPU $PROXY_CPU with its default configuration; TARGET
 # spillway-io_uring or spillway-epoll sets that driver (default: spillway, no driver key, so
 # auto). Sets SPW_PORT/SPW_PID/SPW_CONF/SPW_LOG/SPW_DRIVER[TARGET], and for TARGET spillway also
-# SPILLWAY_PORT, SPILLWAY_PID and SPILLWAY_CONF.
+# SPILLWAY_PORT and SPILLWAY_PID.
 start_spillway() {
     local target=${1:-spillway}
     local dir=$BENCH_TMP/$target bin=$BENCH_TMP/spillway/spillway driver_line=""
@@ -549,7 +584,7 @@ EOF
     bench_track "$pid"
     SPW_PORT[$target]=$port SPW_PID[$target]=$pid SPW_CONF[$target]=$conf SPW_LOG[$target]=$log
     if [[ $target == spillway ]]; then
-        SPILLWAY_PORT=$port SPILLWAY_PID=$pid SPILLWAY_CONF=$conf
+        SPILLWAY_PORT=$port SPILLWAY_PID=$pid
     fi
     if ! bench_wait_port "$port" 15 "$pid"; then
         local why="did not listen on 127.0.0.1:$port within 15 s"
@@ -561,30 +596,16 @@ EOF
         bench_die "$target $why; config $conf; log: $(tail -n 20 "$log")"
     fi
     # The port listens as soon as the control thread has bound it; the shards log their driver
-    # when their runtime is up, a moment later.
+    # when their runtime is up, a moment later: wait up to 5 s for their lines.
     local i
     for ((i = 0; i < 100; i++)); do
-        SPW_DRIVER[$target]=$(spillway_driver_report "$log")
-        [[ -z ${SPW_DRIVER[$target]} ]] || break
+        grep -q 'shard started' "$log" && break
         sleep 0.05
     done
+    SPW_DRIVER[$target]=$(bench_py driver-report "$log")
     [[ -n ${SPW_DRIVER[$target]} ]] || bench_die "$target logged no 'shard started' line within 5 s; log: $(tail -n 20 "$log")"
     SPILLWAY_VERSION=$("$bin" --version 2>/dev/null | head -n 1 || true)
     bench_log "$target ${SPILLWAY_VERSION:-?} pid $pid on 127.0.0.1:$port, CPU $PROXY_CPU, driver ${SPW_DRIVER[$target]}"
-}
-
-# spillway_driver_report LOG: each shard's driver and ring flags from its "shard started" log
-# line, as "io_uring[coop_taskrun+single_issuer]" (epoll: "epoll[]"), shards separated by
-# spaces; no commas, so it fits a CSV column.
-spillway_driver_report() {
-    sed 's/\x1b\[[0-9;]*m//g' "$1" | awk '/shard started/ {
-        d = ""; f = ""
-        for (i = 1; i <= NF; i++) {
-            if ($i ~ /^driver=/) { d = substr($i, 8); gsub(/"/, "", d) }
-            if ($i ~ /^ring_flags=/) { f = substr($i, 12); gsub(/,/, "+", f) }
-        }
-        out = out (out == "" ? "" : " ") d "[" f "]"
-    } END { print out }'
 }
 
 # target_driver TARGET: the driver report of a spillway target, empty for the others.
@@ -603,14 +624,6 @@ spillway_versions() {
         echo "$t: ${SPILLWAY_VERSION:-?} ($SPILLWAY_BIN, built $SPILLWAY_BUILT, sha256 $SPILLWAY_SHA…), config $(basename "${SPW_CONF[$t]:-?}")$([[ $t == spillway ]] && echo " (no driver key: auto)"), driver per shard: ${SPW_DRIVER[$t]:-not started}"
     done
     return 0
-}
-
-# One GET through PORT must return 200 and exactly SIZE bytes.
-check_download() {
-    local name=$1 port=$2 size=$3 out
-    out=$(curl -s --max-time 20 -o /dev/null -w '%{http_code} %{size_download}' \
-        "http://127.0.0.1:$port/16m.bin") || true
-    [[ $out == "200 $size" ]] || bench_die "$name: GET /16m.bin via port $port gave '$out', wanted '200 $size'"
 }
 
 # wait_quiet MAXSEC: before a run, wait (at most MAXSEC s) for a 1-s window
@@ -633,63 +646,129 @@ wait_quiet() {
     bench_log "note: CPUs still busy (CPU$PROXY_CPU ${v0}%, CPU$BACKEND_CPU ${v1}%, $rc rustc) after ${maxsec}s; measuring anyway"
 }
 
-# ---------------------------------------------------------------- wrk
 
+# ---------------------------------------------------------------- clients
+
+# wrk's report script: its exact totals and latency percentiles (µs) in one BENCH line, which
+# bench/lib/spillbench reads.
 write_wrk_lua() {
-    cat >"$BENCH_TMP/report.lua" <<'EOF'
--- Print wrk's exact totals in one parseable line.
+    cat >"$BENCH_TMP/report.lua" <<'LUA'
 done = function(summary, latency, requests)
     local e = summary.errors
     io.write(string.format(
-        "BENCH bytes=%d duration_us=%d requests=%d err_connect=%d err_read=%d err_write=%d err_status=%d err_timeout=%d p50_us=%d p99_us=%d\n",
+        "BENCH bytes=%d duration_us=%d requests=%d err_connect=%d err_read=%d err_write=%d err_status=%d err_timeout=%d p50_us=%d p90_us=%d p99_us=%d max_us=%d\n",
         summary.bytes, summary.duration, summary.requests,
         e.connect, e.read, e.write, e.status, e.timeout,
-        latency:percentile(50.0), latency:percentile(99.0)))
+        latency:percentile(50.0), latency:percentile(90.0), latency:percentile(99.0), latency.max))
 end
-EOF
+LUA
 }
 
-# run_wrk PORT SECONDS OUTFILE: the client on the backend CPU, bounded in time
-# (timeout). A small bash wrapper waits for it and prints its children's CPU
-# time (`times`), which run_wrk leaves in WRK_TICKS (clock ticks); on SIGTERM the
-# wrapper stops timeout, which stops wrk.
-run_wrk() {
-    local port=$1 secs=$2 out=$3 pid rc=0
-    if [[ $LOAD == loadgen ]]; then
-        run_loadgen_http "$port" "$secs" "$out" "http://127.0.0.1:$port/16m.bin" 4 "$FILE_SIZE" --timeout 20s
-        WRK_TICKS=$CLIENT_TICKS
-        return
-    fi
+# run_client LIMIT OUTFILE CMD...: CMD on the backend CPU (the client's), killed after LIMIT
+# seconds (timeout), stdout and stderr to OUTFILE. A small bash wrapper waits for it and
+# writes its children's CPU time (`times`) to OUTFILE.times; on SIGTERM the wrapper stops
+# timeout, which stops CMD. Sets CLIENT_RC.
+run_client() {
+    local lim=$1 out=$2 pid
+    shift 2
+    CLIENT_RC=0
     # shellcheck disable=SC2016
     bash -c 'trap "kill -TERM \$c 2>/dev/null; wait \$c; exit 143" TERM INT
-        timeout -k 5 "$1" taskset -c "$2" wrk -t1 -c4 -d"$3s" -s "$4" "$5" &
+        lim=$1 cpu=$2 out=$3; shift 3
+        timeout -k 5 "$lim" taskset -c "$cpu" "$@" &
         c=$!
         wait $c && rc=0 || rc=$?
-        times >"$6"
-        exit $rc' run_wrk $((secs + 30)) "$BACKEND_CPU" "$secs" "$BENCH_TMP/report.lua" \
-        "http://127.0.0.1:$port/16m.bin" "$out.times" >"$out" 2>&1 &
+        times >"$out"
+        exit $rc' run_client "$lim" "$BACKEND_CPU" "$out.times" "$@" >"$out" 2>&1 &
     pid=$!
     bench_track "$pid"
-    wait "$pid" || rc=$?
+    wait "$pid" || CLIENT_RC=$?
     bench_stop_pid "$pid"
-    [[ $rc -eq 0 ]] || bench_die "wrk failed (exit $rc$([[ $rc -eq 124 ]] && echo ': timed out')): $(cat "$out")"
-    grep -q '^BENCH ' "$out" || bench_die "no BENCH line in wrk output: $(cat "$out")"
-    # second line of `times`: children's user and system time, e.g. "0m1.234s 0m0.567s"
-    WRK_TICKS=$(awk -v tk="$CLK_TCK" 'NR == 2 {
-        split($1, u, /[ms]/); split($2, y, /[ms]/)
-        printf "%d\n", ((u[1] * 60 + u[2]) + (y[1] * 60 + y[2])) * tk + 0.5 }' "$out.times")
-    [[ -n $WRK_TICKS ]] || WRK_TICKS=0
 }
 
-# wrk_field OUTFILE KEY
-wrk_field() { sed -n "s/^BENCH .*\b$2=\([0-9]*\).*/\1/p" "$1"; }
+# client_failed WHAT OUTFILE: stop with the client's exit status and the end of its output.
+client_failed() {
+    bench_die "$1 failed (exit $CLIENT_RC$([[ $CLIENT_RC -eq 124 ]] && echo ': timed out')): $(tail -n 20 "$2")"
+}
 
-# ---------------------------------------------------------------- mode l4
+# run_loadgen_http PORT SECONDS OUTFILE URL CONNS [LOADGEN ARGS...]: the bundled load
+# generator, closed loop, one thread pinned to the backend CPU (run_client), CONNS connections;
+# its JSON summary goes to OUTFILE.json. https:// URLs are driven with --insecure (the bench
+# certificate is self-signed).
+run_loadgen_http() {
+    local port=$1 secs=$2 out=$3 url=$4 conns=$5
+    shift 5
+    local lg_args=("$@")
+    [[ $url == https://* ]] && lg_args+=(--insecure)
+    rm -f "$out.json"
+    run_client $((secs + 30)) "$out" "$LOADGEN" "$url" -t 1 --cpus "$BACKEND_CPU" -c "$conns" \
+        -d "${secs}s" --json "$out.json" -q "${lg_args[@]}"
+    [[ $CLIENT_RC -eq 0 ]] || client_failed "loadgen on port $port" "$out"
+    [[ -s $out.json ]] || bench_die "loadgen wrote no JSON summary: $(tail -n 20 "$out")"
+}
 
-FILE_SIZE=$((16 * 1024 * 1024))
+# run_wrk_cmd PORT SECONDS OUTFILE CONNS URL [WRK ARGS...]: wrk -t1 with report.lua on the
+# backend CPU (run_client), which must print its BENCH line.
+run_wrk_cmd() {
+    local port=$1 secs=$2 out=$3 conns=$4 url=$5 envs=()
+    shift 5
+    [[ -n $WRK_OPENSSL_CONF ]] && envs=("OPENSSL_CONF=$WRK_OPENSSL_CONF")
+    run_client $((secs + 30)) "$out" env "${envs[@]}" wrk -t1 -c"$conns" -d"${secs}s" \
+        -s "$BENCH_TMP/report.lua" "$@" "$url"
+    [[ $CLIENT_RC -eq 0 ]] || client_failed "wrk on port $port" "$out"
+    grep -q '^BENCH ' "$out" || bench_die "no BENCH line in wrk output: $(cat "$out")"
+}
+
+# run_wrk PORT SECONDS OUTFILE: the client of mode l4, 4 connections downloading /16m.bin.
+run_wrk() {
+    if [[ $LOAD == loadgen ]]; then
+        run_loadgen_http "$1" "$2" "$3" "http://127.0.0.1:$1/16m.bin" 4 --timeout 20s
+    else
+        run_wrk_cmd "$1" "$2" "$3" 4 "http://127.0.0.1:$1/16m.bin"
+    fi
+}
+
+# run_wrk_http PORT SECONDS OUTFILE: the client of modes l7, churn and tls keep-alive (wrk -t1
+# -c64 --latency, or with --load loadgen the bundled loadgen -t 1 -c64) on the backend CPU,
+# bounded in time; in mode churn every request carries `Connection: close` (loadgen then opens
+# a new connection for every request, as wrk does); in mode tls it speaks https (wrk with the
+# cipher of $WRK_OPENSSL_CONF).
+run_wrk_http() {
+    local url=$HTTP_SCHEME://127.0.0.1:$1$HTTP_PATH hdr=()
+    [[ $MODE == churn ]] && hdr=(-H "Connection: close")
+    if [[ $LOAD == loadgen ]]; then
+        run_loadgen_http "$1" "$2" "$3" "$url" "$HTTP_CONNS" "${hdr[@]}"
+    else
+        run_wrk_cmd "$1" "$2" "$3" "$HTTP_CONNS" "$url" --latency "${hdr[@]}"
+    fi
+}
+
+# run_loadgen_hs PORT SECONDS OUTFILE: loadgen on the backend CPU, one thread, TLS_HS_CONNS
+# connections, each request on a new connection with a full handshake (no resumption);
+# its JSON summary goes to OUTFILE.json.
+run_loadgen_hs() {
+    local port=$1 secs=$2 out=$3
+    rm -f "$out.json"
+    run_client $((secs + 30)) "$out" "$LOADGEN" "https://127.0.0.1:$port$HTTP_PATH" --insecure --new-conn --no-resume \
+        -c "$TLS_HS_CONNS" -t 1 --cpus "$BACKEND_CPU" -d "${secs}s" --json "$out.json" -q
+    [[ $CLIENT_RC -eq 0 ]] || client_failed loadgen "$out"
+    [[ -s $out.json ]] || bench_die "loadgen wrote no JSON summary: $(tail -n 20 "$out")"
+}
+
+# client_run KIND PORT SECONDS OUTFILE: the client of a run of KIND (l4, http, hs).
+client_run() {
+    case $1 in
+        l4) run_wrk "$2" "$3" "$4" ;;
+        http) run_wrk_http "$2" "$3" "$4" ;;
+        hs) run_loadgen_hs "$2" "$3" "$4" ;;
+        *) bench_die "client_run: unknown kind $1" ;;
+    esac
+}
+
+# ---------------------------------------------------------------- measuring
 
 # The port a target listens on (direct: the backend nginx itself).
-l4_port() {
+target_port() {
     case $1 in
         direct) echo "$NGINX_PORT" ;;
         haproxy) echo "$HAPROXY_PORT" ;;
@@ -699,8 +778,8 @@ l4_port() {
 }
 
 # The process that does a proxy's work (sampled for threads, fds, RSS; checked alive):
-# for the nginx proxy its worker.
-l4_proxy_pid() {
+# for the nginx proxy its worker; none for direct.
+target_pid() {
     case $1 in
         direct) echo "" ;;
         haproxy) echo "$HAPROXY_PID" ;;
@@ -719,202 +798,183 @@ proxy_cpu_pids() {
     esac
 }
 
-# proxy_ticks TARGET: utime + stime of the proxy's processes, in clock ticks (0 for direct).
-proxy_ticks() {
-    local -a pids
-    read -r -a pids <<<"$(proxy_cpu_pids "$1")"
-    if [[ ${#pids[@]} -eq 0 ]]; then echo 0; else bench_cpu_ticks_sum "${pids[@]}"; fi
+# proc_stat_lines PID...: the /proc/PID/stat line of each PID that still runs (read with
+# builtins: no process is started for it).
+proc_stat_lines() {
+    local pid line
+    for pid in "$@"; do
+        if read -r line 2>/dev/null <"/proc/$pid/stat"; then printf '%s\n' "$line"; fi
+    done
+    return 0
 }
 
-# proxy_ticks_split TARGET: "utime stime" of the proxy's processes, in clock ticks.
-proxy_ticks_split() {
-    local -a pids
-    read -r -a pids <<<"$(proxy_cpu_pids "$1")"
-    if [[ ${#pids[@]} -eq 0 ]]; then echo 0 0; else bench_cpu_ticks_split_sum "${pids[@]}"; fi
+# snapshot FILE PID...: the raw counters at a run's start (FILE ends in /before) or end: every
+# CPU's ticks (/proc/stat) in FILE.cpu, the backend nginx's processes' /proc/PID/stat in
+# FILE.nginx and the proxy's (PID...) in FILE.proxy. The CPUs are read last at the start and
+# first at the end, so that their window holds the processes'.
+snapshot() {
+    local file=$1
+    local -a cpu_lines
+    shift
+    if [[ $file == */before ]]; then
+        proc_stat_lines "$@" >"$file.proxy"
+        proc_stat_lines "${NGINX_PIDS[@]}" >"$file.nginx"
+    fi
+    mapfile -t cpu_lines </proc/stat
+    printf '%s\n' "${cpu_lines[@]}" >"$file.cpu"
+    if [[ $file != */before ]]; then
+        proc_stat_lines "${NGINX_PIDS[@]}" >"$file.nginx"
+        proc_stat_lines "$@" >"$file.proxy"
+    fi
 }
 
-# l4_measure TARGET ROUND: one measured run, appends one CSV row.
-l4_measure() {
-    local target=$1 round=$2 port ppid out samples stop spid
-    port=$(l4_port "$target")
-    ppid=$(l4_proxy_pid "$target")
-    out=$BENCH_TMP/wrk-$target-$round.out
-    samples=$BENCH_TMP/threads-$target-$round.txt
-    stop=$BENCH_TMP/stop-$target-$round
-    local p0=0 p1=0 n0 n1
-    if [[ -n $ppid ]]; then
-        kill -0 "$ppid" 2>/dev/null || bench_die "$target (pid $ppid) is no longer running"
-        : >"$samples"
-        bench_thread_sampler "$ppid" "$samples" "$stop" $((SECONDS_PER_RUN + 40)) &
-        spid=$!
-        bench_track "$spid"
-        # the proxy's processes (the nginx proxy: master + worker)
-        p0=$(proxy_ticks "$target")
+# nginx_status: the backend nginx's stub_status page (accepted connections, handled requests;
+# the request for it adds one of each); empty when it does not answer.
+nginx_status() { curl -s --max-time 5 "http://127.0.0.1:$NGINX_STATUS_PORT/status" || true; }
+
+# A proxy must still be alive: else stop with its log (spillway) and how to reproduce.
+check_proxy_alive() {
+    local target=$1 ppid=$2 when=$3
+    kill -0 "$ppid" 2>/dev/null && return 0
+    local st=0
+    wait "$ppid" 2>/dev/null || st=$?
+    if [[ $target == spillway* ]]; then
+        bench_die "$target (pid $ppid) died $when (status $st); config ${SPW_CONF[$target]}; log ${SPW_LOG[$target]}: $(tail -n 30 "${SPW_LOG[$target]}")"
     fi
-    n0=$(bench_cpu_ticks_sum "${NGINX_PIDS[@]}")
-    local c0b0 c0t0 c1b0 c1t0 c0b1 c0t1 c1b1 c1t1
-    read -r c0b0 c0t0 < <(bench_cpu_busy "$PROXY_CPU")
-    read -r c1b0 c1t0 < <(bench_cpu_busy "$BACKEND_CPU")
+    bench_die "$target (pid $ppid) died $when (status $st)"
+}
 
-    run_wrk "$port" "$SECONDS_PER_RUN" "$out"
-
-    read -r c0b1 c0t1 < <(bench_cpu_busy "$PROXY_CPU")
-    read -r c1b1 c1t1 < <(bench_cpu_busy "$BACKEND_CPU")
-    n1=$(bench_cpu_ticks_sum "${NGINX_PIDS[@]}")
-    local threads="" names="" iou=""
-    if [[ -n $ppid ]]; then
-        p1=$(proxy_ticks "$target")
-        touch "$stop"
-        wait "$spid" 2>/dev/null || true
-        bench_stop_pid "$spid"
-        read -r threads names iou < <(bench_thread_summary "$samples")
-        kill -0 "$ppid" 2>/dev/null || bench_die "$target (pid $ppid) died during the run"
+# measure KIND TARGET ROUND: one measured run through TARGET, one CSV row. KIND l4: mode l4's
+# downloads ($CSV); http: the small GETs of modes l7, churn and tls keep-alive ($CSV); hs: the
+# tls handshakes ($HS_CSV). The proxy's threads (and, but in l4, the rustc processes) are
+# sampled during the run; the raw counters before and after it go to the run's directory, where
+# `bench_py record` reads them and writes the row and the log lines.
+measure() {
+    local kind=$1 target=$2 round=$3 port ppid dir csv=$CSV what="" pid
+    [[ $kind == hs ]] && csv=$HS_CSV what="handshake "
+    port=$(target_port "$target")
+    ppid=$(target_pid "$target")
+    dir=$BENCH_TMP/run-$kind-$target-$round
+    mkdir -p "$dir"
+    local -a ppids samplers=()
+    read -r -a ppids <<<"$(proxy_cpu_pids "$target")"
+    if [[ $kind != l4 ]]; then
+        : >"$dir/rustc.txt"
+        bench_compiler_sampler "$dir/rustc.txt" "$dir/stop" $((SECONDS_PER_RUN + 40)) &
+        samplers+=("$!")
+        bench_track "$!"
     fi
-
-    local bytes dur reqs errs
-    bytes=$(wrk_field "$out" bytes)
-    dur=$(wrk_field "$out" duration_us)
-    reqs=$(wrk_field "$out" requests)
-    errs=$(($(wrk_field "$out" err_connect) + $(wrk_field "$out" err_read) + $(wrk_field "$out" err_write) + $(wrk_field "$out" err_status) + $(wrk_field "$out" err_timeout)))
-
-    local row
-    row=$(awk -v tk="$CLK_TCK" -v b="$bytes" -v d="$dur" -v p="$((p1 - p0))" -v n="$((n1 - n0))" \
-        -v hasp="${ppid:+1}" 'BEGIN {
-            gib = b / 1073741824; s = d / 1e6
-            gps = (s > 0) ? gib / s : 0
-            pcpu = hasp ? sprintf("%.2f", p / tk) : ""
-            pper = (hasp && gib > 0) ? sprintf("%.4f", p / tk / gib) : ""
-            nper = (gib > 0) ? sprintf("%.4f", n / tk / gib) : ""
-            printf "%.6f,%.4f,%s,%s,%s\n", s, gps, pcpu, pper, nper }')
-    local dur_s gibps pcpu pper nper
-    IFS=, read -r dur_s gibps pcpu pper nper <<<"$row"
-    # Noise indicators: how busy the proxy CPU was with anything but the proxy
-    # (other processes, interrupts), and how busy the nginx+wrk CPU was.
-    local foreign0 busy1 foreign1 noise
-    foreign0=$(awk -v b="$((c0b1 - c0b0))" -v t="$((c0t1 - c0t0))" -v p="$((p1 - p0))" \
-        'BEGIN {f = (t > 0) ? 100 * (b - p) / t : 0; if (f < 0) f = 0; printf "%.0f", f}')
-    busy1=$(awk -v b="$((c1b1 - c1b0))" -v t="$((c1t1 - c1t0))" 'BEGIN {printf "%.0f", (t > 0) ? 100 * b / t : 0}')
-    foreign1=$(awk -v b="$((c1b1 - c1b0))" -v t="$((c1t1 - c1t0))" -v o="$((n1 - n0 + WRK_TICKS))" \
-        'BEGIN {f = (t > 0) ? 100 * (b - o) / t : 0; if (f < 0) f = 0; printf "%.0f", f}')
-    # noise: foreign load on the CPUs this target uses (direct does not use CPU 0)
     if [[ -n $ppid ]]; then
-        noise=$((foreign0 > foreign1 ? foreign0 : foreign1))
+        check_proxy_alive "$target" "$ppid" "before ${what}round $round"
+        : >"$dir/threads.txt"
+        bench_thread_sampler "$ppid" "$dir/threads.txt" "$dir/stop" $((SECONDS_PER_RUN + 40)) &
+        samplers+=("$!")
+        bench_track "$!"
+    fi
+    # HAProxy's own count of TLS connections (and its session reuse over the last second)
+    if [[ $kind == hs && $target == haproxy ]]; then haproxy_info >"$dir/haproxy-before.txt"; fi
+    if [[ $kind != l4 ]]; then nginx_status >"$dir/status-before.txt"; fi
+    snapshot "$dir/before" "${ppids[@]}"
+
+    client_run "$kind" "$port" "$SECONDS_PER_RUN" "$dir/client.out"
+
+    snapshot "$dir/after" "${ppids[@]}"
+    if [[ $kind == hs && $target == haproxy ]]; then haproxy_info >"$dir/haproxy-after.txt"; fi
+    touch "$dir/stop"
+    for pid in "${samplers[@]}"; do
+        wait "$pid" 2>/dev/null || true
+        bench_stop_pid "$pid"
+    done
+    [[ -z $ppid ]] || check_proxy_alive "$target" "$ppid" "during ${what}round $round"
+    if [[ $kind != l4 ]]; then
+        # backend connections still open after the run (the proxy's pool; the client's for direct)
+        ss -Htn state established "( dport = :$NGINX_PORT )" >"$dir/backend-estab.txt" 2>/dev/null || true
+        nginx_status >"$dir/status-after.txt"
+    fi
+    bench_py_ctx record "$kind" --dir "$dir" --csv "$csv" --target "$target" --round "$round" \
+        --proxy-pid "$ppid" --driver "$(target_driver "$target")" ||
+        bench_die "cannot make the CSV row of $target round $round from $dir"
+}
+
+# run_rounds KIND...: the unrecorded warm-up ($WARMUP s per target and KIND), then $RUNS
+# rounds; in each round, for each KIND in turn, every target once (measure), alternated so
+# that background noise hits them alike.
+run_rounds() {
+    local -a kinds=("$@")
+    local t r k parts=""
+    [[ $MODE == tls ]] && parts=" and part ($TLS_PARTS)"
+    if [[ $WARMUP -gt 0 ]]; then
+        bench_log "warm-up: ${WARMUP}s per target$parts"
+        for t in "${TARGET_LIST[@]}"; do
+            for k in "${kinds[@]}"; do
+                client_run "$k" "$(target_port "$t")" "$WARMUP" "$BENCH_TMP/warmup-$k-$t.out"
+            done
+        done
+    fi
+    if [[ $MODE == tls ]]; then
+        bench_log "measuring: $RUNS rounds × ($TLS_PARTS) × ${SECONDS_PER_RUN}s × (${TARGET_LIST[*]})"
     else
-        noise=$foreign1
+        bench_log "measuring: $RUNS rounds × ${SECONDS_PER_RUN}s × (${TARGET_LIST[*]})"
     fi
-    local wper
-    wper=$(awk -v tk="$CLK_TCK" -v b="$bytes" -v w="$WRK_TICKS" 'BEGIN {g = b / 1073741824; printf "%.4f", (g > 0) ? w / tk / g : 0}')
-    echo "l4,$round,$target,$bytes,$dur_s,$reqs,$errs,$gibps,$pcpu,$pper,$nper,$threads,$names,$iou,$foreign0,$busy1,$foreign1,$noise,$wper,$(wrk_field "$out" p50_us),$(wrk_field "$out" p99_us),$(target_driver "$target")" >>"$CSV"
-
-    local extra=""
-    [[ -n $ppid ]] && extra=" | proxy CPU ${pcpu}s = ${pper} s/GiB | threads $threads ($names)"
-    bench_log "round $round $(printf '%-8s' "$target") $gibps GiB/s | $reqs req | nginx ${nper} s/GiB, $LOAD ${wper} s/GiB$extra | foreign load: CPU$PROXY_CPU ${foreign0}% CPU$BACKEND_CPU ${foreign1}% (CPU$BACKEND_CPU busy ${busy1}%)"
-    [[ $errs -eq 0 ]] || bench_log "WARNING: $target round $round: $errs $LOAD errors"
-    if [[ -n $iou && $iou -gt 0 ]]; then
-        bench_log "WARNING: $target round $round: up to $iou io_uring worker threads (iou-wrk) seen"
-    fi
-}
-
-# l4_table MAXNOISE: the medians table over the runs whose noise % (foreign load
-# on the CPUs they use) is at most MAXNOISE (100 = all runs); leaves the medians in MG/MC and counts in MN.
-declare -A MG MC MN MA
-l4_table() {
-    local maxf=$1 t g_direct="" c_haproxy=""
-    for t in "${TARGET_LIST[@]}"; do
-        MG[$t]=$(awk -F, -v t="$t" -v m="$maxf" 'NR > 1 && $3 == t && $18 <= m {print $8}' "$CSV" | bench_median)
-        MC[$t]=$(awk -F, -v t="$t" -v m="$maxf" 'NR > 1 && $3 == t && $18 <= m && $10 != "" {print $10}' "$CSV" | bench_median)
-        MN[$t]=$(awk -F, -v t="$t" -v m="$maxf" 'NR > 1 && $3 == t && $18 <= m' "$CSV" | wc -l)
-        # everything this benchmark ran, per GiB: proxy + nginx + wrk
-        MA[$t]=$(awk -F, -v t="$t" -v m="$maxf" 'NR > 1 && $3 == t && $18 <= m {print $10 + $11 + $19}' "$CSV" | bench_median)
-    done
-    has_target direct && g_direct=${MG[direct]}
-    has_target haproxy && c_haproxy=${MC[haproxy]}
-    echo "| target | runs | GiB/s (median) | CPU s/GiB (median) | GiB/s ÷ direct | CPU/GiB ÷ HAProxy | proxy+nginx+$LOAD CPU s/GiB |"
-    echo "|---|---:|---:|---:|---:|---:|---:|"
-    for t in "${TARGET_LIST[@]}"; do
-        awk -v t="$t" -v n="${MN[$t]}" -v g="${MG[$t]}" -v c="${MC[$t]}" -v gd="$g_direct" -v ch="$c_haproxy" -v a="${MA[$t]}" 'BEGIN {
-            gs = (g == "nan") ? "—" : sprintf("%.3f", g)
-            cs = (c == "nan") ? "—" : sprintf("%.3f", c)
-            rg = (g != "nan" && gd != "" && gd != "nan" && gd + 0 > 0) ? sprintf("%.3f", g / gd) : "—"
-            rc = (c != "nan" && ch != "" && ch != "nan" && ch + 0 > 0) ? sprintf("%.3f", c / ch) : "—"
-            as = (a == "nan") ? "—" : sprintf("%.3f", a)
-            printf "| %s | %d | %s | %s | %s | %s | %s |\n", t, n, gs, cs, rg, rc, as }'
+    for ((r = 1; r <= RUNS; r++)); do
+        for k in "${kinds[@]}"; do
+            for t in "${TARGET_LIST[@]}"; do
+                wait_quiet "$SETTLE"
+                measure "$k" "$t" "$r"
+            done
+        done
     done
 }
 
-# l4_goals: the project's goals from the medians in MG/MC
-l4_goals() {
-    awk -v sc="${MC[spillway]}" -v hc="${MC[haproxy]}" -v sg="${MG[spillway]}" -v dg="${MG[direct]}" 'BEGIN {
-        if (sc != "nan" && hc != "nan" && hc > 0) {
-            rc = sc / hc
-            printf "- spillway/HAProxy CPU per GiB: %.3f (goal ≤ 0.60: %s)\n", rc, (rc <= 0.60 ? "met" : "missed")
-        } else print "- spillway/HAProxy CPU per GiB: n/a"
-        if (sg != "nan" && dg != "nan" && dg > 0) {
-            rg = sg / dg
-            printf "- spillway/direct GiB/s: %.3f (goal ≥ 0.97: %s)\n", rg, (rg >= 0.97 ? "met" : "missed")
-        } else print "- spillway/direct GiB/s: n/a"
-    }'
+# results_csv KIND: the results dir (RESULTS), the time stamp of this invocation's files
+# (STAMP), and $CSV = RESULTS/MODE-STAMP.csv with the header of runs of KIND; MD is the summary.
+results_csv() {
+    RESULTS=${RESULTS_DIR:-$ROOT/target/bench-results}
+    mkdir -p "$RESULTS"
+    STAMP=$(date +%Y%m%d-%H%M%S)
+    CSV=$RESULTS/$MODE-$STAMP.csv
+    MD=$RESULTS/$MODE-$STAMP.md
+    bench_py csv-header "$1" "$CSV"
 }
 
-l4_summary() {
-    local md=$1 quiet=$QUIET_PCT
-    {
-        echo "All runs:"
-        echo
-        l4_table 100
-        echo
-        echo "CPU s/GiB is the proxy process's utime+stime (all threads) per GiB delivered to the client;"
-        echo "direct has no proxy. The last column adds nginx's and $LOAD's CPU per GiB: on loopback the"
-        echo "TCP work of a transfer is split between sender and receiver by timing, so a proxy can look"
-        echo "cheaper by leaving more of it to the processes on CPU$BACKEND_CPU."
-        if [[ $LOAD == loadgen ]]; then
-            echo "Client: loadgen -t 1 --cpus $BACKEND_CPU -c 4 (closed loop); GiB/s = complete 16 MiB responses received in the"
-            echo "measured window × 16 MiB ÷ the window (a download still in flight at the end is not counted)."
-        else
-            echo "Client: wrk -t1 -c4; GiB/s = wrk's byte count ÷ its duration."
-        fi
-        echo "$RUNS rounds × ${SECONDS_PER_RUN} s, targets alternated within each round."
-        if has_target spillway && has_target haproxy && has_target direct; then
-            echo
-            l4_goals
-            # the same ratios taken within each round (paired), then the median
-            local paired_c paired_g
-            paired_c=$(awk -F, 'NR > 1 {v[$2 "," $3] = $10; r[$2] = 1}
-                END {for (k in r) if (v[k ",haproxy"] > 0) print v[k ",spillway"] / v[k ",haproxy"]}' "$CSV" | bench_median)
-            paired_g=$(awk -F, 'NR > 1 {v[$2 "," $3] = $8; r[$2] = 1}
-                END {for (k in r) if (v[k ",direct"] > 0) print v[k ",spillway"] / v[k ",direct"]}' "$CSV" | bench_median)
-            printf -- '- medians of the per-round ratios: CPU per GiB %.3f, GiB/s %.3f\n' "$paired_c" "$paired_g"
-        fi
-        echo
-        echo "Quiet runs only (foreign load ≤ ${quiet}% on the CPUs the run uses):"
-        echo
-        l4_table "$quiet"
-        if has_target spillway && has_target haproxy && has_target direct; then
-            echo
-            l4_goals
-        fi
-        echo
-        echo "Raw runs:"
-        echo
-        echo "| round | target | GiB/s | proxy CPU s | CPU s/GiB | nginx CPU s/GiB | $LOAD CPU s/GiB | requests | errors | proxy threads (max) | thread names | iou-wrk (max) | CPU$PROXY_CPU foreign % | CPU$BACKEND_CPU foreign % | CPU$BACKEND_CPU busy % |"
-        echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|"
-        awk -F, 'NR > 1 {
-            printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $2, $3, $8,
-                ($9 == "" ? "—" : $9), ($10 == "" ? "—" : $10), $11, $19, $6, $7,
-                ($12 == "" ? "—" : $12), ($13 == "" ? "—" : $13), ($14 == "" ? "—" : $14), $15, $17, $16 }' "$CSV"
-        echo
-        echo "Foreign %: share of a CPU busy with anything but this benchmark's processes (the proxy on"
-        echo "CPU$PROXY_CPU; nginx and $LOAD on CPU$BACKEND_CPU), i.e. other processes, interrupts and kernel threads."
-        echo "A run is quiet when the foreign share of the CPUs it uses is at most ${QUIET_PCT}%."
-    } >"$md"
+# write_summary WHAT [ARGS...]: the summary $MD: the head the mode wrote to $MD.head, then the
+# tables of `bench_py report WHAT`; shown on stdout.
+write_summary() {
+    local what=$1
+    shift
+    bench_py_ctx report "$what" --csv "$CSV" --head "$MD.head" --out "$MD" "$@" ||
+        bench_die "could not write the summary $MD"
+    rm -f "$MD.head"
+    echo
+    cat "$MD"
+    echo
+}
+
+# load_average: the 1, 5 and 15 min load averages.
+load_average() {
+    local a b c
+    read -r a b c _ </proc/loadavg
+    echo "$a $b $c"
+}
+
+# ---------------------------------------------------------------- mode l4
+
+FILE_SIZE=$((16 * 1024 * 1024))
+
+# One GET through PORT must return 200 and exactly SIZE bytes.
+check_download() {
+    local name=$1 port=$2 size=$3 out
+    out=$(curl -s --max-time 20 -o /dev/null -w '%{http_code} %{size_download}' \
+        "http://127.0.0.1:$port/16m.bin") || true
+    [[ $out == "200 $size" ]] || bench_die "$name: GET /16m.bin via port $port gave '$out', wanted '200 $size'"
 }
 
 mode_l4() {
-    need nginx haproxy taskset ss curl awk pgrep timeout
+    need nginx haproxy taskset ss curl awk pgrep timeout python3
     has_target nginx && need_nginx_stream
     check_cpus
-    CLK_TCK=$(getconf CLK_TCK)
     BENCH_TMP=$(mktemp -d /tmp/spillway-bench.XXXXXX)
+    BODY_SIZE=$FILE_SIZE
     need_load
 
     # build first: a failed build should not leave servers running for nothing
@@ -939,172 +999,39 @@ mode_l4() {
         check_download spillway "$SPILLWAY_PORT" "$FILE_SIZE"
     fi
 
-    local stamp results
-    stamp=$(date +%Y%m%d-%H%M%S)
-    results=${RESULTS_DIR:-$ROOT/target/bench-results}
-    mkdir -p "$results"
-    CSV=$results/l4-$stamp.csv
-    echo "mode,round,target,bytes,duration_s,requests,errors,gib_per_s,proxy_cpu_s,proxy_cpu_s_per_gib,nginx_cpu_s_per_gib,proxy_threads_max,proxy_thread_names,iou_wrk_max,cpu0_foreign_pct,cpu1_busy_pct,cpu1_foreign_pct,noise_pct,wrk_cpu_s_per_gib,p50_us,p99_us,proxy_driver" >"$CSV"
-
-    local t r
-    LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-    if [[ $WARMUP -gt 0 ]]; then
-        bench_log "warm-up: ${WARMUP}s per target"
-        for t in "${TARGET_LIST[@]}"; do
-            run_wrk "$(l4_port "$t")" "$WARMUP" "$BENCH_TMP/wrk-warmup-$t.out"
-        done
-    fi
-    bench_log "measuring: $RUNS rounds × ${SECONDS_PER_RUN}s × (${TARGET_LIST[*]})"
-    for ((r = 1; r <= RUNS; r++)); do
-        for t in "${TARGET_LIST[@]}"; do
-            wait_quiet "$SETTLE"
-            l4_measure "$t" "$r"
-        done
-    done
-
-    local md=$results/l4-$stamp.md
+    results_csv l4
+    LOAD_BEFORE=$(load_average)
+    run_rounds l4
     {
         echo "# spillway bench: l4 (16 MiB downloads), $(date -u '+%Y-%m-%d %H:%M UTC')"
         echo
         echo "command: bench/compare.sh l4 --runs $RUNS --seconds $SECONDS_PER_RUN --warmup $WARMUP --settle $SETTLE --load $LOAD --haproxy-splice $HAPROXY_SPLICE --targets $TARGETS"
-        echo "kernel: $(uname -r); CPUs: $(nproc --all); nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'); $(client_version)"
+        echo "kernel: $(uname -r); CPUs: $(nproc --all); nginx $(nginx_version); $(client_version)"
         has_target haproxy && echo "haproxy: $HAPROXY_VERSION (splice: $HAPROXY_SPLICE, maxconn $HAPROXY_MAXCONN)"
         has_target nginx && echo "nginx proxy: stream module ($NGINX_STREAM_MODULE), worker_processes 1, proxy_pass to the backend, defaults otherwise (proxy_buffer_size 16k); copies through user space, no splice"
         spillway_versions
-        echo "load average before/after: $LOAD_BEFORE / $(cut -d' ' -f1-3 /proc/loadavg)"
+        echo "load average before/after: $LOAD_BEFORE / $(load_average)"
         echo
-    } >"$md.head"
-    l4_summary "$md.body"
-    cat "$md.head" "$md.body" >"$md"
-    rm -f "$md.head" "$md.body"
-    echo
-    cat "$md"
-    echo
+    } >"$MD.head"
+    write_summary l4
     bench_log "raw CSV: $CSV"
-    bench_log "summary: $md"
+    bench_log "summary: $MD"
 }
 
 # ---------------------------------------------------------------- modes l7 and churn
 
-# wrk's totals and latency percentiles (µs) in one parseable line.
-write_wrk_lua_http() {
-    cat >"$BENCH_TMP/report-http.lua" <<'EOF'
-done = function(summary, latency, requests)
-    local e = summary.errors
-    io.write(string.format(
-        "BENCH bytes=%d duration_us=%d requests=%d err_connect=%d err_read=%d err_write=%d err_status=%d err_timeout=%d p50_us=%d p90_us=%d p99_us=%d max_us=%d\n",
-        summary.bytes, summary.duration, summary.requests,
-        e.connect, e.read, e.write, e.status, e.timeout,
-        latency:percentile(50.0), latency:percentile(90.0), latency:percentile(99.0), latency.max))
-end
-EOF
-}
-
-# The small GET of modes l7 and churn (100 bytes, like an API answer).
+# The small GET of modes l7 and churn (100 bytes, like an API answer), by HTTP_CONNS
+# connections of the client.
 HTTP_PATH=/small.txt
 HTTP_BODY_SIZE=100
+HTTP_CONNS=64
+# the body size of every response (mode l4: FILE_SIZE)
+BODY_SIZE=$HTTP_BODY_SIZE
 
 # The scheme of modes l7 and churn; mode tls sets https (and WRK_OPENSSL_CONF, the OpenSSL
 # configuration that fixes the cipher wrk offers).
 HTTP_SCHEME=http
 WRK_OPENSSL_CONF=""
-
-# run_client LIMIT OUTFILE CMD...: CMD on the backend CPU (the client's), killed after LIMIT
-# seconds (timeout), stdout and stderr to OUTFILE. A small bash wrapper waits for it and
-# prints its children's CPU time (`times`), which run_client leaves in CLIENT_TICKS (clock
-# ticks); on SIGTERM the wrapper stops timeout, which stops CMD. Sets CLIENT_RC.
-run_client() {
-    local lim=$1 out=$2 pid
-    shift 2
-    CLIENT_RC=0
-    # shellcheck disable=SC2016
-    bash -c 'trap "kill -TERM \$c 2>/dev/null; wait \$c; exit 143" TERM INT
-        lim=$1 cpu=$2 out=$3; shift 3
-        timeout -k 5 "$lim" taskset -c "$cpu" "$@" &
-        c=$!
-        wait $c && rc=0 || rc=$?
-        times >"$out"
-        exit $rc' run_client "$lim" "$BACKEND_CPU" "$out.times" "$@" >"$out" 2>&1 &
-    pid=$!
-    bench_track "$pid"
-    wait "$pid" || CLIENT_RC=$?
-    bench_stop_pid "$pid"
-    # second line of `times`: children's user and system time, e.g. "0m1.234s 0m0.567s"
-    CLIENT_TICKS=$(awk -v tk="$CLK_TCK" 'NR == 2 {
-        split($1, u, /[ms]/); split($2, y, /[ms]/)
-        printf "%d\n", ((u[1] * 60 + u[2]) + (y[1] * 60 + y[2])) * tk + 0.5 }' "$out.times" 2>/dev/null)
-    [[ -n $CLIENT_TICKS ]] || CLIENT_TICKS=0
-}
-
-# loadgen_bench_line JSON SIZE: loadgen's JSON summary as the BENCH line of wrk's report
-# scripts, so that both clients are read alike (wrk_field). requests = responses received in
-# the measured window (requests_in_window; rps = that ÷ duration_s), bytes = requests × SIZE
-# (the body size of every response), err_status = responses with a status ≥ 400, err_read also
-# counts loadgen's protocol errors (unparseable responses), conns = connections_opened.
-loadgen_bench_line() {
-    python3 - "$1" "$2" <<'EOF'
-import json, sys
-j = json.load(open(sys.argv[1]))
-size = int(sys.argv[2])
-req = int(j.get("requests_in_window", j["requests"]))
-err = j.get("errors") or {}
-lat = j.get("latency_us") or {}
-bad = sum(int(v) for k, v in (j.get("status") or {}).items() if not k.isdigit() or int(k) >= 400)
-print("BENCH bytes=%d duration_us=%d requests=%d err_connect=%d err_read=%d err_write=%d err_status=%d "
-      "err_timeout=%d p50_us=%d p90_us=%d p99_us=%d max_us=%d conns=%d" % (
-          req * size, round(float(j["duration_s"]) * 1e6), req, err.get("connect", 0),
-          err.get("read", 0) + err.get("protocol", 0), err.get("write", 0), bad, err.get("timeout", 0),
-          lat.get("p50", 0), lat.get("p90", 0), lat.get("p99", 0), lat.get("max", 0),
-          j.get("connections_opened", 0)))
-EOF
-}
-
-# run_loadgen_http PORT SECONDS OUTFILE URL CONNS SIZE [LOADGEN ARGS...]: the bundled load
-# generator, closed loop, one thread pinned to the backend CPU (run_client), CONNS connections;
-# its JSON summary goes to OUTFILE.json and, as a BENCH line (loadgen_bench_line), to OUTFILE.
-# https:// URLs are driven with --insecure (the bench certificate is self-signed).
-run_loadgen_http() {
-    local port=$1 secs=$2 out=$3 url=$4 conns=$5 size=$6
-    shift 6
-    local lg_args=("$@")
-    [[ $url == https://* ]] && lg_args+=(--insecure)
-    rm -f "$out.json"
-    run_client $((secs + 30)) "$out" "$LOADGEN" "$url" -t 1 --cpus "$BACKEND_CPU" -c "$conns" \
-        -d "${secs}s" --json "$out.json" -q "${lg_args[@]}"
-    [[ $CLIENT_RC -eq 0 ]] || bench_die "loadgen failed on port $port (exit $CLIENT_RC$([[ $CLIENT_RC -eq 124 ]] && echo ': timed out')): $(tail -n 20 "$out")"
-    [[ -s $out.json ]] || bench_die "loadgen wrote no JSON summary: $(tail -n 20 "$out")"
-    loadgen_bench_line "$out.json" "$size" >>"$out" || bench_die "cannot read loadgen's JSON summary $out.json"
-}
-
-# run_wrk_http PORT SECONDS OUTFILE: the client (wrk -t1 -c64 --latency, or with --load
-# loadgen the bundled loadgen -t 1 -c64) on the backend CPU, bounded in time; in mode churn
-# every request carries `Connection: close` (loadgen then opens a new connection for every
-# request, as wrk does); in mode tls it speaks https (wrk with the cipher of $WRK_OPENSSL_CONF).
-run_wrk_http() {
-    local port=$1 secs=$2 out=$3 rc hdr=() envs=()
-    [[ $MODE == churn ]] && hdr=(-H "Connection: close")
-    if [[ $LOAD == loadgen ]]; then
-        run_loadgen_http "$port" "$secs" "$out" "$HTTP_SCHEME://127.0.0.1:$port$HTTP_PATH" "$HTTP_CONNS" \
-            "$HTTP_BODY_SIZE" "${hdr[@]}"
-        WRK_TICKS=$CLIENT_TICKS
-        return
-    fi
-    [[ -n $WRK_OPENSSL_CONF ]] && envs=("OPENSSL_CONF=$WRK_OPENSSL_CONF")
-    run_client $((secs + 30)) "$out" env "${envs[@]}" wrk \
-        -t1 -c"$HTTP_CONNS" -d"${secs}s" --latency -s "$BENCH_TMP/report-http.lua" "${hdr[@]}" \
-        "$HTTP_SCHEME://127.0.0.1:$port$HTTP_PATH"
-    rc=$CLIENT_RC
-    [[ $rc -eq 0 ]] || bench_die "wrk failed (exit $rc$([[ $rc -eq 124 ]] && echo ': timed out')): $(cat "$out")"
-    grep -q '^BENCH ' "$out" || bench_die "no BENCH line in wrk output: $(cat "$out")"
-    WRK_TICKS=$CLIENT_TICKS
-}
-
-# nginx_counts: "accepted_connections handled_requests" from stub_status. The
-# status request itself adds one connection and one request.
-nginx_counts() {
-    curl -s --max-time 5 "http://127.0.0.1:$NGINX_STATUS_PORT/status" |
-        awk 'NR == 3 {print $1, $3}'
-}
 
 # One GET through PORT must return 200 and exactly HTTP_BODY_SIZE bytes (over TLS
 # with the self-signed bench certificate when PORT is the tls mode's).
@@ -1116,265 +1043,21 @@ check_small_get() {
     [[ $out == "200 $HTTP_BODY_SIZE" ]] || bench_die "$name: GET $HTTP_PATH via port $port gave '$out', wanted '200 $HTTP_BODY_SIZE'"
 }
 
-# spillway must still be alive: else stop with its log and how to reproduce.
-check_proxy_alive() {
-    local target=$1 ppid=$2 when=$3
-    kill -0 "$ppid" 2>/dev/null && return 0
-    local st=0
-    wait "$ppid" 2>/dev/null || st=$?
-    if [[ $target == spillway* ]]; then
-        bench_die "$target (pid $ppid) died $when (status $st); config ${SPW_CONF[$target]}; log ${SPW_LOG[$target]}: $(tail -n 30 "${SPW_LOG[$target]}")"
-    fi
-    bench_die "$target (pid $ppid) died $when (status $st)"
-}
-
-# http_measure TARGET ROUND: one measured run of mode l7/churn (or tls keep-alive), one CSV row.
-http_measure() {
-    local target=$1 round=$2 port ppid out samples stop spid
-    port=$(l4_port "$target")
-    ppid=$(l4_proxy_pid "$target")
-    out=$BENCH_TMP/wrk-$MODE-$target-$round.out
-    samples=$BENCH_TMP/threads-$target-$round.txt
-    stop=$BENCH_TMP/stop-$target-$round
-    local p0=0 p1=0 pu0=0 ps0=0 pu1=0 ps1=0 n0 n1 a0 q0 a1 q1 cpid
-    : >"$samples.rustc"
-    bench_compiler_sampler "$samples.rustc" "$stop" $((SECONDS_PER_RUN + 40)) &
-    cpid=$!
-    bench_track "$cpid"
-    if [[ -n $ppid ]]; then
-        check_proxy_alive "$target" "$ppid" "before round $round"
-        : >"$samples"
-        bench_thread_sampler "$ppid" "$samples" "$stop" $((SECONDS_PER_RUN + 40)) &
-        spid=$!
-        bench_track "$spid"
-        p0=$(proxy_ticks "$target")
-        read -r pu0 ps0 < <(proxy_ticks_split "$target")
-    fi
-    read -r a0 q0 < <(nginx_counts)
-    n0=$(bench_cpu_ticks_sum "${NGINX_PIDS[@]}")
-    local c0b0 c0t0 c1b0 c1t0 c0b1 c0t1 c1b1 c1t1
-    read -r c0b0 c0t0 < <(bench_cpu_busy "$PROXY_CPU")
-    read -r c1b0 c1t0 < <(bench_cpu_busy "$BACKEND_CPU")
-
-    run_wrk_http "$port" "$SECONDS_PER_RUN" "$out"
-
-    read -r c0b1 c0t1 < <(bench_cpu_busy "$PROXY_CPU")
-    read -r c1b1 c1t1 < <(bench_cpu_busy "$BACKEND_CPU")
-    n1=$(bench_cpu_ticks_sum "${NGINX_PIDS[@]}")
-    local threads="" names="" iou="" estab rustc
-    if [[ -n $ppid ]]; then
-        p1=$(proxy_ticks "$target")
-        read -r pu1 ps1 < <(proxy_ticks_split "$target")
-    fi
-    touch "$stop"
-    wait "$cpid" 2>/dev/null || true
-    bench_stop_pid "$cpid"
-    rustc=$(bench_compilers_max "$samples.rustc")
-    if [[ -n $ppid ]]; then
-        wait "$spid" 2>/dev/null || true
-        bench_stop_pid "$spid"
-        read -r threads names iou < <(bench_thread_summary "$samples")
-        check_proxy_alive "$target" "$ppid" "during round $round"
-    fi
-    # backend connections still open after the run (the proxy's pool; wrk's for direct)
-    estab=$(ss -Htn state established "( dport = :$NGINX_PORT )" 2>/dev/null | wc -l)
-    read -r a1 q1 < <(nginx_counts)
-    # minus the status request of the second reading
-    local newc=$((a1 - a0 - 1)) breq=$((q1 - q0 - 1))
-
-    local dur reqs errs estatus p50 p99 pmax
-    dur=$(wrk_field "$out" duration_us)
-    reqs=$(wrk_field "$out" requests)
-    estatus=$(wrk_field "$out" err_status)
-    errs=$(($(wrk_field "$out" err_connect) + $(wrk_field "$out" err_read) + $(wrk_field "$out" err_write) + estatus + $(wrk_field "$out" err_timeout)))
-    p50=$(wrk_field "$out" p50_us)
-    p99=$(wrk_field "$out" p99_us)
-    pmax=$(wrk_field "$out" max_us)
-
-    local row
-    row=$(awk -v tk="$CLK_TCK" -v r="$reqs" -v d="$dur" -v p="$((p1 - p0))" -v n="$((n1 - n0))" \
-        -v w="$WRK_TICKS" -v hasp="${ppid:+1}" -v nc="$newc" 'BEGIN {
-            s = d / 1e6
-            rps = (s > 0) ? r / s : 0
-            pcpu = hasp ? sprintf("%.2f", p / tk) : ""
-            pper = (hasp && r > 0) ? sprintf("%.3f", p / tk / r * 1e6) : ""
-            nper = (r > 0) ? sprintf("%.3f", n / tk / r * 1e6) : ""
-            wper = (r > 0) ? sprintf("%.3f", w / tk / r * 1e6) : ""
-            reuse = (hasp && r > 0) ? sprintf("%.4f", 100 * (1 - nc / r)) : ""
-            printf "%.6f,%.1f,%s,%s,%s,%s,%s\n", s, rps, pcpu, pper, nper, wper, reuse }')
-    local dur_s rps pcpu pper nper wper reuse
-    IFS=, read -r dur_s rps pcpu pper nper wper reuse <<<"$row"
-    local foreign0 busy1 foreign1 noise
-    foreign0=$(awk -v b="$((c0b1 - c0b0))" -v t="$((c0t1 - c0t0))" -v p="$((p1 - p0))" \
-        'BEGIN {f = (t > 0) ? 100 * (b - p) / t : 0; if (f < 0) f = 0; printf "%.0f", f}')
-    busy1=$(awk -v b="$((c1b1 - c1b0))" -v t="$((c1t1 - c1t0))" 'BEGIN {printf "%.0f", (t > 0) ? 100 * b / t : 0}')
-    foreign1=$(awk -v b="$((c1b1 - c1b0))" -v t="$((c1t1 - c1t0))" -v o="$((n1 - n0 + WRK_TICKS))" \
-        'BEGIN {f = (t > 0) ? 100 * (b - o) / t : 0; if (f < 0) f = 0; printf "%.0f", f}')
-    if [[ -n $ppid ]]; then noise=$((foreign0 > foreign1 ? foreign0 : foreign1)); else noise=$foreign1; fi
-    # columns: see the header in mode_http
-    # the proxy's open fds and RSS after the run: a leak shows as growth from round to round
-    local pfds="" prss=""
-    if [[ -n $ppid ]]; then
-        pfds=$(find "/proc/$ppid/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
-        prss=$(awk '/^VmRSS:/ {print $2}' "/proc/$ppid/status" 2>/dev/null)
-    fi
-    # the proxy's CPU per request split into user space and kernel
-    local puser="" psys=""
-    if [[ -n $ppid && $reqs -gt 0 ]]; then
-        read -r puser psys < <(awk -v tk="$CLK_TCK" -v r="$reqs" -v u="$((pu1 - pu0))" -v k="$((ps1 - ps0))" \
-            'BEGIN {printf "%.3f %.3f\n", u / tk / r * 1e6, k / tk / r * 1e6}')
-    fi
-    echo "$MODE,$round,$target,$reqs,$dur_s,$rps,$errs,$estatus,$p50,$p99,$pmax,$pcpu,$pper,$nper,$wper,$newc,$breq,$reuse,$estab,$threads,$names,$iou,$foreign0,$busy1,$foreign1,$noise,$pfds,$prss,$rustc,$puser,$psys,$(target_driver "$target")" >>"$CSV"
-
-    local extra=""
-    [[ -n $ppid ]] && extra=" | proxy CPU ${pcpu}s = ${pper} µs/req (user $puser + kernel $psys) | backend: $newc new conns, $breq req, reuse ${reuse}% | threads $threads ($names) | after: $pfds fds, RSS $prss KiB"
-    bench_log "round $round $(printf '%-8s' "$target") $rps req/s p50 ${p50}µs p99 ${p99}µs | $reqs req, $errs errors ($estatus non-2xx/3xx) | nginx ${nper} µs/req, $LOAD ${wper} µs/req$extra | foreign: CPU$PROXY_CPU ${foreign0}% CPU$BACKEND_CPU ${foreign1}%"
-    if [[ $errs -ne 0 ]]; then
-        bench_log "WARNING: $target round $round: $errs $LOAD errors: $(grep -E 'Socket errors|Non-2xx|^BENCH' "$out" | tr '\n' ' ')"
-    fi
-    if [[ $LOAD == loadgen && $MODE == churn ]]; then
-        # Connection: close must mean a new client connection for every request
-        local conns
-        conns=$(wrk_field "$out" conns)
-        [[ ${conns:-0} -ge $reqs ]] || bench_log "WARNING: $target round $round: loadgen opened $conns connections for $reqs requests"
-    fi
-    if [[ -n $iou && $iou -gt 0 ]]; then
-        bench_log "WARNING: $target round $round: up to $iou io_uring worker threads (iou-wrk) seen"
-    fi
-    [[ $rustc -eq 0 ]] || bench_log "WARNING: $target round $round: up to $rustc rustc processes ran during the run (noise)"
-    if [[ -n $ppid && $breq -ne $reqs ]]; then
-        # the client counts only completed requests; a run ends with up to -c requests in flight
-        local diff=$((breq - reqs))
-        [[ ${diff#-} -le $((HTTP_CONNS * 2)) ]] ||
-            bench_log "WARNING: $target round $round: nginx served $breq requests, $LOAD completed $reqs"
-    fi
-}
-
-# CSV columns (1-based) used below: 3 target, 6 rps, 7 errors, 9 p50_us, 10 p99_us,
-# 13 proxy_us_per_req, 14 nginx_us_per_req, 15 wrk_us_per_req, 18 reuse_pct, 26 noise
-declare -A HR HP5 HP9 HC HN HU HT
-http_table() {
-    local maxf=$1 t
-    for t in "${TARGET_LIST[@]}"; do
-        HR[$t]=$(awk -F, -v t="$t" -v m="$maxf" 'NR > 1 && $3 == t && $26 <= m {print $6}' "$CSV" | bench_median)
-        HP5[$t]=$(awk -F, -v t="$t" -v m="$maxf" 'NR > 1 && $3 == t && $26 <= m {print $9}' "$CSV" | bench_median)
-        HP9[$t]=$(awk -F, -v t="$t" -v m="$maxf" 'NR > 1 && $3 == t && $26 <= m {print $10}' "$CSV" | bench_median)
-        HC[$t]=$(awk -F, -v t="$t" -v m="$maxf" 'NR > 1 && $3 == t && $26 <= m && $13 != "" {print $13}' "$CSV" | bench_median)
-        HU[$t]=$(awk -F, -v t="$t" -v m="$maxf" 'NR > 1 && $3 == t && $26 <= m && $18 != "" {print $18}' "$CSV" | bench_median)
-        HT[$t]=$(awk -F, -v t="$t" -v m="$maxf" 'NR > 1 && $3 == t && $26 <= m {print $13 + $14 + $15}' "$CSV" | bench_median)
-        HN[$t]=$(awk -F, -v t="$t" -v m="$maxf" 'NR > 1 && $3 == t && $26 <= m' "$CSV" | wc -l)
-    done
-    local hr="" hc="" h9=""
-    if has_target haproxy; then hr=${HR[haproxy]}; hc=${HC[haproxy]}; h9=${HP9[haproxy]}; fi
-    echo "| target | runs | req/s (median) | p50 ms | p99 ms | proxy CPU µs/req | req/s ÷ HAProxy | CPU/req ÷ HAProxy | p99 ÷ HAProxy | backend reuse % | proxy+nginx+$LOAD µs/req |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    for t in "${TARGET_LIST[@]}"; do
-        awk -v t="$t" -v n="${HN[$t]}" -v r="${HR[$t]}" -v p5="${HP5[$t]}" -v p9="${HP9[$t]}" -v c="${HC[$t]}" \
-            -v u="${HU[$t]}" -v a="${HT[$t]}" -v hr="$hr" -v hc="$hc" -v h9="$h9" 'function f(x, fmt) { return (x == "nan" || x == "") ? "—" : sprintf(fmt, x) }
-            function q(x, y) { return (x == "nan" || x == "" || y == "" || y == "nan" || y + 0 <= 0) ? "—" : sprintf("%.3f", x / y) }
-            BEGIN {
-            printf "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", t, n, f(r, "%.0f"),
-                f(p5 / 1000, "%.3f"), f(p9 / 1000, "%.3f"), f(c, "%.2f"), q(r, hr),
-                (c == "nan" ? "—" : q(c, hc)), q(p9, h9), (t == "direct" ? "—" : f(u, "%.3f")), f(a, "%.2f") }'
-    done
-}
-
-# http_goals: the issues' goals for spillway against HAProxy, from the medians of http_table.
-http_goals() {
-    awk -v mode="$MODE" -v sc="${HC[spillway]}" -v hc="${HC[haproxy]}" -v sr="${HR[spillway]}" -v hr="${HR[haproxy]}" \
-        -v s9="${HP9[spillway]}" -v h9="${HP9[haproxy]}" -v su="${HU[spillway]}" 'function ok(b) { return b ? "**met**" : "**missed**" }
-        BEGIN {
-        if (sc == "nan" || hc == "nan" || hc <= 0) { print "- goals: n/a (needs haproxy and spillway)"; exit }
-        print "| goal | result | |"
-        print "|---|---|---|"
-        if (mode == "l7") {
-            printf "| spillway CPU/request ≤ 0.60 × HAProxy'"'"'s | %.3f | %s |\n", sc / hc, ok(sc / hc <= 0.60)
-            printf "| spillway req/s ≥ 1.3 × HAProxy'"'"'s | %.3f | %s |\n", sr / hr, ok(sr / hr >= 1.3)
-            printf "| spillway p99 no worse than HAProxy'"'"'s | %.3f ms vs %.3f ms (%.3f×) | %s |\n", s9 / 1000, h9 / 1000, s9 / h9, ok(s9 <= h9)
-            printf "| backend connection reuse ≥ 99.9 %% | %.3f %% | %s |\n", su, ok(su >= 99.9)
-        } else if (mode == "tls") {
-            printf "| spillway keep-alive CPU/request over TLS ≤ 0.70 × HAProxy'"'"'s | %.3f | %s |\n", sc / hc, ok(sc / hc <= 0.70)
-            printf "| (no goal) req/s ÷ HAProxy | %.3f | |\n", sr / hr
-            printf "| (no goal) p99 ÷ HAProxy | %.3f | |\n", s9 / h9
-        } else {
-            printf "| spillway CPU/request ≤ 0.80 × HAProxy'"'"'s | %.3f | %s |\n", sc / hc, ok(sc / hc <= 0.80)
-            printf "| (no goal) req/s ÷ HAProxy | %.3f | |\n", sr / hr
-            printf "| (no goal) p99 ÷ HAProxy | %.3f | |\n", s9 / h9
-        }
-    }'
-}
-
-# paired_ratio CSV COL A B: the median over the rounds of (column COL of target A ÷ that of
-# target B in the same round); "nan" when no round has both.
-paired_ratio() {
-    awk -F, -v col="$2" -v a="$3" -v b="$4" 'NR > 1 {v[$2 "," $3] = $col; r[$2] = 1}
-        END {for (k in r) if ((k "," a) in v && v[k "," b] > 0) print v[k "," a] / v[k "," b]}' "$1" | bench_median
-}
-
-# http_summary MD: the markdown of modes l7 and churn (and of tls keep-alive) from $CSV.
-http_summary() {
-    local md=$1 other
-    {
-        echo "All runs:"
-        echo
-        http_table 100
-        echo
-        if has_target spillway && has_target haproxy; then
-            http_goals
-            echo
-        fi
-        for other in haproxy nginx; do
-            if has_target spillway && has_target "$other"; then
-                printf -- '- medians of the per-round (paired) ratios spillway ÷ %s: CPU/request %.3f, req/s %.3f\n' "$other" \
-                    "$(paired_ratio "$CSV" 13 spillway "$other")" "$(paired_ratio "$CSV" 6 spillway "$other")"
-            fi
-        done
-        echo
-        echo "Quiet runs only (foreign load ≤ ${QUIET_PCT}% on the CPUs the run uses):"
-        echo
-        http_table "$QUIET_PCT"
-        echo
-        echo "Raw runs:"
-        echo
-        echo "| round | target | req/s | p50 ms | p99 ms | max ms | errors (non-2xx) | proxy CPU s | proxy µs/req | backend nginx µs/req | $LOAD µs/req | new backend conns | backend req | reuse % | backend conns open after (all) | proxy threads | iou-wrk | CPU$PROXY_CPU foreign % | CPU$BACKEND_CPU foreign % | proxy fds after | proxy RSS KiB after | rustc seen | spillway driver |"
-        echo "|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|"
-        awk -F, -v load="$LOAD" 'function d(x) { return x == "" ? "—" : x } NR > 1 {
-            printf "| %s | %s | %s | %.3f | %.3f | %.1f | %s (%s) | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-                $2, $3, $6, $9 / 1000, $10 / 1000, $11 / 1000, $7, $8, d($12), d($13), $14, $15,
-                ($3 == "direct" ? "(" load ") " $16 : $16), $17, d($18), $19,
-                ($20 == "" ? "—" : $20 " (" $21 ")"), d($22), $23, $25, d($27), d($28), d($29), d($32) }' "$CSV"
-        echo
-        echo "CPU µs/req: the process's utime+stime (all threads, /proc/PID/stat; for the nginx proxy master + worker)"
-        echo "over the run ÷ requests $LOAD completed. \"nginx\" is nginx as a reverse proxy (a second instance on CPU$PROXY_CPU);"
-        echo "\"backend nginx\" is the one serving the file (CPU$BACKEND_CPU)."
-        echo "New backend conns: the backend nginx's stub_status \"accepts\" after − before (minus the status request);"
-        echo "reuse = 1 − new backend connections ÷ requests. For direct these are $LOAD's own connections."
-        if [[ $LOAD == loadgen ]]; then
-            echo "Client: loadgen -t 1 --cpus $BACKEND_CPU -c $HTTP_CONNS, closed loop; requests = responses received in the measured"
-            echo "window; latency from loadgen's HdrHistogram (closed loop: the service time)."
-        fi
-        echo "rustc seen: the most rustc processes running at once during the run (sampled every 0.5 s; should be 0)."
-        echo "$RUNS rounds × ${SECONDS_PER_RUN} s, targets alternated within each round."
-    } >"$md"
-}
-
 # http_prepare: what modes l7, churn and tls share before the proxies start: the temp
 # dir, a private copy of spillway, the 100-byte file, wrk's report script, the backend nginx.
 http_prepare() {
-    need nginx haproxy taskset ss curl awk pgrep timeout
+    need nginx haproxy taskset ss curl awk pgrep timeout python3
     check_cpus
-    CLK_TCK=$(getconf CLK_TCK)
     BENCH_TMP=$(mktemp -d /tmp/spillway-bench.XXXXXX)
-    HTTP_CONNS=64
     need_load
     has_spillway && copy_spillway
     mkdir -p "$BENCH_TMP/nginx/www"
     head -c "$HTTP_BODY_SIZE" /dev/urandom | base64 -w0 | head -c "$HTTP_BODY_SIZE" >"$BENCH_TMP/nginx/www/small.txt"
-    write_wrk_lua_http
+    write_wrk_lua
 
     start_nginx
     check_small_get direct "$NGINX_PORT"
-    [[ -n $(nginx_counts) ]] || bench_die "nginx stub_status on $NGINX_STATUS_PORT does not answer"
+    [[ -n $(nginx_status) ]] || bench_die "nginx stub_status on $NGINX_STATUS_PORT does not answer"
 }
 
 # copy_spillway: build (or take SPILLWAY_BIN) and run a private copy, so a rebuild by
@@ -1408,18 +1091,10 @@ http_start_proxies() {
     done
 }
 
-# http_results STAMP: the results dir and the CSV of the keep-alive/churn runs ($CSV) with its header.
-http_results() {
-    RESULTS=${RESULTS_DIR:-$ROOT/target/bench-results}
-    mkdir -p "$RESULTS"
-    CSV=$RESULTS/$MODE-$1.csv
-    echo "mode,round,target,requests,duration_s,rps,errors,non2xx,p50_us,p99_us,max_us,proxy_cpu_s,proxy_us_per_req,nginx_us_per_req,wrk_us_per_req,backend_new_conns,backend_requests,reuse_pct,backend_estab_after,proxy_threads_max,proxy_thread_names,iou_wrk_max,cpu0_foreign_pct,cpu1_busy_pct,cpu1_foreign_pct,noise_pct,proxy_fds_after,proxy_rss_kib_after,rustc_max,proxy_user_us_per_req,proxy_sys_us_per_req,proxy_driver" >"$CSV"
-}
-
 # http_versions: the versions and settings lines of a summary's head.
 http_versions() {
-    echo "kernel: $(uname -r); CPUs: $(nproc --all); nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'); client: $(client_version)"
-    has_target haproxy && echo "haproxy: $HAPROXY_VERSION (mode http, http-reuse always, maxconn $HAPROXY_MAXCONN$([[ $MODE == tls ]] && echo ", $(haproxy -vv 2>/dev/null | grep -m1 'Running on OpenSSL' | sed 's/.*: //')"))"
+    echo "kernel: $(uname -r); CPUs: $(nproc --all); nginx $(nginx_version); client: $(client_version)"
+    has_target haproxy && echo "haproxy: $HAPROXY_VERSION (mode http, http-reuse always, maxconn $HAPROXY_MAXCONN$([[ $MODE == tls ]] && echo ", $(haproxy_openssl)"))"
     has_target nginx && echo "nginx proxy: worker_processes 1, upstream keepalive 64 (keepalive_requests 1000000), proxy_http_version 1.1, Connection \"\"$([[ $MODE == tls ]] && echo ", ssl_protocols TLSv1.2 TLSv1.3")"
     spillway_versions
     return 0
@@ -1436,48 +1111,27 @@ http_keep_spillway_log() {
     done
 }
 
-# Modes l7 and churn: wrk's small GETs through each target, alternated within each round.
+# Modes l7 and churn: the client's small GETs through each target, alternated within each round.
 mode_http() {
     http_prepare
     http_start_proxies
-
-    local stamp t r
-    stamp=$(date +%Y%m%d-%H%M%S)
-    http_results "$stamp"
-    LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-    if [[ $WARMUP -gt 0 ]]; then
-        bench_log "warm-up: ${WARMUP}s per target"
-        for t in "${TARGET_LIST[@]}"; do
-            run_wrk_http "$(l4_port "$t")" "$WARMUP" "$BENCH_TMP/wrk-warmup-$t.out"
-        done
-    fi
-    bench_log "measuring: $RUNS rounds × ${SECONDS_PER_RUN}s × (${TARGET_LIST[*]})"
-    for ((r = 1; r <= RUNS; r++)); do
-        for t in "${TARGET_LIST[@]}"; do
-            wait_quiet "$SETTLE"
-            http_measure "$t" "$r"
-        done
-    done
-
-    local md=$RESULTS/$MODE-$stamp.md what="keep-alive"
+    results_csv http
+    LOAD_BEFORE=$(load_average)
+    run_rounds http
+    local what="keep-alive"
     [[ $MODE == churn ]] && what="Connection: close on every request"
     {
         echo "# spillway bench: $MODE ($LOAD -t1 -c$HTTP_CONNS, GET of $HTTP_BODY_SIZE bytes, $what), $(date -u '+%Y-%m-%d %H:%M UTC')"
         echo
         echo "command: bench/compare.sh $MODE --runs $RUNS --seconds $SECONDS_PER_RUN --warmup $WARMUP --settle $SETTLE --load $LOAD --targets $TARGETS"
         http_versions
-        echo "load average before/after: $LOAD_BEFORE / $(cut -d' ' -f1-3 /proc/loadavg)"
+        echo "load average before/after: $LOAD_BEFORE / $(load_average)"
         echo
-    } >"$md.head"
-    http_summary "$md.body"
-    cat "$md.head" "$md.body" >"$md"
-    rm -f "$md.head" "$md.body"
-    http_keep_spillway_log "$stamp"
-    echo
-    cat "$md"
-    echo
+    } >"$MD.head"
+    http_keep_spillway_log "$STAMP"
+    write_summary http
     bench_log "raw CSV: $CSV"
-    bench_log "summary: $md"
+    bench_log "summary: $MD"
 }
 
 mode_l7() { mode_http; }
@@ -1526,40 +1180,42 @@ EOF
 
 # tls_negotiated PORT CONF [S_CLIENT ARGS...]: "protocol cipher group" that openssl s_client
 # (with OPENSSL_CONF=CONF unless CONF is empty) negotiates with 127.0.0.1:PORT.
+
+# tls_negotiated PORT CONF [S_CLIENT ARGS...]: "protocol cipher group" that openssl s_client
+# (with OPENSSL_CONF=CONF unless CONF is empty) negotiates with 127.0.0.1:PORT.
 tls_negotiated() {
-    local port=$1 conf=$2 out envs=()
+    local port=$1 conf=$2 envs=()
     shift 2
     [[ -n $conf ]] && envs=("OPENSSL_CONF=$conf")
-    out=$(env "${envs[@]}" timeout 10 openssl s_client -connect "127.0.0.1:$port" -servername localhost "$@" </dev/null 2>/dev/null) || true
-    awk '/^New, / {gsub(",", ""); p = $2; c = $5}
-        /^Server Temp Key:/ {k = $4; gsub(",", "", k)}
-        END {printf "%s %s %s\n", (p == "" ? "?" : p), (c == "" ? "?" : c), (k == "" ? "?" : k)}' <<<"$out"
+    { env "${envs[@]}" timeout 10 openssl s_client -connect "127.0.0.1:$port" -servername localhost "$@" </dev/null 2>/dev/null || true; } |
+        bench_py s-client
 }
 
-# tls_check_ciphers: what each proxy negotiates with wrk's offer (keep-alive runs) and with
-# loadgen's (handshake runs), into TLS_KA/TLS_HS; a warning when the proxies differ.
-declare -A TLS_KA TLS_HS
+# tls_check_ciphers: what each proxy negotiates with the keep-alive client's offer (wrk's or
+# loadgen's) and with loadgen's (handshake runs), into $BENCH_TMP/negotiated.csv (for the
+# summary); a warning when the proxies differ.
 tls_check_ciphers() {
-    local t port ka="" hs=""
-    TLS_CIPHERS_SAME=1
+    local t port ka hs same=1 first=""
+    NEGOTIATED=$BENCH_TMP/negotiated.csv
+    echo "target,keepalive,handshakes" >"$NEGOTIATED"
     for t in "${TARGET_LIST[@]}"; do
-        port=$(l4_port "$t")
+        port=$(target_port "$t")
         if [[ $LOAD == wrk ]]; then
-            TLS_KA[$t]=$(tls_negotiated "$port" "$WRK_OPENSSL_CONF")
+            ka=$(tls_negotiated "$port" "$WRK_OPENSSL_CONF")
         else
             # loadgen's keep-alive runs offer what its handshake runs do
-            TLS_KA[$t]=$(tls_negotiated "$port" "" -ciphersuites "$RUSTLS_SUITES" -groups "$RUSTLS_GROUPS")
+            ka=$(tls_negotiated "$port" "" -ciphersuites "$RUSTLS_SUITES" -groups "$RUSTLS_GROUPS")
         fi
-        TLS_HS[$t]=$(tls_negotiated "$port" "" -ciphersuites "$RUSTLS_SUITES" -groups "$RUSTLS_GROUPS")
-        bench_log "$t negotiates: keep-alive runs ($LOAD's offer) ${TLS_KA[$t]}; handshake runs (loadgen's) ${TLS_HS[$t]}"
-        [[ ${TLS_KA[$t]} == *'?'* || ${TLS_HS[$t]} == *'?'* ]] && bench_die "$t: no TLS handshake with openssl s_client on port $port"
-        [[ -z $ka || ($ka == "${TLS_KA[$t]}" && $hs == "${TLS_HS[$t]}") ]] || TLS_CIPHERS_SAME=0
-        ka=${TLS_KA[$t]} hs=${TLS_HS[$t]}
+        hs=$(tls_negotiated "$port" "" -ciphersuites "$RUSTLS_SUITES" -groups "$RUSTLS_GROUPS")
+        bench_log "$t negotiates: keep-alive runs ($LOAD's offer) $ka; handshake runs (loadgen's) $hs"
+        [[ $ka == *'?'* || $hs == *'?'* ]] && bench_die "$t: no TLS handshake with openssl s_client on port $port"
+        echo "$t,$ka,$hs" >>"$NEGOTIATED"
+        [[ -z $first || $first == "$ka,$hs" ]] || same=0
+        first="$ka,$hs"
     done
-    [[ $TLS_CIPHERS_SAME == 1 ]] || bench_log "WARNING: the proxies do not all negotiate the same protocol, cipher and group"
+    [[ $same == 1 ]] || bench_log "WARNING: the proxies do not all negotiate the same protocol, cipher and group"
 }
 
-# loadgen_bin: LOADGEN_BIN, or the release build of the bundled load generator.
 loadgen_bin() {
     if [[ -n ${LOADGEN_BIN:-} ]]; then
         [[ -x $LOADGEN_BIN ]] || bench_die "LOADGEN_BIN=$LOADGEN_BIN is not executable"
@@ -1583,201 +1239,10 @@ copy_loadgen() {
     LOADGEN_SHA=$(sha256sum "$LOADGEN" | cut -c1-12)
 }
 
-# run_loadgen_hs PORT SECONDS OUTFILE: loadgen on the backend CPU, one thread, TLS_HS_CONNS
-# connections, each request on a new connection with a full handshake (no resumption);
-# its JSON summary goes to OUTFILE.json, its CPU time to CLIENT_TICKS.
-run_loadgen_hs() {
-    local port=$1 secs=$2 out=$3
-    rm -f "$out.json"
-    run_client $((secs + 30)) "$out" "$LOADGEN" "https://127.0.0.1:$port$HTTP_PATH" --insecure --new-conn --no-resume \
-        -c "$TLS_HS_CONNS" -t 1 --cpus "$BACKEND_CPU" -d "${secs}s" --json "$out.json" -q
-    [[ $CLIENT_RC -eq 0 ]] || bench_die "loadgen failed (exit $CLIENT_RC$([[ $CLIENT_RC -eq 124 ]] && echo ': timed out')): $(tail -n 20 "$out")"
-    [[ -s $out.json ]] || bench_die "loadgen wrote no JSON summary: $(tail -n 20 "$out")"
-}
-
-# loadgen_fields JSON: "requests duration_s handshakes full resumed failed errors non2xx
-# p50_us p99_us max_us" from loadgen's JSON summary.
-loadgen_fields() {
-    python3 - "$1" <<'EOF'
-import json, sys
-j = json.load(open(sys.argv[1]))
-t = j.get("tls") or {}
-lat = j.get("latency_us") or {}
-ok = sum(v for k, v in (j.get("status") or {}).items() if k.startswith("2"))
-print(j["requests"], j["duration_s"], t.get("handshakes", 0), t.get("full", 0), t.get("resumed", 0),
-      t.get("failed", 0), sum((j.get("errors") or {}).values()), j["requests"] - ok,
-      lat.get("p50", 0), lat.get("p99", 0), lat.get("max", 0))
-EOF
-}
-
-# tls_hs_measure TARGET ROUND: one handshake run (loadgen --new-conn --no-resume), one row of $HS_CSV.
-tls_hs_measure() {
-    local target=$1 round=$2 port ppid out samples stop spid cpid
-    port=$(l4_port "$target")
-    ppid=$(l4_proxy_pid "$target")
-    out=$BENCH_TMP/loadgen-$target-$round.out
-    samples=$BENCH_TMP/threads-hs-$target-$round.txt
-    stop=$BENCH_TMP/stop-hs-$target-$round
-    check_proxy_alive "$target" "$ppid" "before handshake round $round"
-    : >"$samples"
-    : >"$samples.rustc"
-    bench_thread_sampler "$ppid" "$samples" "$stop" $((SECONDS_PER_RUN + 40)) &
-    spid=$!
-    bench_track "$spid"
-    bench_compiler_sampler "$samples.rustc" "$stop" $((SECONDS_PER_RUN + 40)) &
-    cpid=$!
-    bench_track "$cpid"
-    local s0="-" s1="-" sreuse="-" p0 p1 n0 n1 a0 q0 a1 q1
-    [[ $target == haproxy ]] && s0=$(haproxy_info CumSslConns)
-    read -r a0 q0 < <(nginx_counts)
-    n0=$(bench_cpu_ticks_sum "${NGINX_PIDS[@]}")
-    p0=$(proxy_ticks "$target")
-    local c0b0 c0t0 c1b0 c1t0 c0b1 c0t1 c1b1 c1t1
-    read -r c0b0 c0t0 < <(bench_cpu_busy "$PROXY_CPU")
-    read -r c1b0 c1t0 < <(bench_cpu_busy "$BACKEND_CPU")
-
-    run_loadgen_hs "$port" "$SECONDS_PER_RUN" "$out"
-
-    read -r c0b1 c0t1 < <(bench_cpu_busy "$PROXY_CPU")
-    read -r c1b1 c1t1 < <(bench_cpu_busy "$BACKEND_CPU")
-    p1=$(proxy_ticks "$target")
-    n1=$(bench_cpu_ticks_sum "${NGINX_PIDS[@]}")
-    # HAProxy's own count of TLS connections, and its session reuse over the last second
-    [[ $target == haproxy ]] && read -r s1 sreuse < <(haproxy_info CumSslConns SslFrontendSessionReuse_pct)
-    touch "$stop"
-    wait "$spid" "$cpid" 2>/dev/null || true
-    bench_stop_pid "$spid"
-    bench_stop_pid "$cpid"
-    local threads names iou rustc
-    read -r threads names iou < <(bench_thread_summary "$samples")
-    rustc=$(bench_compilers_max "$samples.rustc")
-    check_proxy_alive "$target" "$ppid" "during handshake round $round"
-    read -r a1 q1 < <(nginx_counts)
-    local newc=$((a1 - a0 - 1)) stls="-"
-    [[ $s0 =~ ^[0-9]+$ && $s1 =~ ^[0-9]+$ ]] && stls=$((s1 - s0))
-
-    local reqs dur hs full resumed failed errs non2xx p50 p99 pmax
-    read -r reqs dur hs full resumed failed errs non2xx p50 p99 pmax < <(loadgen_fields "$out.json")
-    local row
-    row=$(awk -v tk="$CLK_TCK" -v f="$full" -v r="$reqs" -v d="$dur" -v p="$((p1 - p0))" -v n="$((n1 - n0))" \
-        -v w="$CLIENT_TICKS" -v nc="$newc" 'BEGIN {
-            cpu = p / tk
-            printf "%.1f,%.2f,%s,%s,%.1f,%s,%s,%s\n", (d > 0 ? f / d : 0), cpu,
-                (f > 0 ? sprintf("%.1f", cpu / f * 1e6) : ""), (cpu > 0 ? sprintf("%.0f", f / cpu) : ""),
-                (d > 0 ? 100 * cpu / d : 0), (f > 0 ? sprintf("%.1f", n / tk / f * 1e6) : ""),
-                (f > 0 ? sprintf("%.1f", w / tk / f * 1e6) : ""), (r > 0 ? sprintf("%.4f", 100 * (1 - nc / r)) : "") }')
-    local hsps pcpu pper perc busy nper cper reuse
-    IFS=, read -r hsps pcpu pper perc busy nper cper reuse <<<"$row"
-    local foreign0 busy1 foreign1 noise
-    foreign0=$(awk -v b="$((c0b1 - c0b0))" -v t="$((c0t1 - c0t0))" -v p="$((p1 - p0))" \
-        'BEGIN {f = (t > 0) ? 100 * (b - p) / t : 0; if (f < 0) f = 0; printf "%.0f", f}')
-    busy1=$(awk -v b="$((c1b1 - c1b0))" -v t="$((c1t1 - c1t0))" 'BEGIN {printf "%.0f", (t > 0) ? 100 * b / t : 0}')
-    foreign1=$(awk -v b="$((c1b1 - c1b0))" -v t="$((c1t1 - c1t0))" -v o="$((n1 - n0 + CLIENT_TICKS))" \
-        'BEGIN {f = (t > 0) ? 100 * (b - o) / t : 0; if (f < 0) f = 0; printf "%.0f", f}')
-    noise=$((foreign0 > foreign1 ? foreign0 : foreign1))
-    local pfds prss
-    pfds=$(find "/proc/$ppid/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
-    prss=$(awk '/^VmRSS:/ {print $2}' "/proc/$ppid/status" 2>/dev/null)
-    echo "tls,$round,$target,$reqs,$dur,$hs,$full,$resumed,$failed,$errs,$non2xx,$hsps,$p50,$p99,$pmax,$pcpu,$pper,$perc,$busy,$nper,$cper,$newc,$reuse,$stls,$sreuse,$threads,$names,$iou,$foreign0,$busy1,$foreign1,$noise,$pfds,$prss,$rustc,$(target_driver "$target")" >>"$HS_CSV"
-
-    bench_log "round $round $(printf '%-8s' "$target") $hsps handshakes/s ($full full, $resumed resumed, $failed failed; $reqs requests, $errs errors, $non2xx non-2xx) p50 ${p50}µs p99 ${p99}µs | proxy CPU ${pcpu}s = ${pper} µs/handshake = $perc handshakes per CPU-s (busy ${busy}%) | loadgen ${cper} µs/handshake | backend: $newc new conns | server TLS conns $stls, reuse $sreuse% | threads $threads ($names) | foreign: CPU$PROXY_CPU ${foreign0}% CPU$BACKEND_CPU ${foreign1}%"
-    [[ $resumed -eq 0 ]] || bench_log "WARNING: $target round $round: $resumed handshakes were resumed"
-    [[ $((failed + errs + non2xx)) -eq 0 ]] || bench_log "WARNING: $target round $round: $failed failed handshakes, $errs errors, $non2xx non-2xx"
-    [[ $rustc -eq 0 ]] || bench_log "WARNING: $target round $round: up to $rustc rustc processes ran during the run (noise)"
-    if [[ -n $iou && $iou -gt 0 ]]; then
-        bench_log "WARNING: $target round $round: up to $iou io_uring worker threads (iou-wrk) seen"
-    fi
-}
-
-# HS_CSV columns (1-based) used below: 3 target, 7 full, 8 resumed, 9 failed, 10 errors,
-# 12 handshakes/s, 13 p50_us, 14 p99_us, 17 proxy µs/handshake, 18 handshakes per CPU-s,
-# 19 proxy busy %, 21 loadgen µs/handshake, 32 noise
-declare -A SR SC SP SB S5 S9 SL SN SF
-hs_table() {
-    local maxf=$1 t
-    for t in "${TARGET_LIST[@]}"; do
-        SR[$t]=$(awk -F, -v t="$t" -v m="$maxf" 'NR > 1 && $3 == t && $32 <= m {print $12}' "$HS_CSV" | bench_median)
-        SC[$t]=$(awk -F, -v t="$t" -v m="$maxf" 'NR > 1 && $3 == t && $32 <= m && $17 != "" {print $17}' "$HS_CSV" | bench_median)
-        SP[$t]=$(awk -F, -v t="$t" -v m="$maxf" 'NR > 1 && $3 == t && $32 <= m && $18 != "" {print $18}' "$HS_CSV" | bench_median)
-        SB[$t]=$(awk -F, -v t="$t" -v m="$maxf" 'NR > 1 && $3 == t && $32 <= m {print $19}' "$HS_CSV" | bench_median)
-        S5[$t]=$(awk -F, -v t="$t" -v m="$maxf" 'NR > 1 && $3 == t && $32 <= m {print $13}' "$HS_CSV" | bench_median)
-        S9[$t]=$(awk -F, -v t="$t" -v m="$maxf" 'NR > 1 && $3 == t && $32 <= m {print $14}' "$HS_CSV" | bench_median)
-        SL[$t]=$(awk -F, -v t="$t" -v m="$maxf" 'NR > 1 && $3 == t && $32 <= m && $21 != "" {print $21}' "$HS_CSV" | bench_median)
-        SN[$t]=$(awk -F, -v t="$t" -v m="$maxf" 'NR > 1 && $3 == t && $32 <= m' "$HS_CSV" | wc -l)
-        SF[$t]=$(awk -F, -v t="$t" -v m="$maxf" 'NR > 1 && $3 == t && $32 <= m {f += $7; r += $8; x += $9 + $10}
-            END {printf "%d / %d / %d", f, r, x}' "$HS_CSV")
-    done
-    local hr="" hp=""
-    if has_target haproxy; then hr=${SR[haproxy]}; hp=${SP[haproxy]}; fi
-    echo "| target | runs | handshakes/s (median) | proxy CPU µs/handshake | handshakes per proxy CPU-second | proxy CPU busy % | p50 ms | p99 ms | handshakes/s ÷ HAProxy | per CPU-second ÷ HAProxy | full / resumed / failed+errors | loadgen µs/handshake |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"
-    for t in "${TARGET_LIST[@]}"; do
-        awk -v t="$t" -v n="${SN[$t]}" -v r="${SR[$t]}" -v c="${SC[$t]}" -v p="${SP[$t]}" -v b="${SB[$t]}" \
-            -v p5="${S5[$t]}" -v p9="${S9[$t]}" -v l="${SL[$t]}" -v fr="${SF[$t]}" -v hr="$hr" -v hp="$hp" '
-            function f(x, fmt) { return (x == "nan" || x == "") ? "—" : sprintf(fmt, x) }
-            function q(x, y) { return (x == "nan" || x == "" || y == "" || y == "nan" || y + 0 <= 0) ? "—" : sprintf("%.3f", x / y) }
-            BEGIN {
-            printf "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", t, n, f(r, "%.0f"), f(c, "%.1f"),
-                f(p, "%.0f"), f(b, "%.0f"), f(p5 / 1000, "%.2f"), f(p9 / 1000, "%.2f"), q(r, hr), q(p, hp), fr, f(l, "%.1f") }'
-    done
-}
-
-# hs_goal: the issue's handshake goal, from the medians of hs_table.
-hs_goal() {
-    awk -v s="${SP[spillway]}" -v h="${SP[haproxy]}" 'BEGIN {
-        if (s == "nan" || h == "nan" || h <= 0) { print "- goal: n/a (needs haproxy and spillway)"; exit }
-        print "| goal | result | |"
-        print "|---|---|---|"
-        printf "| spillway handshakes per CPU-second ≥ HAProxy'"'"'s | %.0f vs %.0f (%.3f×) | %s |\n", s, h, s / h, (s >= h ? "**met**" : "**missed**")
-    }'
-}
-
-# hs_summary MD: the markdown of the handshake runs from $HS_CSV.
-hs_summary() {
-    local md=$1 other
-    {
-        echo "All runs:"
-        echo
-        hs_table 100
-        echo
-        if has_target spillway && has_target haproxy; then
-            hs_goal
-            echo
-        fi
-        for other in haproxy nginx; do
-            if has_target spillway && has_target "$other"; then
-                printf -- '- medians of the per-round (paired) ratios spillway ÷ %s: handshakes per CPU-second %.3f, handshakes/s %.3f\n' "$other" \
-                    "$(paired_ratio "$HS_CSV" 18 spillway "$other")" "$(paired_ratio "$HS_CSV" 12 spillway "$other")"
-            fi
-        done
-        echo
-        echo "Quiet runs only (foreign load ≤ ${QUIET_PCT}% on the CPUs the run uses):"
-        echo
-        hs_table "$QUIET_PCT"
-        echo
-        echo "Raw runs:"
-        echo
-        echo "| round | target | handshakes/s | full | resumed | failed | errors (non-2xx) | p50 ms | p99 ms | proxy CPU s | proxy µs/handshake | handshakes per CPU-s | proxy busy % | backend nginx µs/hs | loadgen µs/hs | new backend conns | server TLS conns (HAProxy) | HAProxy reuse % (last s) | proxy threads | CPU$PROXY_CPU foreign % | CPU$BACKEND_CPU foreign % | proxy fds after | proxy RSS KiB after | rustc seen |"
-        echo "|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"
-        awk -F, 'function d(x) { return x == "" ? "—" : x } NR > 1 {
-            printf "| %s | %s | %s | %s | %s | %s | %s (%s) | %.2f | %.2f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-                $2, $3, $12, $7, $8, $9, $10, $11, $13 / 1000, $14 / 1000, $16, d($17), d($18), $19, d($20), d($21), $22,
-                ($24 == "-" ? "—" : $24), ($25 == "-" ? "—" : $25), ($26 == "" ? "—" : $26 " (" $27 ")"), $29, $31, d($33), d($34), d($35) }' "$HS_CSV"
-        echo
-        echo "One handshake = one new TCP connection, a full TLS handshake (loadgen --no-resume: no session"
-        echo "ticket or id offered; loadgen counts full and resumed handshakes itself), one GET of $HTTP_BODY_SIZE bytes"
-        echo "with Connection: close, and the close: the proxy's CPU per handshake covers all of that."
-        echo "Handshakes/s = full handshakes ÷ loadgen's measured duration; handshakes per proxy CPU-second = full"
-        echo "handshakes ÷ the proxy's utime+stime over the run (for the nginx proxy master + worker). The client"
-        echo "(loadgen, one thread) shares CPU$BACKEND_CPU with the backend nginx, so handshakes/s may be bound by"
-        echo "CPU$BACKEND_CPU rather than by the proxy (see proxy busy %); the per-CPU-second figure is the proxy's cost."
-        echo "$RUNS rounds × ${SECONDS_PER_RUN} s, targets alternated within each round."
-    } >"$md"
-}
 
 # Mode tls: the proxies terminate TLS in front of the l7 backend; per round, keep-alive
-# requests over TLS (wrk) through every target, then new full handshakes (loadgen) through
-# every target.
+# requests over TLS (wrk or loadgen) through every target, then new full handshakes (loadgen)
+# through every target.
 mode_tls() {
     need openssl python3
     http_prepare
@@ -1787,37 +1252,14 @@ mode_tls() {
     http_start_proxies
     tls_check_ciphers
 
-    local stamp t r
-    stamp=$(date +%Y%m%d-%H%M%S)
-    http_results "$stamp"
-    HS_CSV=$RESULTS/tls-$stamp-handshakes.csv
-    echo "mode,round,target,requests,duration_s,handshakes,full,resumed,failed,errors,non2xx,hs_per_s,p50_us,p99_us,max_us,proxy_cpu_s,proxy_us_per_hs,hs_per_cpu_s,proxy_busy_pct,nginx_us_per_hs,client_us_per_hs,backend_new_conns,reuse_pct,server_tls_conns,server_reuse_pct,proxy_threads_max,proxy_thread_names,iou_wrk_max,cpu0_foreign_pct,cpu1_busy_pct,cpu1_foreign_pct,noise_pct,proxy_fds_after,proxy_rss_kib_after,rustc_max,proxy_driver" >"$HS_CSV"
-    LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-    local ka=0 hs=0
-    [[ $TLS_PARTS == *keepalive* ]] && ka=1
-    [[ $TLS_PARTS == *handshakes* ]] && hs=1
-    if [[ $WARMUP -gt 0 ]]; then
-        bench_log "warm-up: ${WARMUP}s per target and part ($TLS_PARTS)"
-        for t in "${TARGET_LIST[@]}"; do
-            if ((ka)); then run_wrk_http "$(l4_port "$t")" "$WARMUP" "$BENCH_TMP/wrk-warmup-$t.out"; fi
-            if ((hs)); then run_loadgen_hs "$(l4_port "$t")" "$WARMUP" "$BENCH_TMP/loadgen-warmup-$t.out"; fi
-        done
-    fi
-    bench_log "measuring: $RUNS rounds × ($TLS_PARTS) × ${SECONDS_PER_RUN}s × (${TARGET_LIST[*]})"
-    for ((r = 1; r <= RUNS; r++)); do
-        for t in "${TARGET_LIST[@]}"; do
-            ((ka)) || break
-            wait_quiet "$SETTLE"
-            http_measure "$t" "$r"
-        done
-        for t in "${TARGET_LIST[@]}"; do
-            ((hs)) || break
-            wait_quiet "$SETTLE"
-            tls_hs_measure "$t" "$r"
-        done
-    done
-
-    local md=$RESULTS/tls-$stamp.md
+    results_csv http
+    HS_CSV=$RESULTS/tls-$STAMP-handshakes.csv
+    bench_py csv-header hs "$HS_CSV"
+    LOAD_BEFORE=$(load_average)
+    local -a kinds=()
+    [[ $TLS_PARTS == *keepalive* ]] && kinds+=(http)
+    [[ $TLS_PARTS == *handshakes* ]] && kinds+=(hs)
+    run_rounds "${kinds[@]}"
     {
         echo "# spillway bench: tls (HTTPS listeners in front of nginx, GET of $HTTP_BODY_SIZE bytes), $(date -u '+%Y-%m-%d %H:%M UTC')"
         echo
@@ -1825,106 +1267,69 @@ mode_tls() {
         http_versions
         echo "loadgen: $LOADGEN_SRC (sha256 $LOADGEN_SHA…), rustls 0.23 with ring"
         echo "certificate: ECDSA P-256 (prime256v1), self-signed, one PEM with the key ($TLS_PEM) for every proxy"
-        echo "load average before/after: $LOAD_BEFORE / $(cut -d' ' -f1-3 /proc/loadavg)"
+        echo "load average before/after: $LOAD_BEFORE / $(load_average)"
         echo
-        echo "Negotiated (openssl s_client before the runs; protocol, cipher, key exchange):"
-        echo
-        local ka_offer="wrk, offering only TLS_AES_128_GCM_SHA256 and X25519"
-        [[ $LOAD == loadgen ]] && ka_offer="loadgen, the same offer as the handshake runs"
-        echo "| target | keep-alive runs ($ka_offer) | handshake runs (loadgen's rustls offer: $RUSTLS_SUITES; $RUSTLS_GROUPS) |"
-        echo "|---|---|---|"
-        for t in "${TARGET_LIST[@]}"; do echo "| $t | ${TLS_KA[$t]} | ${TLS_HS[$t]} |"; done
-        [[ $TLS_CIPHERS_SAME == 1 ]] || { echo; echo "**WARNING: the proxies did not all negotiate the same.**"; }
-        echo
-        [[ $TLS_PARTS == keepalive,handshakes ]] || echo "Measured: $TLS_PARTS only (TLS_PARTS)."
-    } >"$md.head"
-    : >"$md.ka"
-    : >"$md.hs"
-    if ((ka)); then
-        printf '\n## Keep-alive requests over TLS (%s -t1 -c%s https://…)\n\n' "$LOAD" "$HTTP_CONNS" >"$md.mid"
-        http_summary "$md.body"
-        cat "$md.mid" "$md.body" >"$md.ka"
-    fi
-    if ((hs)); then
-        printf '\n## New full TLS handshakes (loadgen --new-conn --no-resume -c %s -t 1)\n\n' "$TLS_HS_CONNS" >"$md.mid"
-        hs_summary "$md.body"
-        cat "$md.mid" "$md.body" >"$md.hs"
-    fi
-    cat "$md.head" "$md.ka" "$md.hs" >"$md"
-    rm -f "$md.head" "$md.ka" "$md.mid" "$md.body" "$md.hs"
-    http_keep_spillway_log "$stamp"
-    echo
-    cat "$md"
-    echo
+    } >"$MD.head"
+    http_keep_spillway_log "$STAMP"
+    write_summary tls --hs-csv "$HS_CSV" --negotiated "$NEGOTIATED" --parts "$TLS_PARTS" \
+        --offer "$RUSTLS_SUITES; $RUSTLS_GROUPS"
     bench_log "raw CSV: $CSV (keep-alive), $HS_CSV (handshakes)"
-    bench_log "summary: $md"
+    bench_log "summary: $MD"
 }
 
 # ---------------------------------------------------------------- mode idle
 
-# "VmRSS RssAnon" (KiB) of PID
-rss_kib() { awk '/^VmRSS:/ {r = $2} /^RssAnon:/ {a = $2} END {print r + 0, a + 0}' "/proc/$1/status"; }
-# Anonymous KiB of PID from smaps_rollup, and the number of mappings
-anon_maps() {
-    echo "$(awk '/^Anonymous:/ {print $2}' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0) $(wc -l <"/proc/$1/maps")"
-}
-
-# idle_measure TARGET CONNS ROUND: a fresh proxy, one GET, RSS; CONNS idle
-# keep-alive connections (each has done one GET), RSS again; then they close.
+# idle_measure TARGET CONNS ROUND: a fresh proxy, one GET, its memory; CONNS idle keep-alive
+# connections (each has done one GET), its memory again; then they close. The readings go to
+# the run's directory, where `bench_py record idle` makes the CSV row and the log line.
 idle_measure() {
-    local target=$1 conns=$2 round=$3 ppid port
+    local target=$1 conns=$2 round=$3 ppid port dir
     case $target in
         haproxy) HAPROXY_MODE=http start_haproxy; ppid=$HAPROXY_PID; port=$HAPROXY_PORT ;;
         spillway) SPILLWAY_PROTOCOL=http start_spillway; ppid=$SPILLWAY_PID; port=$SPILLWAY_PORT ;;
     esac
     check_small_get "$target" "$port"
     sleep 1
-    local r0 a0 s0 m0 r1 a1 s1 m1 r2
-    read -r r0 a0 < <(rss_kib "$ppid")
-    read -r s0 m0 < <(anon_maps "$ppid")
-    local ready=$BENCH_TMP/idle-$target-$conns-$round.ready out=$BENCH_TMP/idle-$target-$conns-$round.out pid i
+    dir=$BENCH_TMP/idle-$target-$conns-$round
+    mkdir -p "$dir"
+    bench_py mem "$ppid" >"$dir/mem-before.txt" || bench_die "cannot read the memory of $target (pid $ppid)"
+    local pid i
     timeout -k 5 $((IDLE_HOLD + 120)) python3 "$ROOT/bench/idle_conns.py" --port "$port" --conns "$conns" \
-        --hold "$IDLE_HOLD" --ready "$ready" --deadline 90 --concurrency "${IDLE_CONCURRENCY:-200}" >"$out" 2>&1 &
+        --hold "$IDLE_HOLD" --ready "$dir/ready" --deadline 90 --concurrency "${IDLE_CONCURRENCY:-200}" \
+        >"$dir/client.out" 2>&1 &
     pid=$!
     bench_track "$pid"
     for ((i = 0; i < 1000; i++)); do
-        [[ -s $ready ]] && break
+        [[ -s $dir/ready ]] && break
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
-    [[ -s $ready ]] || bench_die "idle client gave no ready line: $(cat "$out")"
+    [[ -s $dir/ready ]] || bench_die "idle client gave no ready line: $(cat "$dir/client.out")"
     # Let the proxy settle (lazy frees, timers; spillway parks idle connections after 1 s and
     # then releases what their tasks held): at least 2 s, then until VmRSS has not changed for
     # two samples 0.5 s apart, at most 6 s in all (the client holds IDLE_HOLD, 8 s).
     sleep 2
-    local prev=-1 same=0
+    local prev=-1 same=0 rss
     for ((i = 0; i < 8 && same < 2; i++)); do
-        read -r r1 a1 < <(rss_kib "$ppid")
-        if [[ $r1 == "$prev" ]]; then same=$((same + 1)); else same=0; fi
-        prev=$r1
+        read -r rss _ < <(bench_py mem "$ppid")
+        if [[ $rss == "$prev" ]]; then same=$((same + 1)); else same=0; fi
+        prev=$rss
         ((same < 2)) && sleep 0.5
     done
     check_proxy_alive "$target" "$ppid" "with $conns idle connections"
-    read -r r1 a1 < <(rss_kib "$ppid")
-    read -r s1 m1 < <(anon_maps "$ppid")
-    local estab backend
-    estab=$(ss -Htn state established "( sport = :$port )" 2>/dev/null | wc -l)
-    backend=$(ss -Htn state established "( dport = :$NGINX_PORT )" 2>/dev/null | wc -l)
+    bench_py mem "$ppid" >"$dir/mem-idle.txt" || bench_die "cannot read the memory of $target (pid $ppid)"
+    ss -Htn state established "( sport = :$port )" >"$dir/client-estab.txt" 2>/dev/null || true
+    ss -Htn state established "( dport = :$NGINX_PORT )" >"$dir/backend-estab.txt" 2>/dev/null || true
     local crc=0
     wait "$pid" || crc=$?
+    echo "$crc" >"$dir/client.rc"
     bench_stop_pid "$pid"
     sleep 1
     check_proxy_alive "$target" "$ppid" "after $conns idle connections closed"
-    read -r r2 _ < <(rss_kib "$ppid")
-    local okline doneline
-    okline=$(head -n 1 "$ready")
-    doneline=$(grep '^done ' "$out" || echo "done ?")
-    [[ $crc -eq 0 ]] || bench_log "WARNING: $target: idle client: $okline / $doneline (exit $crc)"
-    local per peranon
-    per=$(awk -v a="$r0" -v b="$r1" -v n="$conns" 'BEGIN {printf "%.3f", (b - a) / n}')
-    peranon=$(awk -v a="$a0" -v b="$a1" -v n="$conns" 'BEGIN {printf "%.3f", (b - a) / n}')
-    echo "idle,$round,$target,$conns,$r0,$r1,$r2,$per,$a0,$a1,$peranon,$s0,$s1,$m0,$m1,$estab,$backend,${okline// /;},${doneline// /;},$(target_driver "$target")" >>"$CSV"
-    bench_log "idle round $round $(printf '%-8s' "$target") $conns conns: VmRSS $r0 -> $r1 KiB (after close $r2) = $per KiB/conn (RssAnon $peranon KiB/conn) | maps $m0 -> $m1 | $estab client conns established, $backend backend | $okline | $doneline"
+    bench_py mem "$ppid" >"$dir/mem-after.txt" || bench_die "cannot read the memory of $target (pid $ppid)"
+    bench_py_ctx record idle --dir "$dir" --csv "$CSV" --target "$target" --round "$round" \
+        --idle-conns "$conns" --driver "$(target_driver "$target")" ||
+        bench_die "cannot make the CSV row of $target round $round from $dir"
     case $target in
         haproxy) bench_stop_pid "$HAPROXY_PID" ;;
         spillway) bench_stop_pid "$SPILLWAY_PID" ;;
@@ -1948,12 +1353,7 @@ mode_idle() {
     NGINX_WORKER_CONNECTIONS=4096 start_nginx
     check_small_get direct "$NGINX_PORT"
 
-    local stamp results
-    stamp=$(date +%Y%m%d-%H%M%S)
-    results=${RESULTS_DIR:-$ROOT/target/bench-results}
-    mkdir -p "$results"
-    CSV=$results/idle-$stamp.csv
-    echo "mode,round,target,conns,rss_before_kib,rss_idle_kib,rss_after_close_kib,kib_per_conn,anon_before_kib,anon_idle_kib,anon_kib_per_conn,smaps_anon_before,smaps_anon_idle,maps_before,maps_idle,client_conns_established,backend_conns_established,client_ready,client_done,proxy_driver" >"$CSV"
+    results_csv idle
     for ((r = 1; r <= RUNS; r++)); do
         for n in "${COUNT_LIST[@]}"; do
             for t in "${TARGET_LIST[@]}"; do
@@ -1962,39 +1362,20 @@ mode_idle() {
             done
         done
     done
-    local md=$results/idle-$stamp.md
     {
         echo "# spillway bench: idle (RSS per idle keep-alive client connection), $(date -u '+%Y-%m-%d %H:%M UTC')"
         echo
         echo "command: IDLE_CONNS=$counts IDLE_HOLD=$IDLE_HOLD IDLE_CONCURRENCY=${IDLE_CONCURRENCY:-200} bench/compare.sh idle --runs $RUNS --targets $TARGETS"
-        echo "kernel: $(uname -r); nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'); haproxy $(haproxy -v 2>/dev/null | awk 'NR == 1 {print $3}') (mode http, maxconn ${HAPROXY_HTTP_MAXCONN:-12000})"
+        echo "kernel: $(uname -r); nginx $(nginx_version); haproxy $(haproxy_version) (mode http, maxconn ${HAPROXY_HTTP_MAXCONN:-12000})"
         spillway_versions
         echo
-        echo "| target | connections | KiB/conn VmRSS (median) | KiB/conn RssAnon (median) |"
-        echo "|---|---:|---:|---:|"
-        for t in "${TARGET_LIST[@]}"; do
-            [[ $t == direct ]] && continue
-            for n in "${COUNT_LIST[@]}"; do
-                printf '| %s | %s | %.3f | %.3f |\n' "$t" "$n" \
-                    "$(awk -F, -v t="$t" -v n="$n" 'NR > 1 && $3 == t && $4 == n {print $8}' "$CSV" | bench_median)" \
-                    "$(awk -F, -v t="$t" -v n="$n" 'NR > 1 && $3 == t && $4 == n {print $11}' "$CSV" | bench_median)"
-            done
-        done
-        echo
-        echo "Raw runs:"
-        echo
-        echo "| round | target | conns | VmRSS before KiB | VmRSS idle KiB | VmRSS after close KiB | KiB/conn | RssAnon KiB/conn | mappings before → idle | client conns established | backend conns | client |"
-        echo "|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|"
-        awk -F, 'NR > 1 {gsub(/;/, " ", $18); gsub(/;/, " ", $19)
-            printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s → %s | %s | %s | %s; %s |\n", $2, $3, $4, $5, $6, $7, $8, $11, $14, $15, $16, $17, $18, $19}' "$CSV"
-    } >"$md"
-    echo
-    cat "$md"
+    } >"$MD.head"
+    write_summary idle --counts "$counts"
     bench_log "raw CSV: $CSV"
-    bench_log "summary: $md"
+    bench_log "summary: $MD"
 }
 
-# ---------------------------------------------------------------- mode all
+# ---------------------------------------------------------------- modes all and drivers
 
 # all_targets MODE: the targets of MODE for mode all: the mode's own list, filtered by
 # --targets when it was given ("" when none is left).
@@ -2008,16 +1389,39 @@ all_targets() {
     echo "$out"
 }
 
+# run_submode DIR MODE ARGS...: `compare.sh MODE ARGS...` as its own invocation (own temp dir,
+# processes and cleanup) writing its results into DIR, its output into DIR/MODE.log and its
+# progress lines onto our stderr while it runs; returns its exit status.
+run_submode() {
+    local dir=$1 m=$2 pid rc=0
+    shift 2
+    RESULTS_DIR=$dir "$ROOT/bench/compare.sh" "$m" "$@" >"$dir/$m.log" 2>&1 &
+    pid=$!
+    bench_track "$pid"
+    tail -n +1 -f --pid="$pid" "$dir/$m.log" | grep --line-buffered '^\[bench ' >&2 &
+    bench_track "$!"
+    wait "$pid" || rc=$?
+    bench_stop_pid "$pid"
+    sleep 0.5
+    return "$rc"
+}
+
+# sha12 FILE: the first 12 hex digits of FILE's sha256.
+sha12() {
+    local s
+    read -r s _ < <(sha256sum "$1")
+    echo "${s:0:12}"
+}
+
 # Mode all: l7, churn, l4, tls and idle one after the other, each as its own invocation of
-# this script (own temp dir, processes and cleanup) with the same options, writing into
-# RESULTS_DIR/all-STAMP/; then one combined table from their CSVs (bench/lib/all_summary.py).
-# A mode that fails is reported as failed and the others still run; nothing is checked
-# about the figures.
+# this script (run_submode) with the same options, writing into RESULTS_DIR/all-STAMP/; then
+# one combined table from their CSVs (bench/lib/all_summary.py). A mode that fails is
+# reported as failed and the others still run; nothing is checked about the figures.
 mode_all() {
     need python3 nginx haproxy
     [[ $LOAD == wrk ]] && need wrk
     [[ ",$(all_targets l4)," == *",nginx,"* ]] && need_nginx_stream
-    local stamp results dir t0 m targets rc pid
+    local stamp results dir t0 t1 m targets rc model wrkv=""
     stamp=$(date +%Y%m%d-%H%M%S)
     results=${RESULTS_DIR:-$ROOT/target/bench-results}
     dir=$results/all-$stamp
@@ -2026,28 +1430,30 @@ mode_all() {
     SPILLWAY_BIN=$(spillway_bin)
     LOADGEN_BIN=$(loadgen_bin)
     export SPILLWAY_BIN LOADGEN_BIN
-    local idle_conns=${IDLE_CONNS:-10000}
+    export IDLE_CONNS=${IDLE_CONNS:-10000}
     local -a modes=(l7 churn l4 tls idle) opts=(--runs "$RUNS" --seconds "$SECONDS_PER_RUN" --warmup "$WARMUP"
         --settle "$SETTLE" --load "$LOAD" --haproxy-splice "$HAPROXY_SPLICE")
     local cmd="bench/compare.sh all ${opts[*]}"
     [[ -n $TARGETS_GIVEN ]] && cmd+=" --targets $TARGETS_GIVEN"
-    [[ $idle_conns == 10000 ]] || cmd="IDLE_CONNS=$idle_conns $cmd"
+    [[ $IDLE_CONNS == 10000 ]] || cmd="IDLE_CONNS=$IDLE_CONNS $cmd"
+    model=$(grep -m1 '^model name' /proc/cpuinfo) || true
+    command -v wrk >/dev/null && read -r _ wrkv _ < <(wrk -v 2>&1)
     t0=$(date +%s)
     {
         echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
         echo "command=$cmd"
         echo "kernel=$(uname -r)"
-        echo "cpus=$(nproc --all) × $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
-        echo "haproxy=$(haproxy -v 2>/dev/null | awk 'NR == 1 {print $3}') ($(haproxy -vv 2>/dev/null | grep -m1 'Running on OpenSSL' | sed 's/.*: //'))"
-        echo "nginx=$(nginx -v 2>&1 | sed 's/.*nginx\///')"
-        echo "wrk=$(command -v wrk >/dev/null && wrk -v 2>&1 | awk 'NR == 1 {print $2}')"
-        echo "spillway=$("$SPILLWAY_BIN" --version 2>/dev/null | head -n 1) ($SPILLWAY_BIN, built $(date -u -r "$SPILLWAY_BIN" '+%Y-%m-%d %H:%M UTC'), sha256 $(sha256sum "$SPILLWAY_BIN" | cut -c1-12)…)"
-        echo "loadgen=$("$LOADGEN_BIN" --version 2>/dev/null | head -n 1) ($LOADGEN_BIN, sha256 $(sha256sum "$LOADGEN_BIN" | cut -c1-12)…)"
+        echo "cpus=$(nproc --all) × ${model#*: }"
+        echo "haproxy=$(haproxy_version) ($(haproxy_openssl))"
+        echo "nginx=$(nginx_version)"
+        echo "wrk=$wrkv"
+        echo "spillway=$("$SPILLWAY_BIN" --version 2>/dev/null | head -n 1) ($SPILLWAY_BIN, built $(date -u -r "$SPILLWAY_BIN" '+%Y-%m-%d %H:%M UTC'), sha256 $(sha12 "$SPILLWAY_BIN")…)"
+        echo "loadgen=$("$LOADGEN_BIN" --version 2>/dev/null | head -n 1) ($LOADGEN_BIN, sha256 $(sha12 "$LOADGEN_BIN")…)"
         echo "load=$LOAD"
         echo "runs=$RUNS"
         echo "seconds=$SECONDS_PER_RUN"
-        echo "idle_conns=$idle_conns"
-        echo "load_before=$(cut -d' ' -f1-3 /proc/loadavg)"
+        echo "idle_conns=$IDLE_CONNS"
+        echo "load_before=$(load_average)"
     } >"$dir/head.env"
     bench_log "mode all: ${modes[*]}, $RUNS rounds × ${SECONDS_PER_RUN}s, load $LOAD; results in $dir"
     local failed=()
@@ -2059,19 +1465,9 @@ mode_all() {
             continue
         fi
         bench_log "mode all: $m ($targets) starts; log $dir/$m.log"
-        local t1
         t1=$(date +%s)
         rc=0
-        RESULTS_DIR=$dir IDLE_CONNS=$idle_conns "$ROOT/bench/compare.sh" "$m" "${opts[@]}" --targets "$targets" \
-            >"$dir/$m.log" 2>&1 &
-        pid=$!
-        bench_track "$pid"
-        # its progress lines on our stderr while it runs
-        tail -n +1 -f --pid="$pid" "$dir/$m.log" | grep --line-buffered '^\[bench ' >&2 &
-        bench_track "$!"
-        wait "$pid" || rc=$?
-        bench_stop_pid "$pid"
-        sleep 0.5
+        run_submode "$dir" "$m" "${opts[@]}" --targets "$targets" || rc=$?
         if [[ $rc -eq 0 ]]; then
             echo "$m ok $(($(date +%s) - t1))" >>"$dir/status.txt"
         else
@@ -2081,7 +1477,7 @@ mode_all() {
         fi
     done
     echo "elapsed_s=$(($(date +%s) - t0))" >>"$dir/head.env"
-    echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$dir/head.env"
+    echo "load_after=$(load_average)" >>"$dir/head.env"
     local md=$dir/all.md json=$dir/all.json
     python3 "$ROOT/bench/lib/all_summary.py" "$dir" "$md" "$json" ||
         bench_die "could not write the combined table (bench/lib/all_summary.py $dir)"
@@ -2095,16 +1491,15 @@ mode_all() {
     [[ ${#failed[@]} -eq 0 ]] || bench_die "mode all: ${failed[*]} failed (the table has the others)"
 }
 
-# ---------------------------------------------------------------- mode drivers
-
 # Mode drivers: l7 and churn with haproxy and spillway on each driver, alternated within every
 # round: spillway (the default config: auto), spillway-io_uring and spillway-epoll. Each mode
-# runs as its own invocation of this script (as in mode all); bench/lib/drivers_summary.py
-# writes one table of both, with the default config's CPU per request against HAProxy's.
+# runs as its own invocation of this script (run_submode, as in mode all);
+# bench/lib/drivers_summary.py writes one table of both, with the default config's CPU per
+# request against HAProxy's.
 mode_drivers() {
     need python3 nginx haproxy
     [[ $LOAD == wrk ]] && need wrk
-    local stamp results dir m rc pid targets=$TARGETS
+    local stamp results dir m rc targets=$TARGETS
     stamp=$(date +%Y%m%d-%H%M%S)
     results=${RESULTS_DIR:-$ROOT/target/bench-results}
     dir=$results/drivers-$stamp
@@ -2119,22 +1514,15 @@ mode_drivers() {
         echo "command: \`bench/compare.sh drivers ${opts[*]} --targets $targets\`"
         echo
         echo "- kernel $(uname -r); CPUs: $(nproc --all); proxy on CPU $PROXY_CPU, backend nginx and client on CPU $BACKEND_CPU"
-        echo "- HAProxy $(haproxy -v 2>/dev/null | awk 'NR == 1 {print $3}') (mode http, http-reuse always); nginx $(nginx -v 2>&1 | sed 's/.*nginx\///')"
-        echo "- spillway $("$SPILLWAY_BIN" --version 2>/dev/null | head -n 1) (sha256 $(sha256sum "$SPILLWAY_BIN" | cut -c1-12)…), threads = 1; spillway: no driver key (auto); spillway-io_uring, spillway-epoll: that driver"
+        echo "- HAProxy $(haproxy_version) (mode http, http-reuse always); nginx $(nginx_version)"
+        echo "- spillway $("$SPILLWAY_BIN" --version 2>/dev/null | head -n 1) (sha256 $(sha12 "$SPILLWAY_BIN")…), threads = 1; spillway: no driver key (auto); spillway-io_uring, spillway-epoll: that driver"
         echo "- $RUNS rounds × $SECONDS_PER_RUN s, targets alternated within each round; medians over the rounds"
     } >"$dir/head.md"
     local failed=()
     for m in l7 churn; do
         bench_log "mode drivers: $m ($targets) starts; log $dir/$m.log"
         rc=0
-        RESULTS_DIR=$dir "$ROOT/bench/compare.sh" "$m" "${opts[@]}" --targets "$targets" >"$dir/$m.log" 2>&1 &
-        pid=$!
-        bench_track "$pid"
-        tail -n +1 -f --pid="$pid" "$dir/$m.log" | grep --line-buffered '^\[bench ' >&2 &
-        bench_track "$!"
-        wait "$pid" || rc=$?
-        bench_stop_pid "$pid"
-        sleep 0.5
+        run_submode "$dir" "$m" "${opts[@]}" --targets "$targets" || rc=$?
         [[ $rc -eq 0 ]] || { failed+=("$m"); bench_log "mode drivers: $m FAILED (exit $rc); see $dir/$m.log"; }
     done
     local md=$results/drivers-$stamp.md

@@ -111,7 +111,11 @@ def main(argv=None):
         with open(a.out, "w") as f:
             f.write(head + "\n".join(lines) + "\n")
     elif a.cmd == "mem":
-        print(*parse.proc_memory(a.pid))
+        try:
+            print(*parse.proc_memory(a.pid))
+        except OSError as e:
+            sys.stderr.write("spillbench mem: %s\n" % e)
+            return 1
     elif a.cmd == "driver-report":
         with open(a.log, errors="replace") as f:
             print(parse.driver_report(f.read()))
