@@ -27,45 +27,6 @@ bench_stat_field() {
 
 bench_starttime() { bench_stat_field "$1" 22; }
 
-# utime + stime (fields 14 and 15) of a whole process (all its threads, live
-# and exited), in clock ticks.
-bench_cpu_ticks() {
-    local pid=$1 stat rest
-    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || { echo 0; return 0; }
-    rest=${stat##*) }
-    local -a f
-    read -r -a f <<<"$rest"
-    echo $((f[11] + f[12]))
-}
-
-# "utime stime" of a whole process, in clock ticks: where its CPU time went (user space or
-# the kernel).
-bench_cpu_ticks_split() {
-    local pid=$1 stat rest
-    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || { echo 0 0; return 0; }
-    rest=${stat##*) }
-    local -a f
-    read -r -a f <<<"$rest"
-    echo "${f[11]} ${f[12]}"
-}
-
-# "utime stime" summed over several PIDs.
-bench_cpu_ticks_split_sum() {
-    local u=0 s=0 pid pu ps
-    for pid in "$@"; do
-        read -r pu ps < <(bench_cpu_ticks_split "$pid")
-        u=$((u + pu)) s=$((s + ps))
-    done
-    echo "$u $s"
-}
-
-# Sum of bench_cpu_ticks over several PIDs.
-bench_cpu_ticks_sum() {
-    local total=0 pid
-    for pid in "$@"; do total=$((total + $(bench_cpu_ticks "$pid"))); done
-    echo "$total"
-}
-
 bench_track() {
     local pid=$1 st
     st=$(bench_starttime "$pid" 2>/dev/null) || st=""
@@ -169,14 +130,6 @@ bench_wait_port() {
     return 1
 }
 
-# Median of the numbers on stdin (one per line); prints "nan" for none.
-bench_median() {
-    sort -g | awk '{v[NR] = $1} END {
-        if (NR == 0) { print "nan"; exit }
-        if (NR % 2) printf "%.6f\n", v[(NR + 1) / 2]
-        else printf "%.6f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
 # Sample the threads of PID into OUT every 0.25 s until STOPFILE exists (or
 # MAXSEC seconds pass). Each line: "<count> <comm,comm,...>". Run it in the
 # background and track its PID.
@@ -196,32 +149,6 @@ bench_thread_sampler() {
         echo "$n ${names%,}" >>"$out"
         sleep 0.25
     done
-}
-
-# Summarise a sampler file: "max_threads distinct_names iou_wrk_max"
-# distinct_names is "name*count" joined by '+', count being the maximum seen
-# at once; io_uring workers (iou-wrk-*, iou-sqp-*) are grouped by prefix.
-bench_thread_summary() {
-    local file=$1
-    [[ -s $file ]] || { echo "0 - 0"; return 0; }
-    awk '{
-        if ($1 > max) max = $1
-        delete cnt
-        n = split($2, a, ",")
-        iou = 0
-        for (i = 1; i <= n; i++) {
-            name = a[i]
-            if (name ~ /^iou-wrk/) { name = "iou-wrk"; iou++ }
-            else if (name ~ /^iou-sqp/) name = "iou-sqp"
-            cnt[name]++
-        }
-        for (k in cnt) if (cnt[k] > best[k]) best[k] = cnt[k]
-        if (iou > ioumax) ioumax = iou
-    } END {
-        s = ""
-        for (k in best) s = s (s == "" ? "" : "+") k "*" best[k]
-        printf "%d %s %d\n", max, (s == "" ? "-" : s), ioumax
-    }' "$file"
 }
 
 # "busy total" clock ticks of one CPU from /proc/stat (busy = user + nice +
@@ -245,5 +172,3 @@ bench_compiler_sampler() {
     done
 }
 
-# The largest count in a bench_compiler_sampler file (0 for none).
-bench_compilers_max() { awk '$1 > m {m = $1} END {print m + 0}' "$1" 2>/dev/null || echo 0; }
