@@ -4,14 +4,18 @@
 //! `spillway -D` and then sends traffic would race it; and a start-up error (a port in use)
 //! must reach the terminal. So the parent forks, then waits on a pipe: the child writes `ok`
 //! once its listeners accept, or the error text; the parent prints it and exits 1, or exits 0.
-//! Hand-written (about 60 lines of libc) because the crates for this fork at the wrong moment
-//! for us: we must fork before the shard threads exist and report after they run.
+//! The sequence is ours (the daemonizing crates fork at the wrong moment for us: we must fork
+//! before the shard threads exist and report after they run); the system calls are nix's.
 
 use std::{
     fs::File,
     io::{self, Read, Write},
-    os::fd::{FromRawFd, OwnedFd},
     path::Path,
+};
+
+use nix::{
+    fcntl::OFlag,
+    unistd::{dup2_stderr, dup2_stdin, dup2_stdout, fork, pipe2, setsid, ForkResult},
 };
 
 /// The child's end of the start-up report pipe.
@@ -23,23 +27,17 @@ pub struct StartReport {
 /// child it returns the report pipe, in a new session, with the working directory unchanged.
 /// Must be called while the process has one thread.
 pub fn daemonize() -> io::Result<StartReport> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 fills fds.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: both fds are fresh and owned here.
-    let (read_end, write_end) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    // SAFETY: the process is single-threaded here (documented precondition).
-    match unsafe { libc::fork() } {
-        -1 => Err(io::Error::last_os_error()),
-        0 => {
+    let (read_end, write_end) = pipe2(OFlag::O_CLOEXEC)?;
+    // SAFETY: the process is single-threaded here (documented precondition), so the child may
+    // do anything the parent could.
+    match unsafe { fork() }? {
+        ForkResult::Child => {
             drop(read_end);
-            // SAFETY: setsid in the child, which is not a process group leader.
-            unsafe { libc::setsid() };
+            // The child is not a process group leader, so this cannot fail.
+            let _ = setsid();
             Ok(StartReport { pipe: File::from(write_end) })
         }
-        _child => {
+        ForkResult::Parent { .. } => {
             drop(write_end);
             let mut report = String::new();
             let _ = File::from(read_end).read_to_string(&mut report);
@@ -71,11 +69,9 @@ impl StartReport {
 
 fn detach_stdio() {
     if let Ok(null) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
-        use std::os::fd::AsRawFd;
-        for fd in 0..3 {
-            // SAFETY: dup2 onto the standard descriptors.
-            unsafe { libc::dup2(null.as_raw_fd(), fd) };
-        }
+        let _ = dup2_stdin(&null);
+        let _ = dup2_stdout(&null);
+        let _ = dup2_stderr(&null);
     }
 }
 

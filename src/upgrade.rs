@@ -22,10 +22,10 @@
 
 use std::{
     collections::HashMap,
-    io::{self, BufRead, BufReader, Write},
+    io::{self, BufRead, BufReader, IoSlice, IoSliceMut, Write},
     net::{SocketAddr, TcpListener},
     os::{
-        fd::{AsRawFd, FromRawFd, OwnedFd, RawFd},
+        fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd},
         unix::net::{UnixListener, UnixStream},
     },
     path::{Path, PathBuf},
@@ -37,6 +37,13 @@ use std::{
     time::Duration,
 };
 
+use nix::{
+    sys::{
+        signal::{kill, Signal},
+        socket::{getsockopt, recvmsg, send, sendmsg, sockopt, ControlMessage, ControlMessageOwned, MsgFlags},
+    },
+    unistd::Pid,
+};
 use tracing::{info, warn};
 
 const HELLO: &str = "spillway-upgrade 1\n";
@@ -117,7 +124,7 @@ pub fn receive(path: &Path) -> Result<Inherited, UpgradeError> {
         let addr: SocketAddr = line.parse().map_err(|_| fail(format!("bad address line {line:?}")))?;
         let socket = TcpListener::from(fd);
         // It must really be a listening TCP socket on that address.
-        if socket.local_addr().ok() != Some(addr) || !is_listening(socket.as_raw_fd()) {
+        if socket.local_addr().ok() != Some(addr) || !is_listening(&socket) {
             return Err(fail(format!("the socket offered for {addr} is not listening there")));
         }
         socket.set_nonblocking(true).map_err(|e| fail(e.to_string()))?;
@@ -126,14 +133,8 @@ pub fn receive(path: &Path) -> Result<Inherited, UpgradeError> {
     Ok(inherited)
 }
 
-fn is_listening(fd: RawFd) -> bool {
-    let mut value: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: getsockopt writes at most `len` bytes into `value`.
-    let rc = unsafe {
-        libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN, (&mut value as *mut libc::c_int).cast(), &mut len)
-    };
-    rc == 0 && value == 1
+fn is_listening(socket: &impl AsFd) -> bool {
+    getsockopt(socket, sockopt::AcceptConn).unwrap_or(false)
 }
 
 /// The sockets a running process offers, and the thread that serves them on the upgrade socket.
@@ -230,78 +231,38 @@ fn answer(stream: UnixStream, sockets: &Shelf) -> io::Result<()> {
 }
 
 fn send_with_fds(stream: &UnixStream, payload: &[u8], fds: &[RawFd]) -> io::Result<()> {
-    let fd_bytes = std::mem::size_of_val(fds);
-    // SAFETY: CMSG_SPACE only computes a size.
-    let space = unsafe { libc::CMSG_SPACE(fd_bytes as u32) } as usize;
-    let mut control = vec![0u8; space.max(1)];
-    let mut iov = libc::iovec { iov_base: payload.as_ptr() as *mut libc::c_void, iov_len: payload.len() };
-    // SAFETY: a zeroed msghdr is a valid empty message; every pointer set below outlives the
-    // sendmsg call, and the control buffer is CMSG_SPACE bytes for `fds`.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        if !fds.is_empty() {
-            msg.msg_control = control.as_mut_ptr().cast();
-            msg.msg_controllen = space as _;
-            let cmsg = libc::CMSG_FIRSTHDR(&msg);
-            (*cmsg).cmsg_level = libc::SOL_SOCKET;
-            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-            (*cmsg).cmsg_len = libc::CMSG_LEN(fd_bytes as u32) as _;
-            std::ptr::copy_nonoverlapping(fds.as_ptr().cast::<u8>(), libc::CMSG_DATA(cmsg), fd_bytes);
-        }
-        let mut sent = libc::sendmsg(stream.as_raw_fd(), &msg, libc::MSG_NOSIGNAL);
-        if sent < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // The rest of the text, if the first send was short (descriptors went with it).
-        while (sent as usize) < payload.len() {
-            let rest = &payload[sent as usize..];
-            let n = libc::send(stream.as_raw_fd(), rest.as_ptr().cast(), rest.len(), libc::MSG_NOSIGNAL);
-            if n < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            sent += n;
-        }
+    let rights = [ControlMessage::ScmRights(fds)];
+    // Nothing to pass: no control message at all.
+    let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &rights };
+    let fd = stream.as_raw_fd();
+    let mut sent = sendmsg::<()>(fd, &[IoSlice::new(payload)], cmsgs, MsgFlags::MSG_NOSIGNAL, None)?;
+    // The rest of the text, if the first send was short (descriptors went with it).
+    while sent < payload.len() {
+        sent += send(fd, &payload[sent..], MsgFlags::MSG_NOSIGNAL)?;
     }
     Ok(())
 }
 
 fn recv_with_fds(stream: &UnixStream) -> io::Result<(Vec<u8>, Vec<OwnedFd>)> {
     let mut buf = vec![0u8; 64 * 1024];
-    // SAFETY: CMSG_SPACE only computes a size.
-    let space = unsafe { libc::CMSG_SPACE((MAX_FDS * std::mem::size_of::<RawFd>()) as u32) } as usize;
-    let mut control = vec![0u8; space];
-    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    // Room for the most descriptors one message can carry, laid out by nix (cmsg alignment).
+    let mut control = nix::cmsg_space!([RawFd; MAX_FDS]);
     let mut fds = Vec::new();
-    // SAFETY: the msghdr points at live buffers of the given sizes; received descriptors are
-    // read from the control messages the kernel wrote, within msg_controllen.
-    let n = unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = space as _;
-        let n = libc::recvmsg(stream.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC);
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
-        while !cmsg.is_null() {
-            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
-                let data = libc::CMSG_DATA(cmsg);
-                let count = ((*cmsg).cmsg_len as usize - libc::CMSG_LEN(0) as usize) / std::mem::size_of::<RawFd>();
-                for i in 0..count {
-                    let fd = std::ptr::read_unaligned(data.cast::<RawFd>().add(i));
-                    fds.push(OwnedFd::from_raw_fd(fd));
-                }
+    let n = {
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let msg = recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut control), MsgFlags::MSG_CMSG_CLOEXEC)?;
+        // A truncated control buffer (MSG_CTRUNC) cannot be read. The buffer holds SCM_MAX_FD
+        // descriptors, the kernel's limit for one message, so only a peer that is not spillway
+        // gets here.
+        let cmsgs = msg.cmsgs().map_err(|_| io::Error::other("too many descriptors offered"))?;
+        for cmsg in cmsgs {
+            if let ControlMessageOwned::ScmRights(received) = cmsg {
+                // SAFETY: the kernel installed these descriptors in this process for this
+                // message; nothing else owns them.
+                fds.extend(received.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
             }
-            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
         }
-        if msg.msg_flags & libc::MSG_CTRUNC != 0 {
-            return Err(io::Error::other("too many descriptors offered"));
-        }
-        n as usize
+        msg.bytes
     };
     buf.truncate(n);
     Ok((buf, fds))
@@ -309,15 +270,43 @@ fn recv_with_fds(stream: &UnixStream) -> io::Result<(Vec<u8>, Vec<OwnedFd>)> {
 
 /// Signals the processes being replaced: SIGUSR1 (graceful, `-sf`) or SIGTERM (now, `-st`).
 pub fn signal_old(soft: &[u32], hard: &[u32]) {
-    for (pids, signal, name) in [(soft, libc::SIGUSR1, "SIGUSR1"), (hard, libc::SIGTERM, "SIGTERM")] {
+    for (pids, signal) in [(soft, Signal::SIGUSR1), (hard, Signal::SIGTERM)] {
+        let name = signal.as_str();
         for &pid in pids {
-            let Ok(pid) = libc::pid_t::try_from(pid) else { continue };
-            // SAFETY: kill has no memory preconditions.
-            if unsafe { libc::kill(pid, signal) } == 0 {
-                info!(pid, signal = name, "told the previous process to stop");
-            } else {
-                warn!(pid, signal = name, error = %io::Error::last_os_error(), "cannot signal the previous process");
+            let Ok(pid) = i32::try_from(pid) else { continue };
+            match kill(Pid::from_raw(pid), signal) {
+                Ok(()) => info!(pid, signal = name, "told the previous process to stop"),
+                Err(e) => warn!(pid, signal = name, error = %io::Error::from(e), "cannot signal the previous process"),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listening_sockets_and_their_addresses_cross_a_unix_socket() {
+        let listeners: Vec<TcpListener> = (0..3).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+        let addrs: Vec<SocketAddr> = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
+        let fds: Vec<RawFd> = listeners.iter().map(AsRawFd::as_raw_fd).collect();
+        let (a, b) = UnixStream::pair().unwrap();
+        send_with_fds(&a, b"3\nhello\n", &fds).unwrap();
+        let (text, received) = recv_with_fds(&b).unwrap();
+        assert_eq!(text, b"3\nhello\n");
+        assert_eq!(received.len(), 3);
+        for (fd, addr) in received.into_iter().zip(&addrs) {
+            let socket = TcpListener::from(fd);
+            assert_eq!(socket.local_addr().unwrap(), *addr);
+            assert!(is_listening(&socket));
+        }
+        // Text alone: no control message, no descriptor.
+        send_with_fds(&a, b"0\n", &[]).unwrap();
+        let (text, received) = recv_with_fds(&b).unwrap();
+        assert_eq!((text.as_slice(), received.len()), (&b"0\n"[..], 0));
+        // A connected (not listening) socket is told apart.
+        let c = std::net::TcpStream::connect(addrs[0]).unwrap();
+        assert!(!is_listening(&c));
     }
 }

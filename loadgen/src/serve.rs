@@ -30,6 +30,7 @@ use glommio::net::{TcpListener, TcpStream};
 use glommio::sync::Semaphore;
 use glommio::{LocalExecutorPoolBuilder, PoolPlacement};
 use rand::Rng;
+use signal_hook::consts::{SIGINT, SIGTERM};
 
 use crate::cli::{ServeArgs, ServeMode};
 use crate::conn::within;
@@ -50,21 +51,30 @@ pub enum ServeError {
     Value(&'static str),
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error("cannot install the SIGINT/SIGTERM handlers: {0}")]
+    Signals(std::io::Error),
 }
 
-/// Set by SIGINT/SIGTERM.
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::Relaxed);
+/// SIGINT and SIGTERM set `stop` (signal-hook's flag: an atomic store in the handler) until the
+/// returned guard is dropped. Registered alongside any other handler in the process (the
+/// spillway demo runs backends in its own process), not instead of it.
+fn stop_on_signals(stop: &Arc<AtomicBool>) -> Result<SignalsGuard, ServeError> {
+    let mut ids = Vec::new();
+    for signal in [SIGINT, SIGTERM] {
+        let id = signal_hook::flag::register(signal, stop.clone()).map_err(ServeError::Signals)?;
+        ids.push(id);
+    }
+    Ok(SignalsGuard(ids))
 }
 
-fn install_signals() {
-    let handler = on_signal as extern "C" fn(libc::c_int);
-    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-    unsafe {
-        libc::signal(libc::SIGINT, handler as libc::sighandler_t);
-        libc::signal(libc::SIGTERM, handler as libc::sighandler_t);
+/// Unregisters the backend's signal actions.
+struct SignalsGuard(Vec<signal_hook::SigId>);
+
+impl Drop for SignalsGuard {
+    fn drop(&mut self) {
+        for id in self.0.drain(..) {
+            signal_hook::low_level::unregister(id);
+        }
     }
 }
 
@@ -81,6 +91,8 @@ pub struct Shared {
     body: Vec<u8>,
     /// `--tls-cert`: HTTPS.
     tls: Option<TlsAcceptor>,
+    /// Set by SIGINT/SIGTERM, or when an executor could not bind.
+    stop: Arc<AtomicBool>,
 }
 
 impl Shared {
@@ -95,6 +107,7 @@ impl Shared {
             connections: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             body,
+            stop: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -140,9 +153,9 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
         let probe = std::net::TcpListener::bind(addr).map_err(|e| ServeError::Bind(addr, e.to_string()))?;
         addr = probe.local_addr().map_err(|e| ServeError::Bind(addr, e.to_string()))?;
     }
-    install_signals();
     let stop_at = args.duration.map(|d| Instant::now() + d);
     let shared = Arc::new(Shared::new(args, tls));
+    let _signals = stop_on_signals(&shared.stop)?;
     let bound = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(std::sync::Mutex::new(None::<String>));
     let (b2, f2, s2) = (bound.clone(), failed.clone(), shared.clone());
@@ -174,7 +187,7 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
         std::thread::sleep(Duration::from_millis(1));
     }
     if let Some(e) = failed.lock().ok().and_then(|f| f.clone()) {
-        STOP.store(true, Ordering::Relaxed);
+        shared.stop.store(true, Ordering::Relaxed);
         let _ = handles.join_all();
         return Err(ServeError::Bind(addr, e));
     }
@@ -190,8 +203,8 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
     Ok(())
 }
 
-fn stopping(stop_at: Option<Instant>) -> bool {
-    STOP.load(Ordering::Relaxed) || stop_at.is_some_and(|t| Instant::now() >= t)
+fn stopping(stop: &AtomicBool, stop_at: Option<Instant>) -> bool {
+    stop.load(Ordering::Relaxed) || stop_at.is_some_and(|t| Instant::now() >= t)
 }
 
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, stop_at: Option<Instant>) {
@@ -200,7 +213,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, stop_at: Option
         n => Some(Rc::new(Semaphore::new(n as u64))),
     };
     let watch = async {
-        while !stopping(stop_at) {
+        while !stopping(&shared.stop, stop_at) {
             glommio::timer::sleep(Duration::from_millis(50)).await;
         }
     };

@@ -1,7 +1,7 @@
 //! Scenarios for the client against `loadgen serve` in its modes: `--steps` changes the rate
 //! without new connections, errors are counted (not dropped) when the backend dies mid-run, a
-//! backend with `--max-concurrency` has the capacity it promises, the health path flips, and the
-//! tcp:// echo and bulk modes work.
+//! backend with `--max-concurrency` has the capacity it promises, the health path flips, the
+//! tcp:// echo and bulk modes work, and SIGINT/SIGTERM stop the backend cleanly.
 
 mod common;
 use common::*;
@@ -102,4 +102,28 @@ fn tcp_echo_and_bulk_modes() {
     let url = format!("tcp://{}", bulk.addr);
     let j = run_json(&dir, &[url.as_str(), "-c", "1", "-t", "1", "-d", "1s", "--tcp-mode", "bulk"]);
     assert!(j["bytes"].as_u64().unwrap() > 10_000_000, "{j}");
+}
+
+#[test]
+fn sigint_and_sigterm_stop_the_backend_with_exit_0() {
+    for signal in ["INT", "TERM"] {
+        let mut serve = Serve::start(&["--threads", "2"]);
+        assert_eq!(request(&serve.addr, "GET", "/").0, 200);
+        // The `kill` utility, on the pid of the backend this test started.
+        let sent = std::process::Command::new("kill")
+            .args(["-s", signal, &serve.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success());
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = serve.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(std::time::Instant::now() < end, "SIG{signal}: still running");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        // Stopped by its own handler (exit 0), not killed by the signal.
+        assert_eq!(status.code(), Some(0), "SIG{signal}: {status:?}");
+    }
 }

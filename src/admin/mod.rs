@@ -25,6 +25,7 @@ use tracing::{debug, warn};
 use crate::{
     control::Control,
     http::codec::{self, BodyFraming, Parsed},
+    http::errors::reason,
     http::HttpContext,
     io,
     metrics::ShardSnapshot,
@@ -71,21 +72,6 @@ impl Reply {
         .into_bytes();
         out.extend_from_slice(self.body.as_bytes());
         out
-    }
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        201 => "Created",
-        202 => "Accepted",
-        401 => "Unauthorized",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        409 => "Conflict",
-        411 => "Length Required",
-        422 => "Unprocessable Content",
-        _ => crate::http::errors::reason(status),
     }
 }
 

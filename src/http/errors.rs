@@ -6,9 +6,12 @@
 //! for answers after which the request's framing is still known, such as a 503 for a request
 //! that was read whole). Writing one is a single `&'static [u8]`: no formatting, no allocation.
 //!
-//! Invariants: every table entry is a well-formed response whose Content-Length equals its
+//! The same table is spillway's one list of reason phrases ([`reason`]): the admin API (above
+//! `http` in the layering map) writes its status lines with it too.
+//!
+//! Invariants: every canned entry is a well-formed response whose Content-Length equals its
 //! body length (checked by the tests, which parse each one with the codec); an unknown status
-//! gets the 500 response.
+//! gets the 500 response, and the reason phrase "Internal Server Error".
 
 macro_rules! canned {
     ($code:literal, $reason:literal, $len:literal, $conn:literal) => {
@@ -32,16 +35,24 @@ macro_rules! canned {
 }
 
 macro_rules! table {
-    ($($code:literal $reason:literal $len:literal),* $(,)?) => {
+    (
+        canned: $($code:literal $reason:literal $len:literal),* ;
+        phrase_only: $($p_code:literal $p_reason:literal),* $(,)?
+    ) => {
         /// `(status, reason phrase, close response, keep-alive response)`.
         const TABLE: &[(u16, &str, &[u8], &[u8])] = &[
             $(($code, $reason, canned!($code, $reason, $len, "close"), canned!($code, $reason, $len, "keep-alive")),)*
         ];
+        /// `(status, reason phrase)` of every status spillway writes: the canned ones first.
+        const REASONS: &[(u16, &str)] = &[$(($code, $reason),)* $(($p_code, $p_reason),)*];
     };
 }
 
-// The third column is the body length: "NNN " + reason + "\n".
+// Canned: the answers spillway makes itself as a proxy; the third column is the body length:
+// "NNN " + reason + "\n". Phrase only: the other statuses spillway writes (the admin API's,
+// whose bodies are JSON made per reply).
 table! {
+    canned:
     400 "Bad Request" 16,
     408 "Request Timeout" 20,
     413 "Content Too Large" 22,
@@ -53,7 +64,17 @@ table! {
     502 "Bad Gateway" 16,
     503 "Service Unavailable" 24,
     504 "Gateway Timeout" 20,
-    505 "HTTP Version Not Supported" 31,
+    505 "HTTP Version Not Supported" 31;
+    phrase_only:
+    200 "OK",
+    201 "Created",
+    202 "Accepted",
+    401 "Unauthorized",
+    404 "Not Found",
+    405 "Method Not Allowed",
+    409 "Conflict",
+    411 "Length Required",
+    422 "Unprocessable Content",
 }
 
 /// The interim response spillway sends for `Expect: 100-continue`.
@@ -80,9 +101,10 @@ pub fn head_only(status: u16) -> &'static [u8] {
     &full[..full.len() - body]
 }
 
-/// The reason phrase spillway uses for `status` ("Internal Server Error" if unknown).
+/// The reason phrase spillway uses for `status` ("Internal Server Error" if unknown), in its
+/// own answers and the admin API's.
 pub fn reason(status: u16) -> &'static str {
-    entry(status).1
+    REASONS.iter().find(|e| e.0 == status).map_or(entry(500).1, |e| e.1)
 }
 
 /// The statuses spillway can answer itself.
@@ -129,6 +151,22 @@ mod tests {
         }
         assert_eq!(response(418), response(500));
         assert_eq!(response(0), response(500));
+    }
+
+    #[test]
+    fn one_phrase_per_status_for_the_proxy_and_the_admin_api() {
+        let mut codes: Vec<u16> = REASONS.iter().map(|e| e.0).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), REASONS.len(), "a status listed twice");
+        for (status, phrase) in
+            [(200, "OK"), (201, "Created"), (202, "Accepted"), (404, "Not Found"), (503, "Service Unavailable")]
+        {
+            assert_eq!(reason(status), phrase);
+        }
+        assert_eq!(reason(418), "Internal Server Error");
+        // The canned statuses keep their canned response; the others are not canned.
+        assert_eq!(response(404), response(500));
     }
 
     #[test]
