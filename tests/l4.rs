@@ -9,24 +9,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::*;
+use common::{on_both_drivers, *};
 use spillway::{config::Driver, Server, StartOptions};
-
-/// Runs the scenario once on io_uring and once on epoll.
-macro_rules! on_both_drivers {
-    ($name:ident, $scenario:ident) => {
-        mod $name {
-            #[test]
-            fn io_uring() {
-                super::$scenario(spillway::config::Driver::IoUring)
-            }
-            #[test]
-            fn epoll() {
-                super::$scenario(spillway::config::Driver::Epoll)
-            }
-        }
-    };
-}
 
 const MIB: usize = 1024 * 1024;
 

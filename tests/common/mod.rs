@@ -24,6 +24,26 @@ use monoio::{
 };
 use spillway::config::{Config, Driver, Listener, Protocol, Target, TargetGroup};
 
+/// Runs a scenario `fn(Driver)` once on each driver, as two tests `NAME::io_uring` and
+/// `NAME::epoll` (run side by side by the test harness, so this costs little wall time).
+#[allow(unused_macros)]
+macro_rules! on_both_drivers {
+    ($name:ident, $scenario:ident) => {
+        mod $name {
+            #[test]
+            fn io_uring() {
+                super::$scenario(spillway::config::Driver::IoUring)
+            }
+            #[test]
+            fn epoll() {
+                super::$scenario(spillway::config::Driver::Epoll)
+            }
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use on_both_drivers;
+
 /// An echo target: returns every byte, and half-closes when the client half-closes.
 pub struct Echo {
     pub addr: SocketAddr,
