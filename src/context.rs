@@ -230,3 +230,87 @@ impl Drop for SessionGuard {
         self.shard.limit().release();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{config::Config, pipe::PipePool, tls::TlsContexts};
+
+    #[test]
+    fn the_cap_admits_up_to_its_maximum_and_a_release_admits_one_more() {
+        let limit = ConnectionLimit::new(3);
+        assert!((0..3).all(|_| limit.try_acquire()));
+        assert!(!limit.try_acquire(), "a fourth connection under a cap of three");
+        assert_eq!(limit.open(), 3, "a refused try takes nothing");
+        limit.release();
+        assert_eq!(limit.open(), 2);
+        assert!(limit.try_acquire());
+        assert!(!limit.try_acquire());
+    }
+
+    #[test]
+    fn the_cap_holds_across_threads() {
+        // Every shard accepts against the one counter: whoever holds a slot sees at most `MAX`.
+        // A cap of one: with two CPUs at most two threads run at once, so a check-then-add race
+        // could never show above a cap of two.
+        const MAX: usize = 1;
+        let limit = Arc::new(ConnectionLimit::new(MAX));
+        let over = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let (limit, over) = (limit.clone(), over.clone());
+                std::thread::spawn(move || {
+                    for _ in 0..500_000 {
+                        if limit.try_acquire() {
+                            if limit.open() > MAX {
+                                over.store(true, Ordering::SeqCst);
+                            }
+                            limit.release();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert!(!over.load(Ordering::SeqCst), "more than {MAX} connections admitted at once");
+        assert_eq!(limit.open(), 0);
+    }
+
+    #[test]
+    fn a_session_guard_gives_its_cap_slot_and_counts_back_however_the_session_ends() {
+        let config = Config {
+            runtime: Default::default(),
+            admin: Default::default(),
+            listeners: Vec::new(),
+            target_groups: Vec::new(),
+        };
+        let tls = TlsContexts::load(&config).expect("no TLS files");
+        let control = Arc::new(Control::new(Arc::new(config), Vec::new(), tls));
+        let limit = Arc::new(ConnectionLimit::new(1));
+        let shard = Rc::new(ShardContext::new(0, control, Vec::new(), PipePool::new(1), limit.clone(), true));
+        let listener = Rc::new(ListenerRuntime {
+            index: 0,
+            name: "l".into(),
+            protocol: Protocol::Http,
+            group: Cell::new(0),
+            idle_timeout: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(1),
+            tunnel_timeout: Duration::from_secs(1),
+            port: 80,
+            scheme: "http",
+            host: "127.0.0.1:80".into(),
+            counters: ListenerCounters::default(),
+        });
+        assert!(limit.try_acquire());
+        let guard = SessionGuard::open(shard.clone(), listener.clone());
+        assert_eq!((limit.open(), shard.sessions(), listener.counters.active.get()), (1, 1, 1));
+        assert!(!limit.try_acquire(), "the session holds the only slot");
+        // A session task that panics or is cancelled drops its guard like one that returns.
+        drop(guard);
+        assert_eq!((limit.open(), shard.sessions(), listener.counters.active.get()), (0, 0, 0));
+        assert_eq!(listener.counters.accepted.get(), 1, "accepted counts every session ever opened");
+        assert!(limit.try_acquire(), "the slot is free for the next connection");
+    }
+}

@@ -178,3 +178,225 @@ impl Pool {
         self.len() == 0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        io::Write,
+        net::{TcpListener, TcpStream as StdStream},
+    };
+
+    use super::*;
+    use crate::{control::set::SharedTarget, health::HealthTable};
+
+    /// A target listening on 127.0.0.1, as the shard knows it.
+    struct Target {
+        listener: TcpListener,
+        runtime: Rc<TargetRuntime>,
+    }
+
+    fn target() -> Target {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let shared = SharedTarget::new(&HealthTable::default(), false);
+        let runtime = Rc::new(TargetRuntime::new(listener.local_addr().unwrap(), &shared));
+        Target { listener, runtime }
+    }
+
+    impl Target {
+        fn addr(&self) -> SocketAddr {
+            self.runtime.addr
+        }
+
+        /// Backend connections open to it now (the gauge `least_connections` reads).
+        fn open(&self) -> u64 {
+            self.runtime.counters.connections.get()
+        }
+
+        /// A new connection to it, and the target's end of it.
+        async fn connect(&self) -> (BackendConn, StdStream) {
+            let conn = BackendConn::connect(self.runtime.clone(), Duration::from_secs(5), None).await.unwrap();
+            let (peer, _) = self.listener.accept().unwrap();
+            (conn, peer)
+        }
+
+        /// A new connection put in `pool`: which one it is (its local port), and the target's
+        /// end of it.
+        async fn pooled(&self, pool: &Pool) -> (u16, StdStream) {
+            let (conn, peer) = self.connect().await;
+            let port = port(&conn);
+            pool.put(conn);
+            (port, peer)
+        }
+
+        /// Which connection `pool` hands out for a plain request to this target, if any.
+        fn take(&self, pool: &Pool, can_retry: bool) -> Option<u16> {
+            pool.take(self.addr(), None, can_retry).map(|c| port(&c))
+        }
+
+        /// Marks the connections to it in `pool` as idle since POOL_IDLE_TIMEOUT ago.
+        fn age(&self, pool: &Pool) {
+            let long_ago = Instant::now().checked_sub(POOL_IDLE_TIMEOUT).expect("the clock is old enough");
+            for idle in pool.idle.borrow_mut().get_mut(&(self.addr(), None)).unwrap() {
+                idle.since = long_ago;
+            }
+        }
+    }
+
+    /// The connection's local port: which connection it is.
+    fn port(conn: &BackendConn) -> u16 {
+        conn.stream.tcp().local_addr().unwrap().port()
+    }
+
+    fn block_on(test: impl std::future::Future<Output = ()>) {
+        monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build().unwrap().block_on(test)
+    }
+
+    /// Whether the connection has something to read (bytes or the target's FIN) within 5 s,
+    /// asked with poll(2), not with the peek under test.
+    fn readable_soon(conn: &BackendConn) -> bool {
+        let mut p = libc::pollfd { fd: conn.stream.fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd.
+        unsafe { libc::poll(&mut p, 1, 5000) == 1 }
+    }
+
+    /// A connection in the pool after the target `spoil`ed it (closed it, sent bytes).
+    async fn spoiled(t: &Target, pool: &Pool, spoil: impl FnOnce(StdStream)) {
+        let (conn, peer) = t.connect().await;
+        spoil(peer);
+        assert!(readable_soon(&conn), "what the target did never arrived");
+        pool.put(conn);
+    }
+
+    #[test]
+    fn the_connection_used_last_is_taken_first_and_marked_reused() {
+        block_on(async {
+            let (t, pool) = (target(), Pool::default());
+            let (conn, _peer) = t.connect().await;
+            assert!(!conn.reused, "a new connection");
+            pool.put(conn);
+            assert!(pool.take(t.addr(), None, false).expect("pooled").reused);
+            let mut pooled = Vec::new();
+            for _ in 0..3 {
+                pooled.push(t.pooled(&pool).await);
+            }
+            assert_eq!(pool.len(), 3);
+            for (expected, _) in pooled.iter().rev() {
+                assert_eq!(t.take(&pool, false), Some(*expected), "not last in, first out (the warmest first)");
+            }
+            assert_eq!(t.take(&pool, false), None);
+            assert_eq!(t.open(), 0, "taken connections dropped here close");
+        });
+    }
+
+    #[test]
+    fn connections_are_pooled_by_target_and_tls_config() {
+        block_on(async {
+            let (a, b, pool) = (target(), target(), Pool::default());
+            let (plain, _peer) = a.pooled(&pool).await;
+            assert!(pool.take(b.addr(), None, false).is_none(), "another target's connection");
+            assert!(pool.take(a.addr(), Some(1), false).is_none(), "a plain connection for a TLS group");
+            assert_eq!(a.take(&pool, false), Some(plain));
+        });
+    }
+
+    #[test]
+    fn a_connection_the_target_closed_is_not_handed_out() {
+        block_on(async {
+            let (t, pool) = (target(), Pool::default());
+            spoiled(&t, &pool, drop).await;
+            assert_eq!(t.take(&pool, false), None, "a closed connection was handed out");
+            assert_eq!((pool.len(), t.open()), (0, 0), "it was closed, not kept");
+        });
+    }
+
+    #[test]
+    fn a_recent_connection_is_trusted_without_a_peek_only_when_the_request_can_be_retried() {
+        block_on(async {
+            let (t, pool) = (target(), Pool::default());
+            spoiled(&t, &pool, drop).await;
+            // Idle under TRUST_RECENT and retriable: taken unchecked (a failure costs a retry).
+            let trusted = pool.take(t.addr(), None, true).expect("taken without the peek");
+            pool.put(trusted);
+            // Not retriable: checked, and the dead connection is dropped.
+            assert_eq!(t.take(&pool, false), None);
+        });
+    }
+
+    #[test]
+    fn a_connection_with_bytes_nobody_asked_for_is_not_handed_out() {
+        block_on(async {
+            let (t, pool) = (target(), Pool::default());
+            spoiled(&t, &pool, |mut peer| peer.write_all(b"HTTP/1.1 200 OK\r\n\r\n").unwrap()).await;
+            assert_eq!(t.take(&pool, false), None, "a stale answer would be read as the next one");
+            assert_eq!(t.open(), 0);
+        });
+    }
+
+    #[test]
+    fn a_connection_idle_past_the_pool_limit_is_closed() {
+        block_on(async {
+            let (t, pool) = (target(), Pool::default());
+            let _old = t.pooled(&pool).await;
+            t.age(&pool);
+            let (fresh, _peer) = t.pooled(&pool).await;
+            pool.evict_idle();
+            assert_eq!((pool.len(), t.open()), (1, 1), "the old one is closed, the fresh one kept");
+            assert_eq!(t.take(&pool, true), Some(fresh));
+            // And one found expired by a take is not handed out either.
+            let _old = t.pooled(&pool).await;
+            t.age(&pool);
+            assert_eq!(t.take(&pool, true), None);
+        });
+    }
+
+    #[test]
+    fn eviction_closes_what_the_target_closed_and_keeps_the_rest() {
+        block_on(async {
+            let (t, pool) = (target(), Pool::default());
+            spoiled(&t, &pool, drop).await;
+            let (live, _peer) = t.pooled(&pool).await;
+            pool.evict_idle();
+            assert_eq!((pool.len(), t.open()), (1, 1), "the closed connection stayed in the pool");
+            assert_eq!(t.take(&pool, false), Some(live));
+        });
+    }
+
+    #[test]
+    fn at_most_the_per_target_limit_is_kept_idle() {
+        block_on(async {
+            let (t, pool) = (target(), Pool::default());
+            let mut peers = Vec::new();
+            for _ in 0..POOL_MAX_IDLE_PER_TARGET + 3 {
+                peers.push(t.pooled(&pool).await);
+            }
+            assert_eq!(pool.len(), POOL_MAX_IDLE_PER_TARGET);
+            assert_eq!(t.open(), POOL_MAX_IDLE_PER_TARGET as u64, "the ones over the limit were closed");
+        });
+    }
+
+    #[test]
+    fn connections_to_targets_no_group_routes_to_are_closed() {
+        block_on(async {
+            let (a, b, pool) = (target(), target(), Pool::default());
+            let (_pa, _pb) = (a.pooled(&pool).await, b.pooled(&pool).await);
+            pool.retain_targets(|addr| addr == a.addr());
+            assert_eq!((pool.len(), a.open(), b.open()), (1, 1, 0));
+            pool.clear();
+            assert_eq!((pool.len(), a.open()), (0, 0));
+            assert!(pool.is_empty());
+        });
+    }
+
+    #[test]
+    fn the_connections_gauge_counts_a_connection_from_connect_to_drop() {
+        block_on(async {
+            let (t, pool) = (target(), Pool::default());
+            let (conn, _peer) = t.connect().await;
+            assert_eq!((t.open(), t.runtime.counters.sessions.get()), (1, 1));
+            pool.put(conn);
+            assert_eq!(t.open(), 1, "an idle pooled connection is still open");
+            drop(pool);
+            assert_eq!(t.open(), 0);
+        });
+    }
+}

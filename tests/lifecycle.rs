@@ -1,5 +1,8 @@
 //! The `spillway` binary's life: version, graceful stop (SIGUSR1), stop now (SIGTERM),
 //! daemon mode with a pid file, and refusing a port another process listens on.
+//!
+//! The binary listens on 127.0.0.1:0 and the test learns the port from the process itself
+//! (`listening_ports`): no port is picked free, released, and bound later.
 
 mod common;
 
@@ -8,6 +11,7 @@ use std::{
     net::{SocketAddr, TcpListener, TcpStream},
     path::PathBuf,
     process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -15,16 +19,11 @@ use common::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_spillway");
 
-/// A port that was free a moment ago.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 fn temp_path(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("spillway-lifecycle-{}-{name}", std::process::id()))
 }
 
-/// Writes a config with one TCP listener on `port` to `target`; returns its path.
+/// Writes a config with one TCP listener on `port` (0: any) to `target`; returns its path.
 fn write_config(name: &str, port: u16, target: SocketAddr, extra_runtime: &str) -> PathBuf {
     let path = temp_path(&format!("{name}.toml"));
     std::fs::write(
@@ -40,12 +39,23 @@ fn write_config(name: &str, port: u16, target: SocketAddr, extra_runtime: &str) 
     path
 }
 
-/// Starts the binary and waits until the port accepts.
-fn start(config: &PathBuf, port: u16) -> Child {
+/// Starts the binary and waits until it listens; returns it and the port it listens on.
+fn start(config: &PathBuf) -> (Child, u16) {
     let child = Command::new(BIN).arg("-f").arg(config).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    assert!(wait_until(Duration::from_secs(10), || TcpStream::connect(addr).is_ok()), "spillway did not start");
-    child
+    let port = listening_port(child.id());
+    (child, port)
+}
+
+/// The one port process `pid` listens on, once it does.
+fn listening_port(pid: u32) -> u16 {
+    let mut ports = Vec::new();
+    let listening = wait_until(Duration::from_secs(10), || {
+        ports = listening_ports(pid);
+        !ports.is_empty()
+    });
+    assert!(listening, "spillway (pid {pid}) did not start listening");
+    assert_eq!(ports.len(), 1, "one listener, no admin API: {ports:?}");
+    ports[0]
 }
 
 /// A session through spillway on `port` that has carried one byte each way (so it is
@@ -91,9 +101,8 @@ fn version_flag_prints_the_version() {
 #[test]
 fn sigusr1_closes_the_listener_and_lets_a_session_finish() {
     let echo = echo_server();
-    let port = free_port();
-    let config = write_config("usr1", port, echo.addr, "drain_timeout = \"10s\"");
-    let mut child = start(&config, port);
+    let config = write_config("usr1", 0, echo.addr, "drain_timeout = \"10s\"");
+    let (mut child, port) = start(&config);
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
 
     let mut session = established_session(port);
@@ -119,9 +128,8 @@ fn sigusr1_closes_the_listener_and_lets_a_session_finish() {
 #[test]
 fn sigusr1_drain_timeout_closes_an_idle_session() {
     let echo = echo_server();
-    let port = free_port();
-    let config = write_config("drain", port, echo.addr, "drain_timeout = \"500ms\"");
-    let mut child = start(&config, port);
+    let config = write_config("drain", 0, echo.addr, "drain_timeout = \"500ms\"");
+    let (mut child, port) = start(&config);
     let mut session = established_session(port);
     let mut b = [0u8; 1];
     let started = Instant::now();
@@ -136,9 +144,8 @@ fn sigusr1_drain_timeout_closes_an_idle_session() {
 #[test]
 fn sigterm_stops_now() {
     let echo = echo_server();
-    let port = free_port();
-    let config = write_config("term", port, echo.addr, "drain_timeout = \"30s\"");
-    let mut child = start(&config, port);
+    let config = write_config("term", 0, echo.addr, "drain_timeout = \"30s\"");
+    let (mut child, port) = start(&config);
     let mut session = established_session(port);
     let mut b = [0u8; 1];
     signal(child.id(), libc::SIGTERM);
@@ -150,8 +157,7 @@ fn sigterm_stops_now() {
 #[test]
 fn daemon_mode_writes_the_pid_file_and_serves() {
     let echo = echo_server();
-    let port = free_port();
-    let config = write_config("daemon", port, echo.addr, "");
+    let config = write_config("daemon", 0, echo.addr, "");
     let pidfile = temp_path("daemon.pid");
     let status = Command::new(BIN)
         .args(["-D", "-p"])
@@ -165,6 +171,7 @@ fn daemon_mode_writes_the_pid_file_and_serves() {
     // The parent returns only once the daemon serves.
     assert!(status.success());
     let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    let port = listening_port(pid as u32);
     let reply = send_and_receive(
         ([127, 0, 0, 1], port).into(),
         std::sync::Arc::new(b"hi".to_vec()),
@@ -199,8 +206,7 @@ fn a_port_in_use_is_a_clear_error_at_start() {
 fn running_out_of_descriptors_is_survived() {
     use std::os::unix::process::CommandExt;
     let echo = echo_server();
-    let port = free_port();
-    let config = write_config("emfile", port, echo.addr, "");
+    let config = write_config("emfile", 0, echo.addr, "");
     let mut command = Command::new(BIN);
     command.arg("-f").arg(&config).stdout(Stdio::null()).stderr(Stdio::piped());
     // SAFETY: setrlimit is async-signal-safe; it only lowers the child's own limit.
@@ -214,8 +220,22 @@ fn running_out_of_descriptors_is_survived() {
         });
     }
     let mut child = command.spawn().unwrap();
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    assert!(wait_until(Duration::from_secs(10), || TcpStream::connect(addr).is_ok()), "spillway did not start");
+    // Its log, read as it comes (a full pipe would block the process).
+    let log = Arc::new(Mutex::new(String::new()));
+    let reader = {
+        let (mut err, log) = (child.stderr.take().unwrap(), log.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = err.read(&mut buf) {
+                log.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    let emfile_logged = || {
+        let log = log.lock().unwrap();
+        log.contains("Too many open files") || log.contains("os error 24")
+    };
+    let addr: SocketAddr = ([127, 0, 0, 1], listening_port(child.id())).into();
 
     // Far more sessions than 48 descriptors allow: spillway hits EMFILE on accept or connect.
     let mut crowd = Vec::new();
@@ -225,8 +245,9 @@ fn running_out_of_descriptors_is_survived() {
             crowd.push(c);
         }
     }
-    std::thread::sleep(Duration::from_millis(500));
+    let hit = wait_until(Duration::from_secs(10), emfile_logged);
     assert!(child.try_wait().unwrap().is_none(), "spillway died when descriptors ran out");
+    assert!(hit, "EMFILE was never hit; log:\n{}", log.lock().unwrap());
     drop(crowd);
 
     // Once descriptors are free again, it serves as before.
@@ -241,24 +262,22 @@ fn running_out_of_descriptors_is_survived() {
     });
     signal(child.id(), libc::SIGTERM);
     let status = wait_exit(&mut child, Duration::from_secs(5));
-    let mut log = String::new();
-    if let Some(mut err) = child.stderr.take() {
-        let _ = err.read_to_string(&mut log);
-    }
+    reader.join().unwrap();
+    let log = log.lock().unwrap();
     assert!(served, "no service after descriptors were freed; log:\n{log}");
     assert!(status.is_some_and(|s| s.success()), "{status:?}; log:\n{log}");
-    assert!(log.contains("Too many open files") || log.contains("os error 24"), "EMFILE was never hit; log:\n{log}");
 }
 
 #[test]
 fn sigterm_during_a_drain_stops_now() {
     let echo = echo_server();
-    let port = free_port();
-    let config = write_config("drainterm", port, echo.addr, "drain_timeout = \"30s\"");
-    let mut child = start(&config, port);
+    let config = write_config("drainterm", 0, echo.addr, "drain_timeout = \"30s\"");
+    let (mut child, port) = start(&config);
     let _session = established_session(port);
     signal(child.id(), libc::SIGUSR1);
-    std::thread::sleep(Duration::from_millis(200));
+    // The drain has begun once the listener refuses new clients.
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    assert!(wait_until(Duration::from_secs(5), || TcpStream::connect(addr).is_err()), "SIGUSR1 began no drain");
     assert!(child.try_wait().unwrap().is_none(), "exited with a session in flight");
     let started = Instant::now();
     signal(child.id(), libc::SIGTERM);
@@ -270,9 +289,8 @@ fn sigterm_during_a_drain_stops_now() {
 #[test]
 fn sigint_stops_now() {
     let echo = echo_server();
-    let port = free_port();
-    let config = write_config("int", port, echo.addr, "drain_timeout = \"30s\"");
-    let mut child = start(&config, port);
+    let config = write_config("int", 0, echo.addr, "drain_timeout = \"30s\"");
+    let (mut child, port) = start(&config);
     let _session = established_session(port);
     signal(child.id(), libc::SIGINT);
     let status = wait_exit(&mut child, Duration::from_secs(3)).expect("SIGINT did not stop it at once");

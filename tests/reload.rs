@@ -89,9 +89,8 @@ fn a_kept_target_keeps_its_counters_and_a_listener_change_is_refused() {
 #[test]
 fn sighup_rereads_the_file() {
     let (old, new) = (echo_server(), echo_server());
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let path = std::env::temp_dir().join(format!("spillway-reload-{}.toml", std::process::id()));
-    let write = |target: std::net::SocketAddr| {
+    let write = |port: u16, target: std::net::SocketAddr| {
         std::fs::write(
             &path,
             format!(
@@ -102,7 +101,7 @@ fn sighup_rereads_the_file() {
         )
         .unwrap()
     };
-    write(old.addr);
+    write(0, old.addr);
     let mut child = Command::new(env!("CARGO_BIN_EXE_spillway"))
         .arg("-f")
         .arg(&path)
@@ -110,9 +109,15 @@ fn sighup_rereads_the_file() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
-    assert!(wait_until(Duration::from_secs(10), || TcpStream::connect(addr).is_ok()));
-    write(new.addr);
+    // Started on port 0, the process tells which port it got; the re-read file names that
+    // port (a file that still said 0 would count as a changed listener and be refused).
+    let mut ports = Vec::new();
+    assert!(wait_until(Duration::from_secs(10), || {
+        ports = listening_ports(child.id());
+        !ports.is_empty()
+    }));
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], ports[0]).into();
+    write(ports[0], new.addr);
     // SAFETY: signalling the child this test started.
     unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
     let switched = wait_until(Duration::from_secs(5), || {

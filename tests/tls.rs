@@ -1,6 +1,7 @@
 //! HTTPS listeners and TLS to targets on real loopback sockets, with certificates made by the
 //! test (rcgen): termination, SNI, ALPN, resumption, failed handshakes counted without harm to
-//! other connections, HTTPS health checks, verified TLS to targets, certificate errors.
+//! other connections, HTTPS health checks, verified TLS to targets, certificate errors; every
+//! scenario that moves bytes runs on both drivers.
 
 mod common;
 
@@ -11,7 +12,7 @@ use std::{
     time::Duration,
 };
 
-use common::{admin::stats, http_backend::*, tls::*, *};
+use common::{admin::stats, http_backend::*, on_both_drivers, tls::*, *};
 use spillway::{
     config::{CertKeyPair, Config, Driver, HealthProtocol, ListenerTls, Protocol, TargetTls},
     Server, StartOptions,
@@ -22,8 +23,8 @@ fn pair(c: &TestCert) -> CertKeyPair {
 }
 
 /// A configuration with one HTTPS listener `l4` serving `certs` (the first is the default).
-fn https_config(targets: &[SocketAddr], certs: &[&TestCert], threads: usize) -> Config {
-    let mut config = tcp_config(targets, threads, Driver::Auto);
+fn https_config(driver: Driver, targets: &[SocketAddr], certs: &[&TestCert], threads: usize) -> Config {
+    let mut config = tcp_config(targets, threads, driver);
     config.listeners[0].protocol = Protocol::Https;
     config.listeners[0].tls = Some(ListenerTls { certs: certs.iter().map(|c| pair(c)).collect() });
     config
@@ -41,11 +42,14 @@ fn tls_errors(server: &Server) -> u64 {
     stats(server)["target_groups"]["g"]["ClientTLSNegotiationErrorCount"].as_u64().unwrap()
 }
 
-#[test]
-fn get_over_https_reaches_an_http_target_with_forwarded_proto_https() {
+on_both_drivers!(
+    get_over_https_reaches_an_http_target_with_forwarded_proto_https,
+    get_over_https_reaches_an_http_target_with_forwarded_proto_https
+);
+fn get_over_https_reaches_an_http_target_with_forwarded_proto_https(driver: Driver) {
     let b = http_backend();
     let cert = cert_for(&["localhost"]);
-    let server = start(https_config(&[b.addr], &[&cert], 1));
+    let server = start(https_config(driver, &[b.addr], &[&cert], 1));
     let client = client_config(&[&cert], &[b"http/1.1"]);
     let mut s = tls_connect(addr(&server), "localhost", &client).unwrap();
     let (status, _, body) = tls_get(&mut s, "/echo-head").unwrap();
@@ -63,11 +67,11 @@ fn get_over_https_reaches_an_http_target_with_forwarded_proto_https() {
     assert_eq!(tls_errors(&server), 0);
 }
 
-#[test]
-fn a_large_request_body_crosses_tls_intact() {
+on_both_drivers!(a_large_request_body_crosses_tls_intact, a_large_request_body_crosses_tls_intact);
+fn a_large_request_body_crosses_tls_intact(driver: Driver) {
     let b = http_backend();
     let cert = cert_for(&["localhost"]);
-    let server = start(https_config(&[b.addr], &[&cert], 1));
+    let server = start(https_config(driver, &[b.addr], &[&cert], 1));
     let mut s = tls_connect(addr(&server), "localhost", &client_config(&[&cert], &[])).unwrap();
     let body = random_bytes(3 * 1024 * 1024, 7);
     write!(s, "POST /echo-body HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n", body.len()).unwrap();
@@ -78,11 +82,14 @@ fn a_large_request_body_crosses_tls_intact() {
     assert!(echoed == body, "the echoed body differs ({} bytes back)", echoed.len());
 }
 
-#[test]
-fn sni_picks_the_certificate_and_an_unknown_name_gets_the_default() {
+on_both_drivers!(
+    sni_picks_the_certificate_and_an_unknown_name_gets_the_default,
+    sni_picks_the_certificate_and_an_unknown_name_gets_the_default
+);
+fn sni_picks_the_certificate_and_an_unknown_name_gets_the_default(driver: Driver) {
     let b = http_backend();
     let (a, bee) = (cert_for(&["a.test"]), cert_for(&["b.test", "*.b.test"]));
-    let server = start(https_config(&[b.addr], &[&a, &bee], 1));
+    let server = start(https_config(driver, &[b.addr], &[&a, &bee], 1));
     let any = any_cert_client();
     let served = |name: &str| {
         let s = tls_connect(addr(&server), name, &any).unwrap();
@@ -102,11 +109,11 @@ fn sni_picks_the_certificate_and_an_unknown_name_gets_the_default() {
     assert!(wait_until(Duration::from_secs(5), || tls_errors(&server) == 1), "{}", tls_errors(&server));
 }
 
-#[test]
-fn alpn_agrees_on_http11_and_refuses_h2_only() {
+on_both_drivers!(alpn_agrees_on_http11_and_refuses_h2_only, alpn_agrees_on_http11_and_refuses_h2_only);
+fn alpn_agrees_on_http11_and_refuses_h2_only(driver: Driver) {
     let b = http_backend();
     let cert = cert_for(&["localhost"]);
-    let server = start(https_config(&[b.addr], &[&cert], 1));
+    let server = start(https_config(driver, &[b.addr], &[&cert], 1));
     let s = tls_connect(addr(&server), "localhost", &client_config(&[&cert], &[b"h2", b"http/1.1"])).unwrap();
     assert_eq!(s.conn.alpn_protocol(), Some(&b"http/1.1"[..]));
     // No common protocol: the handshake fails (no_application_protocol), and is counted.
@@ -114,13 +121,13 @@ fn alpn_agrees_on_http11_and_refuses_h2_only() {
     assert!(wait_until(Duration::from_secs(5), || tls_errors(&server) == 1));
 }
 
-#[test]
-fn sessions_resume_across_connections_and_shards() {
+on_both_drivers!(sessions_resume_across_connections_and_shards, sessions_resume_across_connections_and_shards);
+fn sessions_resume_across_connections_and_shards(driver: Driver) {
     let b = http_backend();
     let cert = cert_for(&["localhost"]);
     // Two shards: SO_REUSEPORT spreads the connections, and a ticket from one shard must
     // resume on the other.
-    let server = start(https_config(&[b.addr], &[&cert], 2));
+    let server = start(https_config(driver, &[b.addr], &[&cert], 2));
     for versions in [&[&rustls::version::TLS13][..], &[&rustls::version::TLS12][..]] {
         // One client config: its session store is what resumes.
         let client = client_config_for(&[&cert], &[], versions);
@@ -140,11 +147,14 @@ fn sessions_resume_across_connections_and_shards() {
     }
 }
 
-#[test]
-fn plain_http_and_garbage_on_the_https_port_are_counted_and_harm_no_other_connection() {
+on_both_drivers!(
+    plain_http_and_garbage_on_the_https_port_are_counted_and_harm_no_other_connection,
+    plain_http_and_garbage_on_the_https_port_are_counted_and_harm_no_other_connection
+);
+fn plain_http_and_garbage_on_the_https_port_are_counted_and_harm_no_other_connection(driver: Driver) {
     let b = http_backend();
     let cert = cert_for(&["localhost"]);
-    let server = start(https_config(&[b.addr], &[&cert], 1));
+    let server = start(https_config(driver, &[b.addr], &[&cert], 1));
     let client = client_config(&[&cert], &[]);
     let mut steady = tls_connect(addr(&server), "localhost", &client).unwrap();
     assert_eq!(tls_get(&mut steady, "/ping").unwrap().0, 200);
@@ -169,11 +179,14 @@ fn plain_http_and_garbage_on_the_https_port_are_counted_and_harm_no_other_connec
     assert!(wait_until(Duration::from_secs(5), || tls_errors(&server) == 2), "{}", tls_errors(&server));
 }
 
-#[test]
-fn a_client_that_stalls_its_handshake_is_cut_at_request_timeout_and_counted() {
+on_both_drivers!(
+    a_client_that_stalls_its_handshake_is_cut_at_request_timeout_and_counted,
+    a_client_that_stalls_its_handshake_is_cut_at_request_timeout_and_counted
+);
+fn a_client_that_stalls_its_handshake_is_cut_at_request_timeout_and_counted(driver: Driver) {
     let b = http_backend();
     let cert = cert_for(&["localhost"]);
-    let mut config = https_config(&[b.addr], &[&cert], 1);
+    let mut config = https_config(driver, &[b.addr], &[&cert], 1);
     config.listeners[0].request_timeout = Duration::from_millis(300);
     let server = start(config);
     let mut s = std::net::TcpStream::connect(addr(&server)).unwrap();
@@ -187,11 +200,11 @@ fn a_client_that_stalls_its_handshake_is_cut_at_request_timeout_and_counted() {
     assert!(wait_until(Duration::from_secs(5), || tls_errors(&server) == 1));
 }
 
-#[test]
-fn websocket_over_https_tunnels_bytes_both_ways() {
+on_both_drivers!(websocket_over_https_tunnels_bytes_both_ways, websocket_over_https_tunnels_bytes_both_ways);
+fn websocket_over_https_tunnels_bytes_both_ways(driver: Driver) {
     let b = http_backend();
     let cert = cert_for(&["localhost"]);
-    let server = start(https_config(&[b.addr], &[&cert], 1));
+    let server = start(https_config(driver, &[b.addr], &[&cert], 1));
     let mut s = tls_connect(addr(&server), "localhost", &client_config(&[&cert], &[])).unwrap();
     write!(s, "GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n").unwrap();
     s.flush().unwrap();
@@ -212,11 +225,11 @@ fn websocket_over_https_tunnels_bytes_both_ways() {
     }
 }
 
-#[test]
-fn https_health_checks_follow_the_target() {
+on_both_drivers!(https_health_checks_follow_the_target, https_health_checks_follow_the_target);
+fn https_health_checks_follow_the_target(driver: Driver) {
     let cert = cert_for(&["localhost", "127.0.0.1"]);
     let target = https_backend(&cert);
-    let mut config = https_config(&[target.addr], &[&cert], 1);
+    let mut config = https_config(driver, &[target.addr], &[&cert], 1);
     config.listeners[0].protocol = Protocol::Http;
     config.listeners[0].tls = None;
     let hc = &mut config.target_groups[0].health_check;
@@ -233,8 +246,8 @@ fn https_health_checks_follow_the_target() {
     assert!(wait_until(Duration::from_secs(5), || state() == "healthy"), "{}", state());
 }
 
-#[test]
-fn https_health_checks_trust_the_ca_file_as_reloaded() {
+on_both_drivers!(https_health_checks_trust_the_ca_file_as_reloaded, https_health_checks_trust_the_ca_file_as_reloaded);
+fn https_health_checks_trust_the_ca_file_as_reloaded(driver: Driver) {
     // The group verifies its target against a CA file; the file is replaced in place by one
     // that does not sign the target's certificate, and the configuration reloaded: requests
     // and health checks must both stop trusting the target.
@@ -243,7 +256,7 @@ fn https_health_checks_trust_the_ca_file_as_reloaded() {
     let target = https_backend(&cert);
     let ca = cert.cert.with_file_name("rotating-ca.pem");
     std::fs::copy(&cert.cert, &ca).unwrap();
-    let mut config = tcp_config(&[target.addr], 1, Driver::Auto);
+    let mut config = tcp_config(&[target.addr], 1, driver);
     config.listeners[0].protocol = Protocol::Http;
     config.target_groups[0].tls = Some(TargetTls { verify: true, ca: Some(ca.clone()), server_name: "".into() });
     let hc = &mut config.target_groups[0].health_check;
@@ -263,10 +276,10 @@ fn https_health_checks_trust_the_ca_file_as_reloaded() {
     );
 }
 
-#[test]
-fn https_health_check_of_a_plain_target_fails() {
+on_both_drivers!(https_health_check_of_a_plain_target_fails, https_health_check_of_a_plain_target_fails);
+fn https_health_check_of_a_plain_target_fails(driver: Driver) {
     let b = http_backend();
-    let mut config = tcp_config(&[b.addr], 1, Driver::Auto);
+    let mut config = tcp_config(&[b.addr], 1, driver);
     config.listeners[0].protocol = Protocol::Http;
     let hc = &mut config.target_groups[0].health_check;
     (hc.enabled, hc.protocol, hc.path) = (true, HealthProtocol::Https, "/health".into());
@@ -277,8 +290,8 @@ fn https_health_check_of_a_plain_target_fails() {
 }
 
 /// An HTTP listener in front of `target` with `tls` to it.
-fn to_tls_target(target: SocketAddr, tls: TargetTls) -> Server {
-    let mut config = tcp_config(&[target], 1, Driver::Auto);
+fn to_tls_target(driver: Driver, target: SocketAddr, tls: TargetTls) -> Server {
+    let mut config = tcp_config(&[target], 1, driver);
     config.listeners[0].protocol = Protocol::Http;
     config.target_groups[0].tls = Some(tls);
     start(config)
@@ -293,13 +306,19 @@ fn http_get(server: &Server, path: &str) -> u16 {
     String::from_utf8_lossy(&got).split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
 }
 
-#[test]
-fn requests_reach_an_https_target_verified_against_its_ca_and_reuse_the_connection() {
+on_both_drivers!(
+    requests_reach_an_https_target_verified_against_its_ca_and_reuse_the_connection,
+    requests_reach_an_https_target_verified_against_its_ca_and_reuse_the_connection
+);
+fn requests_reach_an_https_target_verified_against_its_ca_and_reuse_the_connection(driver: Driver) {
     let cert = cert_for(&["backend.test", "127.0.0.1"]);
     let target = https_backend(&cert);
     // Verified by IP address (the certificate names 127.0.0.1)...
-    let server =
-        to_tls_target(target.addr, TargetTls { verify: true, ca: Some(cert.cert.clone()), server_name: "".into() });
+    let server = to_tls_target(
+        driver,
+        target.addr,
+        TargetTls { verify: true, ca: Some(cert.cert.clone()), server_name: "".into() },
+    );
     for _ in 0..20 {
         assert_eq!(http_get(&server, "/x"), 200);
     }
@@ -307,16 +326,22 @@ fn requests_reach_an_https_target_verified_against_its_ca_and_reuse_the_connecti
     assert_eq!(target.handshakes.load(Ordering::SeqCst), 1, "pooled TLS connections are reused");
     // ... and by a name sent as SNI.
     let by_name = TargetTls { verify: true, ca: Some(cert.cert.clone()), server_name: "backend.test".into() };
-    let server = to_tls_target(target.addr, by_name);
+    let server = to_tls_target(driver, target.addr, by_name);
     assert_eq!(http_get(&server, "/x"), 200);
 }
 
-#[test]
-fn a_tls_target_connection_with_unasked_for_bytes_is_not_reused() {
+on_both_drivers!(
+    a_tls_target_connection_with_unasked_for_bytes_is_not_reused,
+    a_tls_target_connection_with_unasked_for_bytes_is_not_reused
+);
+fn a_tls_target_connection_with_unasked_for_bytes_is_not_reused(driver: Driver) {
     let cert = cert_for(&["127.0.0.1"]);
     let target = https_backend(&cert);
-    let server =
-        to_tls_target(target.addr, TargetTls { verify: true, ca: Some(cert.cert.clone()), server_name: "".into() });
+    let server = to_tls_target(
+        driver,
+        target.addr,
+        TargetTls { verify: true, ca: Some(cert.cert.clone()), server_name: "".into() },
+    );
     let body = |path: &str| {
         let got = raw_exchange(
             addr(&server),
@@ -331,30 +356,39 @@ fn a_tls_target_connection_with_unasked_for_bytes_is_not_reused() {
     assert_eq!(target.handshakes.load(Ordering::SeqCst), 2, "the tainted connection was dropped");
 }
 
-#[test]
-fn a_target_whose_certificate_does_not_verify_gets_no_request() {
+on_both_drivers!(
+    a_target_whose_certificate_does_not_verify_gets_no_request,
+    a_target_whose_certificate_does_not_verify_gets_no_request
+);
+fn a_target_whose_certificate_does_not_verify_gets_no_request(driver: Driver) {
     let cert = cert_for(&["127.0.0.1"]);
     let other = cert_for(&["127.0.0.1"]);
     let target = https_backend(&cert);
-    let server =
-        to_tls_target(target.addr, TargetTls { verify: true, ca: Some(other.cert.clone()), server_name: "".into() });
+    let server = to_tls_target(
+        driver,
+        target.addr,
+        TargetTls { verify: true, ca: Some(other.cert.clone()), server_name: "".into() },
+    );
     assert_eq!(http_get(&server, "/x"), 503, "no target could be reached");
     assert_eq!(target.requests.load(Ordering::SeqCst), 0);
     let errors = stats(&server)["target_groups"]["g"]["BackendConnectionErrors"].as_u64().unwrap();
     assert!(errors >= 1);
     // verify = false accepts it (encrypted, not authenticated).
-    let server = to_tls_target(target.addr, TargetTls { verify: false, ca: None, server_name: "".into() });
+    let server = to_tls_target(driver, target.addr, TargetTls { verify: false, ca: None, server_name: "".into() });
     assert_eq!(http_get(&server, "/x"), 200);
 }
 
-#[test]
-fn groups_with_different_tls_settings_never_share_a_pooled_connection() {
+on_both_drivers!(
+    groups_with_different_tls_settings_never_share_a_pooled_connection,
+    groups_with_different_tls_settings_never_share_a_pooled_connection
+);
+fn groups_with_different_tls_settings_never_share_a_pooled_connection(driver: Driver) {
     // One TLS target, reached by two groups: "g" does not verify, "g2" verifies against a CA
     // that did not sign the target's certificate. A connection "g" pooled must not serve "g2".
     let cert = cert_for(&["127.0.0.1"]);
     let other = cert_for(&["127.0.0.1"]);
     let target = https_backend(&cert);
-    let mut config = tcp_config(&[target.addr], 1, Driver::Auto);
+    let mut config = tcp_config(&[target.addr], 1, driver);
     config.listeners[0].protocol = Protocol::Http;
     config.target_groups[0].tls = Some(TargetTls { verify: false, ca: None, server_name: "".into() });
     let mut second = config.listeners[0].clone();
@@ -415,8 +449,8 @@ fn missing_unreadable_and_mismatched_certificate_files_are_config_errors_naming_
     assert!(no_key[0].contains("no private key"), "{no_key:?}");
 }
 
-#[test]
-fn haproxy_bind_ssl_crt_serves_https_from_one_pem() {
+on_both_drivers!(haproxy_bind_ssl_crt_serves_https_from_one_pem, haproxy_bind_ssl_crt_serves_https_from_one_pem);
+fn haproxy_bind_ssl_crt_serves_https_from_one_pem(driver: Driver) {
     let b = http_backend();
     let cert = cert_for(&["localhost"]);
     let pem = cert.combined_pem();
@@ -430,17 +464,21 @@ fn haproxy_bind_ssl_crt_serves_https_from_one_pem() {
     let mut config = spillway::config::haproxy::parse(&text, "x.cfg").unwrap().config;
     config.admin.listen = Some("127.0.0.1:0".parse().unwrap());
     config.runtime.threads = 1;
+    config.runtime.driver = driver;
     let server = start(config);
     let name = server.config().listeners[0].name.clone();
     let mut s = tls_connect(server.listener_addr(&name).unwrap(), "localhost", &client_config(&[&cert], &[])).unwrap();
     assert_eq!(tls_get(&mut s, "/ping").unwrap().2, b"pong");
 }
 
-#[test]
-fn a_reload_swaps_certificates_and_a_bad_one_changes_nothing() {
+on_both_drivers!(
+    a_reload_swaps_certificates_and_a_bad_one_changes_nothing,
+    a_reload_swaps_certificates_and_a_bad_one_changes_nothing
+);
+fn a_reload_swaps_certificates_and_a_bad_one_changes_nothing(driver: Driver) {
     let b = http_backend();
     let (old, new) = (cert_for(&["localhost"]), cert_for(&["localhost"]));
-    let mut server = start(https_config(&[b.addr], &[&old], 1));
+    let mut server = start(https_config(driver, &[b.addr], &[&old], 1));
     let any = any_cert_client();
     let served = |server: &Server| {
         tls_connect(addr(server), "localhost", &any).unwrap().conn.peer_certificates().unwrap()[0].clone()

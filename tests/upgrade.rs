@@ -16,12 +16,33 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{http_backend::*, wait_until};
+use common::{http_backend::*, listening_ports, wait_until};
 
 const BIN: &str = env!("CARGO_BIN_EXE_spillway");
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// The (listener, admin) ports process `pid` listens on, once it listens on both: started on
+/// port 0, it tells the test which ports it got (no port is picked free and bound later). The
+/// admin API is the one whose `/stats` is spillway's JSON.
+fn listener_and_admin_ports(pid: u32) -> (u16, u16) {
+    let mut ports = Vec::new();
+    let both = wait_until(Duration::from_secs(10), || {
+        ports = listening_ports(pid);
+        ports.len() == 2
+    });
+    assert!(both, "spillway (pid {pid}) listens on {ports:?}, expected a listener and the admin API");
+    let is_admin = |port: u16| {
+        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        write!(&s, "GET /stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+        read_response(&mut r).is_ok_and(|(_, _, body)| String::from_utf8_lossy(&body).contains("\"target_groups\""))
+    };
+    if is_admin(ports[1]) {
+        (ports[0], ports[1])
+    } else {
+        assert!(is_admin(ports[0]), "neither of {ports:?} serves the admin API");
+        (ports[1], ports[0])
+    }
 }
 
 fn temp(name: &str) -> PathBuf {
@@ -138,12 +159,15 @@ fn keep_alive_client(addr: SocketAddr, stop: Arc<AtomicBool>, tally: Arc<Tally>)
 #[test]
 fn five_reloads_under_load_lose_nothing() {
     let backend = http_backend();
-    let (port, admin) = (free_port(), free_port());
-    let (config, socket) = write_config(port, admin, backend.addr);
+    // The first process binds port 0 for both; the file then names the ports it got, so that
+    // the reloads take those sockets over.
+    let (config, socket) = write_config(0, 0, backend.addr);
     let cfg = config.to_str().unwrap();
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let mut current = spawn(&["-f", cfg]);
-    assert!(wait_until(Duration::from_secs(10), || TcpStream::connect(addr).is_ok() && socket.exists()));
+    let (port, admin) = listener_and_admin_ports(current.id());
+    write_config(port, admin, backend.addr);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    assert!(wait_until(Duration::from_secs(10), || socket.exists()), "no upgrade socket");
 
     let stop = Arc::new(AtomicBool::new(false));
     let tally = Arc::new(Tally::default());
@@ -194,26 +218,30 @@ fn five_reloads_under_load_lose_nothing() {
 #[test]
 fn the_haproxy_script_idiom_works_with_a_haproxy_cfg() {
     let backend = http_backend();
-    let (port, admin) = (free_port(), free_port());
     let (cfg, socket, pidfile) = (temp("perf.cfg"), temp("perf.sock"), temp("perf.pid"));
-    std::fs::write(
-        &cfg,
-        format!(
-            "global\n    stats socket {} mode 600 expose-fd listeners\n    nbthread 1\n\
+    let write_cfg = |port: u16, admin: u16| {
+        std::fs::write(
+            &cfg,
+            format!(
+                "global\n    stats socket {} mode 600 expose-fd listeners\n    nbthread 1\n\
              defaults\n    mode http\n    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n\
              frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\
              backend be\n    server s1 {}\n\
              listen stats\n    bind 127.0.0.1:{admin}\n    stats enable\n",
-            socket.display(),
-            backend.addr
-        ),
-    )
-    .unwrap();
+                socket.display(),
+                backend.addr
+            ),
+        )
+        .unwrap()
+    };
+    // The first process binds port 0 for both; the file then names the ports it got, so that
+    // the reload takes those sockets over.
+    write_cfg(0, 0);
     let (cfg_s, pid_s) = (cfg.to_str().unwrap(), pidfile.to_str().unwrap());
     let read_pid = || std::fs::read_to_string(&pidfile).unwrap().trim().parse::<i32>().unwrap();
     // SAFETY: signal 0 only checks that the process exists.
     let alive = |pid: i32| unsafe { libc::kill(pid, 0) } == 0;
-    let get = || {
+    let get = |port: u16| {
         let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let mut r = BufReader::new(s.try_clone().unwrap());
@@ -225,14 +253,17 @@ fn the_haproxy_script_idiom_works_with_a_haproxy_cfg() {
     let status = Command::new(BIN).args(["-f", cfg_s, "-D", "-p", pid_s]).status().unwrap();
     assert!(status.success());
     let first = read_pid();
-    assert_eq!(get(), 200);
+    let (port, admin) = listener_and_admin_ports(first as u32);
+    write_cfg(port, admin);
+    assert_eq!(get(port), 200);
 
     let status = Command::new(BIN).args(["-f", cfg_s, "-D", "-p", pid_s, "-sf", &first.to_string()]).status().unwrap();
     assert!(status.success());
     assert!(wait_until(Duration::from_secs(10), || !alive(first)), "the old process did not leave");
     let second = read_pid();
     assert_ne!(first, second, "the pid file names the new process");
-    assert_eq!(get(), 200);
+    assert_eq!(listener_and_admin_ports(second as u32), (port, admin), "the new process took the sockets over");
+    assert_eq!(get(port), 200);
 
     // SAFETY: the daemon this test started, named by its pid file.
     unsafe { libc::kill(second, libc::SIGTERM) };

@@ -38,7 +38,10 @@ pub async fn route(shard: &HttpContext, req: &Request<'_>) -> Reply {
         (Method::Get, ["stats"]) => {
             let set = control.current();
             let figures = gather(control).await;
-            Reply::json(200, stats::to_json(&stats::collect(&set, &figures), &set, &figures.drivers))
+            Reply::json(
+                200,
+                stats::to_json(&stats::collect(&set, &figures), &set, &figures.drivers, &figures.shard_gauges),
+            )
         }
         (Method::Get, ["metrics"]) => {
             let set = control.current();
@@ -46,7 +49,11 @@ pub async fn route(shard: &HttpContext, req: &Request<'_>) -> Reply {
             Reply {
                 status: 200,
                 content_type: prometheus::CONTENT_TYPE,
-                body: prometheus::render(stats::collect(&set, &figures), figures.drivers.clone()),
+                body: prometheus::render(
+                    stats::collect(&set, &figures),
+                    figures.drivers.clone(),
+                    figures.shard_gauges.clone(),
+                ),
                 headers: String::new(),
             }
         }

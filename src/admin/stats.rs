@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::{
     control::TargetSet,
     health::HealthState,
-    metrics::{new_latency_histogram, ShardDriver, ShardSnapshot},
+    metrics::{new_latency_histogram, ShardDriver, ShardGauges, ShardSnapshot},
 };
 
 /// One target group's figures, with the CloudWatch meanings.
@@ -195,15 +195,30 @@ fn quantiles(h: &Histogram<u64>) -> Value {
     json!({ "p50": seconds_at(h, 0.5), "p90": seconds_at(h, 0.9), "p99": seconds_at(h, 0.99) })
 }
 
-/// The `/stats` document: `{"target_groups": {NAME: {...}}, "zonal_shift": [...], "shards":
-/// [{"shard", "driver", "ring_flags"}]}`.
-pub fn to_json(groups: &[GroupStats], set: &TargetSet, drivers: &[ShardDriver]) -> String {
+/// The `/stats` document: `{"target_groups": {NAME: {...}}, "zonal_shift": [...],
+/// "parked_connections": N, "shards": [{"shard", "driver", "ring_flags", "parked_connections"}]}`
+/// (`parked_connections` at the top is the sum over the shards).
+pub fn to_json(groups: &[GroupStats], set: &TargetSet, drivers: &[ShardDriver], gauges: &[ShardGauges]) -> String {
     let groups: serde_json::Map<String, Value> = groups.iter().map(|g| (g.name.clone(), g.json())).collect();
+    let parked = |shard: usize| gauges.iter().find(|g| g.shard == shard).map_or(0, |g| g.parked_connections);
     let shards: Vec<Value> = drivers
         .iter()
-        .map(|d| json!({ "shard": d.shard, "driver": d.driver.name(), "ring_flags": d.ring_flags }))
+        .map(|d| {
+            json!({
+                "shard": d.shard,
+                "driver": d.driver.name(),
+                "ring_flags": d.ring_flags,
+                "parked_connections": parked(d.shard),
+            })
+        })
         .collect();
-    let doc = json!({ "target_groups": groups, "zonal_shift": set.shifted_zones, "shards": shards });
+    let total: u64 = gauges.iter().map(|g| g.parked_connections).sum();
+    let doc = json!({
+        "target_groups": groups,
+        "zonal_shift": set.shifted_zones,
+        "parked_connections": total,
+        "shards": shards,
+    });
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".into());
     text.push('\n');
     text

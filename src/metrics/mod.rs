@@ -148,6 +148,19 @@ pub struct ShardSnapshot {
     pub pipes_in_use: u64,
     /// The driver each shard runs (one entry per shard, by shard number once merged).
     pub drivers: Vec<ShardDriver>,
+    /// Each shard's gauges that are reported per shard, not only summed (one entry per shard,
+    /// by shard number once merged).
+    pub shard_gauges: Vec<ShardGauges>,
+}
+
+/// One shard's gauges, reported per shard in `/stats` (`shards`) and `/metrics` (`shard`
+/// label).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShardGauges {
+    pub shard: usize,
+    /// Idle keep-alive HTTP connections parked now (`http/park.rs`): no task, a record in the
+    /// shard's lot. They are also in `ActiveConnectionCount`.
+    pub parked_connections: u64,
 }
 
 impl ListenerCounters {
@@ -254,6 +267,13 @@ impl ShardSnapshot {
         self.pipes_in_use += other.pipes_in_use;
         self.drivers.extend(other.drivers.iter().cloned());
         self.drivers.sort_by_key(|d| d.shard);
+        self.shard_gauges.extend(other.shard_gauges.iter().cloned());
+        self.shard_gauges.sort_by_key(|g| g.shard);
+    }
+
+    /// Parked connections now, over all shards.
+    pub fn parked_connections(&self) -> u64 {
+        self.shard_gauges.iter().map(|g| g.parked_connections).sum()
     }
 
     /// The figures of one listener, by name.

@@ -39,7 +39,7 @@ use crate::{
     http::HttpContext,
     latch::Latch,
     listener,
-    metrics::{ListenerCounters, ShardDriver, ShardSnapshot},
+    metrics::{ListenerCounters, ShardDriver, ShardGauges, ShardSnapshot},
     pipe::PipePool,
     surge::SurgeLocal,
 };
@@ -271,6 +271,7 @@ impl Shard {
             pipes_pooled: pipes.pooled() as u64,
             pipes_in_use: pipes.in_use() as u64,
             drivers: vec![self.driver.clone()],
+            shard_gauges: vec![ShardGauges { shard: self.id, parked_connections: self.http.parking.len() as u64 }],
         }
     }
 }

@@ -236,3 +236,204 @@ impl Future for Woken<'_> {
         Poll::Pending
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        pin::pin,
+        sync::{
+            atomic::{AtomicUsize, Ordering::SeqCst},
+            Mutex,
+        },
+        task::Wake,
+    };
+
+    use super::*;
+
+    /// A waker that counts its wake-ups.
+    #[derive(Default)]
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, SeqCst);
+        }
+    }
+
+    /// A [`WakeShard`] that records what it is asked to wake.
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<(usize, usize)>>);
+
+    impl WakeShard for Recorder {
+        fn wake(&self, shard: usize, group: usize) {
+            self.0.lock().unwrap().push((shard, group));
+        }
+    }
+
+    impl Recorder {
+        fn taken(&self) -> Vec<(usize, usize)> {
+            std::mem::take(&mut *self.0.lock().unwrap())
+        }
+    }
+
+    /// `shards` shards' parts of one group's queue (group index 3), with a recorder for the
+    /// wake-ups sent between them.
+    fn queues(shards: usize) -> (Vec<Rc<SurgeLocal>>, Arc<Recorder>) {
+        let shared = Arc::new(SurgeShared::new(shards));
+        let recorder = Arc::new(Recorder::default());
+        let queues = (0..shards)
+            .map(|s| {
+                let waker: Arc<dyn WakeShard> = recorder.clone();
+                Rc::new(SurgeLocal::new(s, "g", 3, shared.clone(), Some(waker)))
+            })
+            .collect();
+        (queues, recorder)
+    }
+
+    /// Polls the place's wake-up once with a counting waker: whether it was woken, and the
+    /// waker (which counts the wake-ups that come later).
+    fn poll_woken(place: &Place) -> (bool, Arc<Count>) {
+        let count = Arc::new(Count::default());
+        let waker = Waker::from(count.clone());
+        let ready = pin!(place.woken()).poll(&mut Context::from_waker(&waker)).is_ready();
+        (ready, count)
+    }
+
+    fn woken(place: &Place) -> bool {
+        poll_woken(place).0
+    }
+
+    #[test]
+    fn places_are_counted_and_a_full_queue_refuses() {
+        let (q, _) = queues(1);
+        let a = q[0].join(2).unwrap();
+        let b = q[0].join(2).unwrap();
+        assert!(q[0].anyone_waiting());
+        assert_eq!(q[0].join(2).err(), Some(Refused::Full));
+        assert_eq!((q[0].shared().length(), q[0].shared().length_max()), (2, 2));
+        drop(a);
+        assert_eq!(q[0].shared().length(), 1, "a dropped place is free at once");
+        let c = q[0].join(2).expect("the freed place is taken");
+        b.leave(false);
+        c.leave(false);
+        assert_eq!((q[0].shared().length(), q[0].shared().length_max()), (0, 2));
+        assert!(!q[0].anyone_waiting());
+        assert_eq!(q[0].join(0).err(), Some(Refused::Full), "a queue of length 0 spills at once");
+    }
+
+    #[test]
+    fn waiters_are_served_in_arrival_order() {
+        let (q, _) = queues(1);
+        let mut places: std::collections::VecDeque<Place> = (0..4).map(|_| q[0].join(10).unwrap()).collect();
+        while let Some(head) = places.pop_front() {
+            assert!(head.is_head());
+            assert!(places.iter().all(|p| !p.is_head()), "only the oldest is the head");
+            head.leave(true);
+        }
+    }
+
+    #[test]
+    fn a_release_with_nobody_waiting_wakes_nobody() {
+        let (q, recorder) = queues(2);
+        q[0].after_release();
+        q[1].after_release();
+        assert!(recorder.taken().is_empty());
+    }
+
+    #[test]
+    fn a_release_wakes_exactly_the_oldest_waiter_of_its_shard() {
+        let (q, recorder) = queues(1);
+        let (a, b) = (q[0].join(10).unwrap(), q[0].join(10).unwrap());
+        let (a_ready, a_waker) = poll_woken(&a);
+        let (b_ready, b_waker) = poll_woken(&b);
+        assert!(!a_ready && !b_ready, "nobody is woken before a release");
+        q[0].after_release();
+        assert_eq!((a_waker.0.load(SeqCst), b_waker.0.load(SeqCst)), (1, 0), "one release, one wake-up");
+        assert!(woken(&a));
+        assert!(!woken(&b));
+        assert!(!woken(&a), "a wake-up is consumed by the poll that sees it");
+        assert!(recorder.taken().is_empty(), "no other shard was involved");
+    }
+
+    #[test]
+    fn a_waiter_that_got_a_slot_wakes_the_next_one() {
+        // Several slots freed at once: the first waiter served passes the word on.
+        let (q, _) = queues(1);
+        let (a, b, c) = (q[0].join(10).unwrap(), q[0].join(10).unwrap(), q[0].join(10).unwrap());
+        q[0].after_release();
+        assert!(woken(&a));
+        a.leave(true);
+        assert!(woken(&b));
+        assert!(!woken(&c));
+    }
+
+    #[test]
+    fn a_dropped_head_frees_its_place_and_the_next_takes_over() {
+        let (q, _) = queues(1);
+        let (a, b) = (q[0].join(10).unwrap(), q[0].join(10).unwrap());
+        drop(a); // the client hung up
+        assert_eq!(q[0].shared().length(), 1);
+        assert!(b.is_head());
+        assert!(woken(&b), "the new head is woken, to try and to take over the periodic look");
+    }
+
+    #[test]
+    fn a_dropped_waiter_behind_the_head_wakes_nobody() {
+        let (q, _) = queues(1);
+        let (a, b, c) = (q[0].join(10).unwrap(), q[0].join(10).unwrap(), q[0].join(10).unwrap());
+        drop(b);
+        assert_eq!(q[0].shared().length(), 2);
+        assert!(!woken(&a) && !woken(&c));
+        a.leave(true);
+        assert!(c.is_head());
+    }
+
+    #[test]
+    fn a_freed_slot_goes_to_the_shard_with_the_oldest_waiter() {
+        let (q, recorder) = queues(2);
+        let older = q[1].join(10).unwrap();
+        let younger = q[0].join(10).unwrap();
+        q[0].after_release();
+        assert_eq!(recorder.taken(), vec![(1, 3)], "shard 1 is told, for group index 3");
+        assert!(!woken(&younger), "the younger waiter on the releasing shard waits on");
+        q[1].woken_by_another_shard();
+        assert!(woken(&older));
+        drop((older, younger));
+    }
+
+    #[test]
+    fn a_waiter_woken_for_a_slot_it_no_longer_wants_hands_it_on() {
+        // Shard 0's only waiter is woken for a slot, then its client hangs up: the slot goes to
+        // the oldest waiter left, on shard 1.
+        let (q, recorder) = queues(2);
+        let a = q[0].join(10).unwrap();
+        let b = q[1].join(10).unwrap();
+        q[0].after_release();
+        assert!(recorder.taken().is_empty(), "shard 0's waiter is the oldest");
+        drop(a);
+        assert_eq!(recorder.taken(), vec![(1, 3)], "the slot was dropped with the waiter");
+        drop(b);
+    }
+
+    #[test]
+    fn a_wake_up_from_another_shard_that_finds_nobody_is_passed_on() {
+        let (q, recorder) = queues(2);
+        let a = q[0].join(10).unwrap();
+        // Shard 1 was told to wake its head, but that waiter left meanwhile.
+        q[1].woken_by_another_shard();
+        assert_eq!(recorder.taken(), vec![(0, 3)]);
+        q[0].woken_by_another_shard();
+        assert!(woken(&a));
+        assert!(recorder.taken().is_empty());
+    }
+
+    #[test]
+    fn a_wake_up_names_the_group_where_a_reload_moved_it() {
+        let (q, recorder) = queues(2);
+        let b = q[1].join(10).unwrap();
+        q[0].set_index(5);
+        q[0].after_release();
+        assert_eq!(recorder.taken(), vec![(1, 5)]);
+        drop(b);
+    }
+}

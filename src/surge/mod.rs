@@ -59,10 +59,16 @@
 //!   target's slot counter ([`SlotCounter`]);
 //! - [`local`]: one shard's part of a group's queue: its waiters, places, the hand-off;
 //! - [`wait`]: a request's wait for a slot ([`wait_for_slot`]), the slot's guard and why a
-//!   wait ended without one.
+//!   wait ended without one;
+//! - tests: each file has its own; `stress.rs` runs two shards on two threads against one
+//!   group to hold the no-lost-wake-up argument above to account.
 
 pub mod local;
 pub mod shared;
+#[cfg(test)]
+mod stress;
+#[cfg(test)]
+mod testing;
 pub mod wait;
 
 use std::time::Duration;

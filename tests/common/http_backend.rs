@@ -34,7 +34,15 @@ use std::{
 #[derive(Clone, Default)]
 pub struct Seen {
     pub connections: Arc<AtomicUsize>,
+    /// Connections the backend has finished with (the client closed, `Connection: close`, or
+    /// its keep-alive limit passed).
+    pub closed: Arc<AtomicUsize>,
     pub requests: Arc<AtomicUsize>,
+    /// Requests at the backend now (from a complete head until the answer starts; a `/slow`
+    /// one through its wait), and the most there ever were at once: what a cap on connections
+    /// per target must bound.
+    pub in_flight: Arc<AtomicUsize>,
+    pub max_in_flight: Arc<AtomicUsize>,
     /// Every request head received, in order (health checks of `/health` excepted).
     pub heads: Arc<Mutex<Vec<String>>>,
     /// Makes `/health` answer 503.
@@ -73,10 +81,29 @@ fn http_backend_with(delay: Duration, keep_alive: Duration) -> HttpBackend {
             let s = s.clone();
             std::thread::spawn(move || {
                 let _ = serve(stream, &s, delay, keep_alive);
+                s.closed.fetch_add(1, Ordering::SeqCst);
             });
         }
     });
     HttpBackend { addr, seen }
+}
+
+/// Counts a request in `in_flight` (and `max_in_flight`) from its complete head until dropped:
+/// just before its answer is written.
+struct InFlight<'a>(&'a Seen);
+
+impl<'a> InFlight<'a> {
+    fn enter(seen: &'a Seen) -> Self {
+        let now = seen.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        seen.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(seen)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 pub fn pattern(n: usize) -> Vec<u8> {
@@ -112,6 +139,7 @@ fn serve(stream: TcpStream, seen: &Seen, delay: Duration, keep_alive: Duration) 
             out.write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes())?;
             return Ok(());
         }
+        let in_flight = InFlight::enter(seen);
         seen.requests.fetch_add(1, Ordering::SeqCst);
         seen.heads.lock().unwrap().push(head.clone());
         let header = |name: &str| header_value(&head, name);
@@ -128,14 +156,19 @@ fn serve(stream: TcpStream, seen: &Seen, delay: Duration, keep_alive: Duration) 
             out.write_all(body)
         };
         std::thread::sleep(delay);
+        let route = path.split('?').next().unwrap_or("/");
+        if route == "/slow" {
+            std::thread::sleep(Duration::from_millis(query(&path, "ms").unwrap_or(1000)));
+        }
+        // No longer in flight once the answer starts: the proxy can only send the next
+        // request under a cap after it has the answer, so this count never overlaps the next
+        // request's, even when this thread is descheduled after the last write.
+        drop(in_flight);
         let close_requested = header("connection").is_some_and(|v| v.contains("close"));
-        match path.split('?').next().unwrap_or("/") {
+        match route {
             "/echo-head" => respond(&mut out, "200 OK", "", head.as_bytes())?,
             "/echo-body" => respond(&mut out, "200 OK", "", &body)?,
-            "/slow" => {
-                std::thread::sleep(Duration::from_millis(query(&path, "ms").unwrap_or(1000)));
-                respond(&mut out, "200 OK", "", b"slow")?
-            }
+            "/slow" => respond(&mut out, "200 OK", "", b"slow")?,
             "/reset" => {
                 let s = socket2::SockRef::from(&out);
                 s.set_linger(Some(Duration::ZERO))?;

@@ -24,6 +24,26 @@ use monoio::{
 };
 use spillway::config::{Config, Driver, Listener, Protocol, Target, TargetGroup};
 
+/// Runs a scenario `fn(Driver)` once on each driver, as two tests `NAME::io_uring` and
+/// `NAME::epoll` (run side by side by the test harness, so this costs little wall time).
+#[allow(unused_macros)]
+macro_rules! on_both_drivers {
+    ($name:ident, $scenario:ident) => {
+        mod $name {
+            #[test]
+            fn io_uring() {
+                super::$scenario(spillway::config::Driver::IoUring)
+            }
+            #[test]
+            fn epoll() {
+                super::$scenario(spillway::config::Driver::Epoll)
+            }
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use on_both_drivers;
+
 /// An echo target: returns every byte, and half-closes when the client half-closes.
 pub struct Echo {
     pub addr: SocketAddr,
@@ -147,6 +167,36 @@ pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(10));
     }
     f()
+}
+
+/// The TCP ports process `pid` (a child the test started) listens on, sorted: its socket
+/// descriptors matched by inode against `/proc/net/tcp` in state LISTEN. A test starts the
+/// binary on port 0 and learns the port here, so no port is chosen free, released, and then
+/// bound (by which time another process may have taken it).
+pub fn listening_ports(pid: u32) -> Vec<u16> {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return Vec::new() };
+    let inodes: Vec<String> = fds
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .filter_map(|t| t.to_str()?.strip_prefix("socket:[")?.strip_suffix(']').map(str::to_string))
+        .collect();
+    let mut ports = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else { continue };
+        for line in text.lines().skip(1) {
+            // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() < 10 || fields[3] != "0A" || !inodes.iter().any(|i| i == fields[9]) {
+                continue;
+            }
+            if let Some(port) = fields[1].rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok()) {
+                ports.push(port);
+            }
+        }
+    }
+    ports.sort_unstable();
+    ports.dedup();
+    ports
 }
 
 /// Open file descriptors of this process.
