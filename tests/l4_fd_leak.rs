@@ -86,6 +86,15 @@ fn scenario(driver: Driver) {
     let addr = server.listener_addr("l4").unwrap();
     // The clients' runtime is built before the baseline, so its own descriptors are in it.
     let mut client_rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build().unwrap();
+    // A shard reports ready before its parking lot has opened its epoll descriptor (on the lot
+    // task's first poll): wait until the count has held still for 200 ms before taking it.
+    let mut last = (open_fds(), 0);
+    let settled = wait_until(Duration::from_secs(3), || {
+        let now = open_fds();
+        last = if now == last.0 { (now, last.1 + 1) } else { (now, 0) };
+        last.1 >= 20 // wait_until looks every 10 ms
+    });
+    assert!(settled, "the descriptor count did not settle after start");
     let baseline = open_fds();
     let baseline_kinds = fd_kinds();
 
