@@ -12,6 +12,8 @@
 //! - target addresses in a group are unique.
 
 pub mod haproxy;
+pub mod rules;
+mod rules_check;
 pub mod toml;
 pub mod validate;
 
@@ -88,6 +90,11 @@ pub struct Listener {
     pub tunnel_timeout: Duration,
     /// Certificates, for `https` listeners (required there, refused elsewhere).
     pub tls: Option<ListenerTls>,
+    /// Listener rules (HTTP and HTTPS only): evaluated before the default `target_group`.
+    pub rules: rules::Rules,
+    /// Peers whose `X-Forwarded-For` is believed: for them a rule's `source_ip` is the first
+    /// address of that header instead of the peer's.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +138,10 @@ pub struct TargetGroup {
     pub tls: Option<TargetTls>,
     pub targets: Vec<Target>,
     pub health_check: HealthCheck,
+    /// Rules applied after a listener chose this group (haproxy.cfg `http-request` and
+    /// `http-response` lines in a backend): header edits, redirects and fixed responses, never
+    /// a forward.
+    pub rules: rules::Rules,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -312,6 +323,7 @@ impl TargetGroup {
             tls: None,
             targets,
             health_check: HealthCheck::default(),
+            rules: rules::Rules::default(),
         }
     }
 }
@@ -328,6 +340,8 @@ impl Listener {
             request_timeout: defaults::REQUEST_TIMEOUT,
             tunnel_timeout: defaults::TUNNEL_TIMEOUT,
             tls: None,
+            rules: rules::Rules::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }

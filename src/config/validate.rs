@@ -45,6 +45,23 @@ pub enum Site {
     Target(usize, usize, &'static str),
     /// Target-group index, field of its health check.
     HealthCheck(usize, &'static str),
+    /// A listener rule or a target group's rule.
+    Rule(RuleSite),
+}
+
+/// Where a rule is: whose it is, which phase, its position in that phase's list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RuleSite {
+    pub owner: RuleOwner,
+    /// A response rule (else a request rule).
+    pub response: bool,
+    pub index: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RuleOwner {
+    Listener(usize),
+    Group(usize),
 }
 
 impl Site {
@@ -59,6 +76,8 @@ impl Site {
             Site::Target(g, _, "") => Some(Site::Group(g, "targets")),
             Site::Target(g, t, _) => Some(Site::Target(g, t, "")),
             Site::HealthCheck(g, _) => Some(Site::HealthCheck(g, "")),
+            Site::Rule(RuleSite { owner: RuleOwner::Listener(i), .. }) => Some(Site::Listener(i, "")),
+            Site::Rule(RuleSite { owner: RuleOwner::Group(g), .. }) => Some(Site::Group(g, "")),
         }
     }
 }
@@ -73,6 +92,14 @@ impl fmt::Display for Site {
             Site::Group(g, field) => (format!("target_group[{g}]"), field),
             Site::Target(g, t, field) => (format!("target_group[{g}].targets[{t}]"), field),
             Site::HealthCheck(g, field) => (format!("target_group[{g}].health_check"), field),
+            Site::Rule(r) => {
+                let owner = match r.owner {
+                    RuleOwner::Listener(i) => format!("listener[{i}]"),
+                    RuleOwner::Group(g) => format!("target_group[{g}]"),
+                };
+                let phase = if r.response { "response_rule" } else { "rule" };
+                (format!("{owner}.{phase}[{}]", r.index), "")
+            }
         };
         if field.is_empty() {
             f.write_str(&entry)
@@ -142,6 +169,7 @@ pub fn check(config: &Config, lines: &SourceLines, file: &str, files: Files) -> 
     runtime(&mut c, config);
     listeners(&mut c, config);
     groups(&mut c, config);
+    super::rules_check::all(&mut c, config);
     c.problems.sort_by_key(|p| p.line);
     c.problems
 }
@@ -177,7 +205,7 @@ pub fn parse_matcher(text: &str) -> Result<StatusMatcher, String> {
     Ok(StatusMatcher { ranges })
 }
 
-struct Checker<'a> {
+pub(super) struct Checker<'a> {
     lines: &'a SourceLines,
     file: &'a str,
     problems: Vec<Problem>,
@@ -195,12 +223,12 @@ pub enum Files {
 }
 
 impl Checker<'_> {
-    fn report(&mut self, site: Site, message: String) {
+    pub(super) fn report(&mut self, site: Site, message: String) {
         let line = self.lines.line(site);
         self.problems.push(Problem { file: self.file.to_string(), line, message });
     }
 
-    fn ok(&self, site: Site) -> bool {
+    pub(super) fn ok(&self, site: Site) -> bool {
         self.lines.is_readable(site)
     }
 
@@ -213,7 +241,7 @@ impl Checker<'_> {
 }
 
 /// How an entry is named in messages: by its name, or by its position when it has none.
-fn who(kind: &str, name: &str, index: usize) -> String {
+pub(super) fn who(kind: &str, name: &str, index: usize) -> String {
     if name.is_empty() {
         format!("{kind} #{}", index + 1)
     } else {
