@@ -420,7 +420,8 @@ mod tests {
         assert!(parse_cidr("10.0.0.0/33").is_err());
         assert_eq!(parse_int_range("500-599").unwrap(), (500, 599));
         assert_eq!(parse_int_range(">=400").unwrap(), (400, u64::MAX));
-        assert_eq!(parse_int_range("<1").unwrap_err(), "\"<1\" matches nothing");
+        assert_eq!(parse_int_range("<0").unwrap_err(), "\"<0\" matches nothing");
+        assert_eq!(parse_int_range("<1").unwrap(), (0, 0));
         assert!(parse_int_range("6-5").is_err());
     }
 }
