@@ -403,3 +403,24 @@ fn trusted_proxies_are_cidrs_or_addresses() {
     let message = "15: listener[0].trusted_proxies: \"proxy.local\" is not an IP address or a CIDR network (10.0.0.0/8, 2001:db8::/32)";
     assert_eq!(problems(text), [message]);
 }
+
+#[test]
+fn the_documented_examples_are_valid() {
+    let docs = include_str!("../../../../docs/configuration.md");
+    let start = docs.find("\n## Listener rules\n").expect("the section exists");
+    let end = start + docs[start..].find("\n### HAProxy mapping\n").expect("the HAProxy mapping subsection exists");
+    let blocks: Vec<&str> = docs[start..end].split("```toml\n").skip(1).map(|b| &b[..b.find("```").unwrap()]).collect();
+    assert!(blocks.len() >= 6, "{} examples found", blocks.len());
+    let groups: String = ["app", "api", "static", "blue", "green", "site-a", "site-b"]
+        .iter()
+        .map(|g| format!("[[target_group]]\nname = \"{g}\"\n"))
+        .collect();
+    for block in blocks {
+        // A fragment of rules belongs to a listener; a block with its own listener is whole.
+        let listener = "[[listener]]\nname = \"web\"\nbind = \"0.0.0.0:8080\"\ntarget_group = \"app\"\n";
+        let listener = if block.contains("[[listener]]") { "" } else { listener };
+        let text = format!("{groups}{listener}{block}");
+        let config = parse_text(&text, "docs").unwrap_or_else(|e| panic!("{e}\nin:\n{block}"));
+        assert!(!config.listeners[0].rules.request.is_empty(), "{block}");
+    }
+}
