@@ -59,11 +59,12 @@ impl Forwarding {
             let g = &self.groups[0];
             return (g.index, self.sticky.then_some(&g.set_cookie[..]));
         }
-        let chosen = self.sticky.then(|| self.from_cookie(request)).flatten().unwrap_or_else(|| self.next_by_weight());
+        let chosen =
+            self.sticky.then(|| self.named_by_cookie(request)).flatten().unwrap_or_else(|| self.next_by_weight());
         (chosen.index, self.sticky.then_some(&chosen.set_cookie[..]))
     }
 
-    fn from_cookie(&self, request: &Request<'_>) -> Option<&WeightedGroup> {
+    fn named_by_cookie(&self, request: &Request<'_>) -> Option<&WeightedGroup> {
         let mut found = None;
         request.fields.any(&mut |name, value| {
             if !name.eq_ignore_ascii_case(b"cookie") {

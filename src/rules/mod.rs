@@ -34,7 +34,7 @@ use crate::{
         rules::{self as model, Action},
         Config,
     },
-    metrics::Counter,
+    metrics::{Counter, RuleFigures, RuleMatches},
 };
 use matcher::{Cond, Subject};
 
@@ -131,6 +131,19 @@ impl RuleSet {
     /// The rules, request phase then response phase, for figures.
     pub fn rules(&self) -> impl Iterator<Item = &CompiledRule> {
         self.request.iter().chain(&self.response)
+    }
+
+    /// This set's figures on this shard.
+    pub fn figures(&self) -> RuleFigures {
+        RuleFigures {
+            evaluations: self.evaluations.get(),
+            fixed_responses: self.fixed_responses.get(),
+            redirects: self.redirects.get(),
+            matches: self
+                .rules()
+                .map(|r| RuleMatches { rule: r.label.clone(), priority: r.priority, matched: r.matched.get() })
+                .collect(),
+        }
     }
 
     /// Evaluates the request rules on `request`.

@@ -76,7 +76,7 @@ impl<'a> Request<'a> {
 
     /// The first `Host` field's value (empty when there is none).
     pub fn host_field(&self) -> &'a [u8] {
-        *self.cache.host.get_or_init(|| {
+        self.cache.host.get_or_init(|| {
             let mut found: &[u8] = &[];
             self.fields.any(&mut |name, value| {
                 if name.eq_ignore_ascii_case(b"host") {
