@@ -13,6 +13,7 @@
 
 use std::{
     cell::{Cell, RefCell},
+    net::SocketAddr,
     rc::Rc,
     sync::{
         atomic::{AtomicUsize, Ordering},
@@ -22,8 +23,14 @@ use std::{
 };
 
 use crate::{
-    config::Protocol, control::Control, group::GroupRuntime, health::HealthTable, latch::Latch,
-    metrics::ListenerCounters, pipe::PipePool,
+    config::{Config, Listener, Protocol},
+    control::Control,
+    group::GroupRuntime,
+    health::HealthTable,
+    latch::Latch,
+    metrics::ListenerCounters,
+    pipe::PipePool,
+    rules::RuleSet,
 };
 
 /// The process-wide cap on client connections.
@@ -73,7 +80,45 @@ pub struct ListenerRuntime {
     pub port: u16,
     pub scheme: &'static str,
     pub host: String,
+    /// The address the listener was configured with (HAProxy's `dst`, `dst_port` in rules).
+    pub local: SocketAddr,
+    /// HTTP: the listener rules, compiled for this shard; replaced as a whole on reload (a
+    /// request keeps the set it started with).
+    rules: RefCell<Rc<RuleSet>>,
     pub counters: ListenerCounters,
+}
+
+impl ListenerRuntime {
+    /// The runtime of listener `index` of `config`.
+    pub fn new(index: usize, l: &Listener, config: &Config) -> Self {
+        ListenerRuntime {
+            index,
+            name: l.name.clone(),
+            protocol: l.protocol,
+            group: Cell::new(config.group_index(&l.target_group).expect("validated: group exists")),
+            idle_timeout: l.idle_timeout,
+            request_timeout: l.request_timeout,
+            tunnel_timeout: l.tunnel_timeout,
+            port: l.bind.port(),
+            scheme: if l.protocol == Protocol::Https { "https" } else { "http" },
+            host: l.bind.to_string(),
+            local: l.bind,
+            rules: RefCell::new(Rc::new(RuleSet::compile(&l.rules, &l.trusted_proxies, config))),
+            counters: ListenerCounters::default(),
+        }
+    }
+
+    /// Applies a reloaded configuration's version of this listener: its default group's
+    /// index and its rules.
+    pub fn reconfigure(&self, l: &Listener, config: &Config) {
+        self.group.set(config.group_index(&l.target_group).expect("validated: group exists"));
+        *self.rules.borrow_mut() = Rc::new(RuleSet::compile(&l.rules, &l.trusted_proxies, config));
+    }
+
+    /// The rules in force now.
+    pub fn rules(&self) -> Rc<RuleSet> {
+        self.rules.borrow().clone()
+    }
 }
 
 /// What the sessions of one shard share.
@@ -129,6 +174,11 @@ impl ShardContext {
 
     pub fn group(&self, index: usize) -> Rc<GroupRuntime> {
         self.groups.borrow()[index].clone()
+    }
+
+    /// The group at `index`, if there is one (a rule's forward names it by index).
+    pub fn find_group(&self, index: usize) -> Option<Rc<GroupRuntime>> {
+        self.groups.borrow().get(index).cloned()
     }
 
     /// Every group in force now.
@@ -290,19 +340,14 @@ mod tests {
         let control = Arc::new(Control::new(Arc::new(config), Vec::new(), tls));
         let limit = Arc::new(ConnectionLimit::new(1));
         let shard = Rc::new(ShardContext::new(0, control, Vec::new(), PipePool::new(1), limit.clone(), true));
-        let listener = Rc::new(ListenerRuntime {
-            index: 0,
-            name: "l".into(),
-            protocol: Protocol::Http,
-            group: Cell::new(0),
-            idle_timeout: Duration::from_secs(1),
-            request_timeout: Duration::from_secs(1),
-            tunnel_timeout: Duration::from_secs(1),
-            port: 80,
-            scheme: "http",
-            host: "127.0.0.1:80".into(),
-            counters: ListenerCounters::default(),
-        });
+        let l = crate::config::Listener::with_defaults("l", "127.0.0.1:80".parse().unwrap(), Protocol::Http, "g");
+        let config = Config {
+            runtime: Default::default(),
+            admin: Default::default(),
+            listeners: vec![l.clone()],
+            target_groups: vec![crate::config::TargetGroup::with_defaults("g", Vec::new())],
+        };
+        let listener = Rc::new(ListenerRuntime::new(0, &l, &config));
         assert!(limit.try_acquire());
         let guard = SessionGuard::open(shard.clone(), listener.clone());
         assert_eq!((limit.open(), shard.sessions(), listener.counters.active.get()), (1, 1, 1));

@@ -40,6 +40,7 @@ use crate::{
     control::{SharedTarget, TargetSet},
     health::{checker, HealthEpoch, HealthState, HealthTable, TargetHealth},
     metrics::{new_latency_histogram, Counter, GroupSnapshot, TargetCounters, LATENCY_MAX_MICROS},
+    rules::RuleSet,
     surge::{self, SlotCounter, SlotOwner, SurgeLocal, Try},
 };
 
@@ -91,6 +92,9 @@ pub struct GroupRuntime {
     failing_open: Cell<bool>,
     /// TLS to the targets (`tls = { ... }`), with the config in force when the group was built.
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// The group's own rules (haproxy.cfg `http-request`/`http-response` in a backend), run
+    /// after a listener chose the group.
+    pub rules: RuleSet,
 }
 
 /// The group's figures on this shard that are not per target.
@@ -176,6 +180,7 @@ impl GroupRuntime {
             surge,
             figures: previous.map_or_else(Rc::default, |p| p.figures.clone()),
             failing_open: Cell::new(previous.is_some_and(|p| p.failing_open.get())),
+            rules: RuleSet::compile(&config.rules, &[], &set.config),
             config: config.clone(),
             tls,
         }
@@ -327,6 +332,7 @@ impl GroupRuntime {
             latency: self.figures.latency.borrow().clone(),
             queue_wait: self.figures.queue_wait.borrow().clone(),
             spillover: self.figures.spillover.get(),
+            rules: self.rules.figures(),
         }
     }
 }

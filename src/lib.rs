@@ -28,6 +28,7 @@
 //! stream
 //! tls
 //! io
+//! rules
 //! config
 //! metrics pem pipe latch sockopt memory
 //! ```
@@ -57,6 +58,8 @@
 //! - [`health`]: the lock-free health table and the checkers.
 //! - [`stream`], [`tls`], [`io`]: plain or TLS streams; rustls contexts and connections;
 //!   readiness-driven non-blocking socket I/O.
+//! - [`rules`]: listener rules compiled for the request path: conditions, forwards, redirects,
+//!   fixed responses, header edits.
 //! - [`config`]: the typed configuration tree, its readers (TOML, haproxy.cfg) and validation.
 //! - Leaves: [`metrics`] (per-shard counters, merged snapshots), [`pem`] (certificate and key
 //!   files), [`pipe`] (the per-shard pipe pool for splice), [`latch`] (a one-way shard-local
@@ -83,6 +86,7 @@ pub mod metrics;
 pub mod pem;
 pub mod pipe;
 pub mod pool;
+pub mod rules;
 pub mod server;
 pub mod shard;
 pub mod sockopt;

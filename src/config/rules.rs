@@ -22,6 +22,10 @@
 
 use std::{net::IpAddr, time::Duration};
 
+/// Header edits a listener (or group) may have per phase: the request path records which hold
+/// in a 128-bit mask, so that evaluating them allocates nothing.
+pub const MAX_HEADER_EDITS: usize = 128;
+
 /// A listener's or a target group's rules, in evaluation order.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Rules {

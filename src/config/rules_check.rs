@@ -4,14 +4,10 @@
 //! per-listener limits, HAProxy's grammar) is checked by that reader as it reads.
 
 use super::{
-    rules::{self, Action, Condition, Fetch, Match, RedirectTo, Rule, Rules},
+    rules::{self, Action, Condition, Fetch, Match, RedirectTo, Rule, Rules, MAX_HEADER_EDITS},
     validate::{who, Checker, RuleOwner, RuleSite, Site},
     Config, Protocol,
 };
-
-/// Header edits a listener (or group) may have per phase: the request path records which hold
-/// in a 128-bit mask, so that evaluating them allocates nothing.
-pub const MAX_HEADER_EDITS: usize = 128;
 
 /// Statuses a redirect may have.
 pub const REDIRECT_STATUSES: [u16; 5] = [301, 302, 303, 307, 308];

@@ -276,7 +276,7 @@ impl Control {
         }
     }
 
-    /// Applies the target groups of a re-read file. Listeners must be unchanged; `[runtime]`
+    /// Applies the target groups of a re-read file. Listeners must be unchanged but for their rules; `[runtime]`
     /// and `[admin]` keep their running values.
     pub fn reload(&self, new: Config) -> Result<(), ReloadError> {
         let mut draining = self.lock();
@@ -284,8 +284,15 @@ impl Control {
         if new.listeners.len() != cur.config.listeners.len() {
             return Err(ReloadError::ListenersDiffer);
         }
+        // A listener's rules may change on reload (the shards recompile them); its socket and
+        // protocol settings may not.
+        let socket_part = |l: &crate::config::Listener| crate::config::Listener {
+            rules: Default::default(),
+            trusted_proxies: Vec::new(),
+            ..l.clone()
+        };
         for (old, new) in cur.config.listeners.iter().zip(&new.listeners) {
-            if old != new {
+            if socket_part(old) != socket_part(new) {
                 return Err(ReloadError::ListenerChanged(new.name.clone()));
             }
         }

@@ -69,12 +69,21 @@ table! {
     200 "OK",
     201 "Created",
     202 "Accepted",
+    204 "No Content",
+    301 "Moved Permanently",
+    302 "Found",
+    303 "See Other",
+    307 "Temporary Redirect",
+    308 "Permanent Redirect",
     401 "Unauthorized",
+    403 "Forbidden",
     404 "Not Found",
     405 "Method Not Allowed",
     409 "Conflict",
+    410 "Gone",
     411 "Length Required",
     422 "Unprocessable Content",
+    429 "Too Many Requests",
 }
 
 /// The interim response spillway sends for `Expect: 100-continue`.
@@ -105,6 +114,12 @@ pub fn head_only(status: u16) -> &'static [u8] {
 /// own answers and the admin API's.
 pub fn reason(status: u16) -> &'static str {
     REASONS.iter().find(|e| e.0 == status).map_or(entry(500).1, |e| e.1)
+}
+
+/// The reason phrase for `status`, or "" when the table has none (a status line may carry an
+/// empty reason: RFC 9112 4), for the responses rules make with any status.
+pub fn reason_if_known(status: u16) -> &'static str {
+    REASONS.iter().find(|e| e.0 == status).map_or("", |e| e.1)
 }
 
 /// The statuses spillway can answer itself.

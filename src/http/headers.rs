@@ -19,6 +19,26 @@ use std::{io::Write, net::IpAddr};
 
 use super::codec::{list_elements, Header, RequestHead, ResponseHead, Version};
 
+/// Changes the listener rules make to a head: received fields to leave out, fields to add at
+/// the end. The writers ask for each field, so a head without edits pays one call per field.
+pub trait EditHook {
+    fn drops(&self, name: &[u8]) -> bool;
+    fn append(&self, out: &mut Vec<u8>);
+}
+
+/// No edits.
+pub struct NoEdits;
+
+impl EditHook for NoEdits {
+    #[inline]
+    fn drops(&self, _: &[u8]) -> bool {
+        false
+    }
+
+    #[inline]
+    fn append(&self, _: &mut Vec<u8>) {}
+}
+
 pub struct ForwardContext<'a> {
     pub client_ip: IpAddr,
     /// The listener's port, sent as `X-Forwarded-Port`.
@@ -27,6 +47,9 @@ pub struct ForwardContext<'a> {
     pub proto: &'a str,
     /// Sent as `Host` for an HTTP/1.0 request without one, e.g. "127.0.0.1:8080".
     pub listener_host: &'a str,
+    /// The rules' header edits (applied to the received fields; spillway's own fields, the
+    /// `X-Forwarded-*` ones and the framing, are written as they always are).
+    pub edits: &'a dyn EditHook,
 }
 
 /// Writes the request head to send to the target into `out` (cleared first): the request line
@@ -60,11 +83,13 @@ pub fn write_request_head(
             || (head.expect_continue && name.eq_ignore_ascii_case(b"expect"))
             || name.eq_ignore_ascii_case(b"x-forwarded-proto")
             || name.eq_ignore_ascii_case(b"x-forwarded-port")
-            || listed.names(name);
+            || listed.names(name)
+            || ctx.edits.drops(name);
         if !dropped {
             push_field(out, name, h.value(buf));
         }
     }
+    ctx.edits.append(out);
     out.extend_from_slice(b"X-Forwarded-For: ");
     if xff {
         for h in headers.iter().filter(|h| h.is(buf, "x-forwarded-for")) {
@@ -105,6 +130,20 @@ pub fn write_response_head(
     client_version: Version,
     close_client: bool,
 ) {
+    write_response_head_edited(out, buf, head, headers, client_version, close_client, &NoEdits);
+}
+
+/// [`write_response_head`] with the rules' edits: fields they drop are left out, the fields
+/// they add come after the received ones.
+pub fn write_response_head_edited(
+    out: &mut Vec<u8>,
+    buf: &[u8],
+    head: &ResponseHead,
+    headers: &[Header],
+    client_version: Version,
+    close_client: bool,
+    edits: &dyn EditHook,
+) {
     out.clear();
     out.reserve(head.head_len + 32);
     out.extend_from_slice(match client_version {
@@ -123,12 +162,13 @@ pub fn write_response_head(
         let kept = if switching && name.eq_ignore_ascii_case(b"connection") {
             true
         } else {
-            !is_hop_by_hop(name, switching) && !listed.names(name)
+            !is_hop_by_hop(name, switching) && !listed.names(name) && !edits.drops(name)
         };
         if kept {
             push_field(out, name, h.value(buf));
         }
     }
+    edits.append(out);
     if !(100..200).contains(&head.status) {
         if close_client {
             out.extend_from_slice(b"Connection: close\r\n");

@@ -6,6 +6,10 @@
 //! [`headers`] writes the rewritten heads that are forwarded, and [`errors`] holds the
 //! pre-rendered responses spillway makes itself. None of them allocates per message once the
 //! caller's reused buffers have grown, and none panics on any input.
+//!
+//! The I/O half: [`proxy`] runs a connection's request flow, `routing` adapts it to the
+//! listener rules (`crate::rules`), [`relay`] and [`tunnel`] move bodies and upgraded streams,
+//! [`park`] keeps idle connections without a task, [`session`] starts a connection's task.
 pub mod body;
 pub mod buffer;
 pub mod codec;
@@ -17,6 +21,7 @@ pub mod properties;
 pub mod proxy;
 pub mod relay;
 pub mod resources;
+mod routing;
 pub mod session;
 pub mod tunnel;
 

@@ -22,6 +22,7 @@ use std::{net::SocketAddr, rc::Rc, time::Instant};
 use tracing::debug;
 
 use super::resources::HttpContext;
+use super::routing::{self, Answer, HeadFields, RequestEdits, ResponseHook, Route};
 use super::{
     buffer::{InBuf, Scratch},
     codec::{self, BodyFraming, HttpError, Parsed, RequestHead, ResponseHead},
@@ -36,6 +37,7 @@ use crate::{
     group::{GroupRuntime, Pick, Refusal, SlotGuard},
     io::IoError,
     pool::BackendConn,
+    rules::{Decision, Outcome, RuleSet},
     stream::Stream,
 };
 
@@ -70,6 +72,43 @@ impl Client {
 }
 
 impl Client {
+    /// Evaluates `rules` on the request whose head was parsed into the scratch.
+    fn evaluate<'r>(&self, rules: &'r RuleSet, listener: &ListenerRuntime, head: &RequestHead) -> Outcome<'r> {
+        let scratch = self.scratch.as_ref().expect("a request head was parsed into it");
+        let fields = HeadFields { buf: scratch.client_in.bytes(), headers: &scratch.request_headers };
+        rules.evaluate(&routing::request_view(&fields, head, self.peer, listener, self.stream.is_tls()))
+    }
+
+    /// Sends a response a rule made (a redirect, a fixed response). The connection stays open
+    /// when the request was read whole and both sides keep alive; else it closes.
+    async fn answer(
+        &mut self,
+        shard: &HttpContext,
+        listener: &ListenerRuntime,
+        head: &RequestHead,
+        answer: Answer<'_>,
+        read_whole: bool,
+    ) -> After {
+        let keep = read_whole && head.keep_alive && head.version == codec::Version::Http11 && !shard.draining();
+        let scratch = self.scratch.as_mut().expect("a request head was parsed into it");
+        {
+            let fields = HeadFields { buf: scratch.client_in.bytes(), headers: &scratch.request_headers };
+            let view = routing::request_view(&fields, head, self.peer, listener, self.stream.is_tls());
+            routing::write_answer(&mut scratch.out, answer, &view, head.method, keep);
+        }
+        listener.counters.count_elb_response(answer.status());
+        let deadline = Instant::now() + listener.idle_timeout;
+        if self.stream.write_all(&scratch.out, Some(deadline)).await.is_err() || !keep {
+            return After::Close;
+        }
+        let body = match head.framing {
+            BodyFraming::Length(n) => n as usize,
+            _ => 0,
+        };
+        scratch.client_in.consume(head.head_len + body);
+        After::KeepAlive
+    }
+
     /// Answers 503 to a request that got no target. When the request was read whole (its body,
     /// if any, is in the buffer) its framing is intact, so the connection stays open for the
     /// next request: during a surge, closing every refused connection would add a connection
@@ -228,21 +267,63 @@ const REPARSE_EVERY: usize = 4096;
 
 /// One request and its response.
 async fn exchange(shard: &HttpContext, listener: &ListenerRuntime, client: &mut Client, head: RequestHead) -> After {
-    let group = shard.group(listener.group.get());
+    // Can the request be answered, or sent again if a pooled connection dies under it? (Its
+    // body, if any, is all in the buffer.)
+    let read_whole = {
+        let scratch = client.scratch.as_ref().expect("a request head was parsed into it");
+        match head.framing {
+            BodyFraming::None => true,
+            BodyFraming::Length(n) => {
+                (head.head_len as u64).saturating_add(n) <= scratch.client_in.bytes().len() as u64
+            }
+            BodyFraming::Chunked | BodyFraming::UntilClose => false,
+        }
+    };
+    // The listener's rules, then the chosen group's, decide where the request goes (or answer
+    // it themselves) before anything is sent or a target picked.
+    let listener_rules = listener.rules();
+    let mut route = Route::to(listener.group.get());
+    if !listener_rules.is_empty() {
+        let outcome = client.evaluate(&listener_rules, listener, &head);
+        route.edits[0] = outcome.edits;
+        match outcome.decision {
+            Decision::Default => {}
+            Decision::Forward { group, set_cookie } => {
+                route.group = group;
+                route.set_cookie = set_cookie;
+            }
+            Decision::Redirect(plan) => {
+                return client.answer(shard, listener, &head, Answer::Redirect(plan), read_whole).await
+            }
+            Decision::Fixed(fixed) => {
+                return client.answer(shard, listener, &head, Answer::Fixed(fixed), read_whole).await
+            }
+        }
+    }
+    let Some(group) = shard.find_group(route.group) else {
+        return client.refuse_whole_request(shard, listener, &head, read_whole).await;
+    };
+    if !group.rules.is_empty() {
+        let outcome = client.evaluate(&group.rules, listener, &head);
+        route.edits[1] = outcome.edits;
+        match outcome.decision {
+            // A group's rules cannot forward (validation refuses it).
+            Decision::Default | Decision::Forward { .. } => {}
+            Decision::Redirect(plan) => {
+                return client.answer(shard, listener, &head, Answer::Redirect(plan), read_whole).await
+            }
+            Decision::Fixed(fixed) => {
+                return client.answer(shard, listener, &head, Answer::Fixed(fixed), read_whole).await
+            }
+        }
+    }
     if head.expect_continue && !matches!(head.framing, BodyFraming::None | BodyFraming::Length(0)) {
         let deadline = Some(Instant::now() + listener.idle_timeout);
         if client.stream.write_all(errors::CONTINUE, deadline).await.is_err() {
             return After::Close;
         }
     }
-    // Can the request be sent again if a pooled connection dies under it? (Its body, if any,
-    // is all in the buffer.)
-    let scratch = client.scratch.as_ref().expect("a request head was parsed into it");
-    let can_retry = match head.framing {
-        BodyFraming::None => true,
-        BodyFraming::Length(n) => (head.head_len as u64).saturating_add(n) <= scratch.client_in.bytes().len() as u64,
-        BodyFraming::Chunked | BodyFraming::UntilClose => false,
-    };
+    let can_retry = read_whole;
     let (upstream, slot) = match connect_some_target(shard, &group, client, can_retry).await {
         Ok(found) => found,
         Err(Refusal::ClientGone) => return After::Close,
@@ -254,7 +335,8 @@ async fn exchange(shard: &HttpContext, listener: &ListenerRuntime, client: &mut 
     let target = upstream.target.clone();
     target.counters.requests.add(1);
     target.counters.active.add(1);
-    let after = forward(shard, listener, &group, client, head, upstream).await;
+    let rule_sets = [&*listener_rules, &group.rules];
+    let after = forward(shard, listener, &group, client, head, upstream, &route, rule_sets).await;
     target.counters.active.sub(1);
     // The target's slot (if the group limits targets) is free again: the oldest waiter gets it.
     drop(slot);
@@ -298,6 +380,7 @@ async fn connect_some_target(
 }
 
 /// Sends the request on `upstream` and relays the response back.
+#[allow(clippy::too_many_arguments)]
 async fn forward(
     shard: &HttpContext,
     listener: &ListenerRuntime,
@@ -305,15 +388,23 @@ async fn forward(
     client: &mut Client,
     head: RequestHead,
     mut upstream: BackendConn,
+    route: &Route<'_>,
+    rule_sets: [&RuleSet; 2],
 ) -> After {
     let scratch = client.scratch.as_mut().expect("a request head was parsed into it");
-    let ctx = ForwardContext {
-        client_ip: client.peer.ip(),
-        listener_port: listener.port,
-        proto: listener.scheme,
-        listener_host: &listener.host,
-    };
-    headers::write_request_head(&mut scratch.out, scratch.client_in.bytes(), &head, &scratch.request_headers, &ctx);
+    {
+        let fields = HeadFields { buf: scratch.client_in.bytes(), headers: &scratch.request_headers };
+        let view = routing::request_view(&fields, &head, client.peer, listener, client.stream.is_tls());
+        let edits = RequestEdits { edits: &route.edits, request: &view };
+        let ctx = ForwardContext {
+            client_ip: client.peer.ip(),
+            listener_port: listener.port,
+            proto: listener.scheme,
+            listener_host: &listener.host,
+            edits: &edits,
+        };
+        headers::write_request_head(&mut scratch.out, fields.buf, &head, fields.headers, &ctx);
+    }
     // ProcessedBytes counts heads as well as bodies (as ELB's does): the head as sent.
     let head_bytes = scratch.out.len() as u64;
     listener.counters.bytes_in.add(head_bytes);
@@ -348,7 +439,10 @@ async fn forward(
         match outcome {
             // A switch of protocols nobody asked for: the connection is no longer HTTP.
             Ok(response) if response.status == 101 && !head.upgrade => return client.reject(listener, 502).await,
-            Ok(response) => return respond(shard, listener, client, &head, replayable, response, upstream).await,
+            Ok(response) => {
+                let exchange = Exchange { request: &head, sent_from_buffer: replayable, route, rule_sets };
+                return respond(shard, listener, client, exchange, response, upstream).await;
+            }
             Err(Failure::TargetSilent) if upstream.reused && replayable && !attempt_fresh => {
                 // The pooled connection died under us: once more on a fresh one.
                 attempt_fresh = true;
@@ -477,18 +571,27 @@ async fn read_response_head(
     }
 }
 
+/// What `respond` needs of the request side of an exchange.
+struct Exchange<'x, 'r> {
+    request: &'x RequestHead,
+    /// The request's body was sent from the buffer without consuming it (see `forward`).
+    sent_from_buffer: bool,
+    route: &'x Route<'r>,
+    /// The listener's and the group's rules (their response rules apply).
+    rule_sets: [&'x RuleSet; 2],
+}
+
 /// Sends the response head and body to the client; pools the backend connection when both
 /// sides allow; turns a 101 into a tunnel.
-#[allow(clippy::too_many_arguments)]
 async fn respond(
     shard: &HttpContext,
     listener: &ListenerRuntime,
     client: &mut Client,
-    request: &RequestHead,
-    sent_from_buffer: bool,
+    exchange: Exchange<'_, '_>,
     response: ResponseHead,
     upstream: BackendConn,
 ) -> After {
+    let Exchange { request, sent_from_buffer, route, rule_sets } = exchange;
     let scratch = client.scratch.as_mut().expect("held during the exchange");
     // A body sent from the buffer without consuming it (so that a retry could send it again)
     // is consumed now. Decided before sending: afterwards the buffer may hold the next
@@ -499,14 +602,30 @@ async fn respond(
     let upgrade = response.status == 101 && request.upgrade;
     let until_close = matches!(response.framing, BodyFraming::UntilClose);
     let close_client = !request.keep_alive || until_close || shard.draining();
-    headers::write_response_head(
-        &mut scratch.out,
-        scratch.target_in.bytes(),
-        &response,
-        &scratch.response_headers,
-        request.version,
-        close_client && !upgrade,
-    );
+    let fields = HeadFields { buf: scratch.target_in.bytes(), headers: &scratch.response_headers };
+    let tls = client.stream.is_tls();
+    let hook = ResponseHook {
+        edits: routing::response_edits(rule_sets, response.status, &fields, client.peer, tls),
+        set_cookie: route.set_cookie,
+        peer: client.peer,
+        local: listener.local,
+        tls,
+    };
+    let close = close_client && !upgrade;
+    if hook.is_empty() {
+        headers::write_response_head(&mut scratch.out, fields.buf, &response, fields.headers, request.version, close);
+    } else {
+        let version = request.version;
+        headers::write_response_head_edited(
+            &mut scratch.out,
+            fields.buf,
+            &response,
+            fields.headers,
+            version,
+            close,
+            &hook,
+        );
+    }
     scratch.target_in.consume(response.head_len);
     let head_bytes = scratch.out.len() as u64;
     listener.counters.bytes_out.add(head_bytes);

@@ -106,6 +106,45 @@ pub struct ListenerSnapshot {
     pub elb_5xx: u64,
     pub backend_by_class: [u64; 5],
     pub tls_negotiation_errors: u64,
+    /// The listener's rules: how many were evaluated (ELB's `RuleEvaluations`), the responses
+    /// they made, and each rule's matches.
+    pub rules: RuleFigures,
+}
+
+/// The figures of a set of rules (a listener's, or a target group's own).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuleFigures {
+    /// Rules whose condition was evaluated (ELB's `RuleEvaluations`).
+    pub evaluations: u64,
+    /// ELB's `HTTP_Fixed_Response_Count` and `HTTP_Redirect_Count`.
+    pub fixed_responses: u64,
+    pub redirects: u64,
+    /// Each rule, in evaluation order (request rules, then response rules).
+    pub matches: Vec<RuleMatches>,
+}
+
+/// How often one rule held.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuleMatches {
+    /// `"priority 10"`, `"haproxy.cfg:42"`.
+    pub rule: String,
+    pub priority: u32,
+    pub matched: u64,
+}
+
+impl RuleFigures {
+    /// Adds `other` (another shard's figures of the same rules): rules by label.
+    pub fn merge(&mut self, other: &RuleFigures) {
+        self.evaluations += other.evaluations;
+        self.fixed_responses += other.fixed_responses;
+        self.redirects += other.redirects;
+        for r in &other.matches {
+            match self.matches.iter_mut().find(|m| m.rule == r.rule) {
+                Some(m) => m.matched += r.matched,
+                None => self.matches.push(r.clone()),
+            }
+        }
+    }
 }
 
 /// Plain-number copy of a [`TargetCounters`].
@@ -133,6 +172,8 @@ pub struct GroupSnapshot {
     pub queue_wait: Histogram<u64>,
     /// Requests or sessions spilled over (`SpilloverCount`).
     pub spillover: u64,
+    /// The group's own rules (haproxy.cfg `http-request` in a backend).
+    pub rules: RuleFigures,
 }
 
 /// Everything one shard reports, or the sum over shards.
@@ -193,6 +234,7 @@ impl ListenerCounters {
             elb_5xx: self.elb_5xx.get(),
             backend_by_class: std::array::from_fn(|i| self.backend_by_class[i].get()),
             tls_negotiation_errors: self.tls_negotiation_errors.get(),
+            rules: RuleFigures::default(),
         }
     }
 }
@@ -229,6 +271,7 @@ impl ShardSnapshot {
                     m.elb_4xx += l.elb_4xx;
                     m.elb_5xx += l.elb_5xx;
                     m.tls_negotiation_errors += l.tls_negotiation_errors;
+                    m.rules.merge(&l.rules);
                     for (a, b) in m.backend_by_class.iter_mut().zip(l.backend_by_class) {
                         *a += b;
                     }
@@ -258,6 +301,7 @@ impl ShardSnapshot {
                     let _ = m.latency.add(&g.latency);
                     let _ = m.queue_wait.add(&g.queue_wait);
                     m.spillover += g.spillover;
+                    m.rules.merge(&g.rules);
                 }
                 None => self.groups.push(g.clone()),
             }

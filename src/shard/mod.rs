@@ -28,7 +28,7 @@ use std::{
 use tracing::{debug, info};
 
 use crate::{
-    config::{HealthCheck, HealthProtocol, Protocol},
+    config::{HealthCheck, HealthProtocol},
     context::{ConnectionLimit, ListenerRuntime, ShardContext},
     control::{
         mailbox::{Mailbox, MailboxReceiver, Message},
@@ -39,7 +39,7 @@ use crate::{
     http::HttpContext,
     latch::Latch,
     listener,
-    metrics::{ListenerCounters, ShardDriver, ShardGauges, ShardSnapshot},
+    metrics::{ShardDriver, ShardGauges, ShardSnapshot},
     pipe::PipePool,
     surge::SurgeLocal,
 };
@@ -133,21 +133,7 @@ impl Shard {
             .listeners
             .iter()
             .enumerate()
-            .map(|(index, l)| {
-                Rc::new(ListenerRuntime {
-                    index,
-                    name: l.name.clone(),
-                    protocol: l.protocol,
-                    group: std::cell::Cell::new(config.group_index(&l.target_group).expect("validated: group exists")),
-                    idle_timeout: l.idle_timeout,
-                    request_timeout: l.request_timeout,
-                    tunnel_timeout: l.tunnel_timeout,
-                    port: l.bind.port(),
-                    scheme: if l.protocol == Protocol::Https { "https" } else { "http" },
-                    host: l.bind.to_string(),
-                    counters: ListenerCounters::default(),
-                })
-            })
+            .map(|(index, l)| Rc::new(ListenerRuntime::new(index, l, config)))
             .collect();
         let splice = config.runtime.splice;
         let shard_count = control.shard_count();
@@ -183,7 +169,7 @@ impl Shard {
         self.replace_groups(new);
         self.surges.borrow_mut().retain(|name, _| config.group_index(name).is_some());
         for (l, lc) in self.listeners.iter().zip(&config.listeners) {
-            l.group.set(config.group_index(&lc.target_group).expect("validated: group exists"));
+            l.reconfigure(lc, config);
         }
         self.sync_checkers(set);
     }
@@ -261,7 +247,15 @@ impl Shard {
         let pipes = self.pipes.borrow();
         let groups = self.groups();
         ShardSnapshot {
-            listeners: self.listeners.iter().map(|l| l.counters.snapshot(&l.name)).collect(),
+            listeners: self
+                .listeners
+                .iter()
+                .map(|l| {
+                    let mut snapshot = l.counters.snapshot(&l.name);
+                    snapshot.rules = l.rules().figures();
+                    snapshot
+                })
+                .collect(),
             groups: groups.iter().map(|g| g.snapshot()).collect(),
             targets: groups
                 .iter()
