@@ -4,10 +4,13 @@
 //! per-listener limits, HAProxy's grammar) is checked by that reader as it reads.
 
 use super::{
-    rules::{self, Action, Condition, Fetch, Match, RedirectTo, Rule, Rules, MAX_HEADER_EDITS},
+    rules::{self, Action, Condition, Fetch, Match, Piece, RedirectTo, Rule, Rules, MAX_HEADER_EDITS},
     validate::{who, Checker, RuleOwner, RuleSite, Site},
     Config, Protocol,
 };
+
+/// Fields no header edit may touch.
+const FRAMING: [&str; 4] = ["content-length", "transfer-encoding", "connection", "upgrade"];
 
 /// Statuses a redirect may have.
 pub const REDIRECT_STATUSES: [u16; 5] = [301, 302, 303, 307, 308];
@@ -54,6 +57,17 @@ fn check_rule(config: &Config, rule: &Rule, owner: RuleOwner, response: bool, ou
         Action::Header(edit) => {
             if edit.name.is_empty() || !edit.name.bytes().all(rules::is_token_byte) {
                 out.push(format!("\"{}\" is not a header name", edit.name));
+            }
+            // The framing fields are never edited: the body that follows is forwarded as
+            // received, and a changed length would smuggle or cut it.
+            if FRAMING.iter().any(|f| edit.name.eq_ignore_ascii_case(f)) {
+                out.push(format!("{} cannot be edited (it frames the message)", edit.name));
+            }
+            let request_piece = edit.value.pieces.iter().any(|p| {
+                !matches!(p, Piece::Literal(_) | Piece::Src | Piece::SrcPort | Piece::Dst | Piece::DstPort | Piece::Tls)
+            });
+            if response && request_piece {
+                out.push("a response rule's value can use only src, src_port, dst, dst_port and ssl_fc".into());
             }
         }
         _ if response => out.push("a response rule can only set, add or delete headers".into()),
