@@ -99,7 +99,7 @@ pub(super) fn test(w: &[String]) -> Result<Condition, String> {
     }
     for p in &patterns {
         match matcher {
-            Match::Reg => rules::check_regex(p)?,
+            Match::Reg => rules::check_regex(p, ignore_case)?,
             Match::Ip => drop(rules::parse_cidr(p)?),
             Match::Int => drop(rules::parse_int_range(p)?),
             _ => {}
