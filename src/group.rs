@@ -41,6 +41,7 @@ use crate::{
     health::{checker, HealthEpoch, HealthState, HealthTable, TargetHealth},
     metrics::{new_latency_histogram, Counter, GroupSnapshot, TargetCounters, LATENCY_MAX_MICROS},
     rules::RuleSet,
+    sticky::Sticky,
     surge::{self, SlotCounter, SlotOwner, SurgeLocal, Try},
 };
 
@@ -95,6 +96,8 @@ pub struct GroupRuntime {
     /// The group's own rules (haproxy.cfg `http-request`/`http-response` in a backend), run
     /// after a listener chose the group.
     pub rules: RuleSet,
+    /// Target stickiness by cookie (`sticky.rs`), when the group has it.
+    pub sticky: Option<Sticky>,
 }
 
 /// The group's figures on this shard that are not per target.
@@ -181,6 +184,7 @@ impl GroupRuntime {
             figures: previous.map_or_else(Rc::default, |p| p.figures.clone()),
             failing_open: Cell::new(previous.is_some_and(|p| p.failing_open.get())),
             rules: RuleSet::compile(&config.rules, &[], &set.config),
+            sticky: Sticky::build(config),
             config: config.clone(),
             tls,
         }
@@ -235,6 +239,34 @@ impl GroupRuntime {
         } else {
             Pick::NoTarget
         }
+    }
+
+    /// Target `i` (named by a stickiness cookie) with its slot, when it may take the request:
+    /// routable (healthy or initial, not draining, in scope), weighted above 0, not `failed`,
+    /// below its cap, and nobody waits in the queue. `None`: pick with the algorithm instead.
+    pub fn pick_named(&self, epoch: &HealthEpoch, i: usize, failed: &[usize]) -> Option<Pick> {
+        if i >= self.targets.len() || failed.contains(&i) || self.config.targets.get(i).is_none_or(|t| t.weight == 0) {
+            return None;
+        }
+        {
+            let now = epoch.load();
+            let picker = &mut *self.picker.borrow_mut();
+            if picker.epoch != now {
+                self.recompute(&mut picker.usable);
+                picker.epoch = now;
+            }
+            if !picker.usable[i] {
+                return None;
+            }
+        }
+        let cap = self.config.max_connections_per_target;
+        if cap == 0 {
+            return Some(Pick::Got(i, None));
+        }
+        if self.surge.anyone_waiting() || !self.targets[i].slots.try_acquire(cap) {
+            return None;
+        }
+        Some(Pick::Got(i, Some(SlotGuard::new(self.targets[i].clone(), self.surge.clone()))))
     }
 
     /// Waits in the surge queue for a slot (`surge/wait.rs`), watching the client so that one

@@ -90,6 +90,7 @@ pub mod rules;
 pub mod server;
 pub mod shard;
 pub mod sockopt;
+pub mod sticky;
 pub mod stream;
 pub mod surge;
 pub mod tls;

@@ -159,7 +159,7 @@ fn registered_targets_take_traffic_and_deregistered_ones_drain() {
 #[test]
 fn zonal_shift_and_cross_zone_off_keep_traffic_in_the_right_zones() {
     let (a, b) = (http_backend(), http_backend());
-    let zoned = |addr, zone: &str| Target { addr, weight: 1, zone: zone.into() };
+    let zoned = |addr, zone: &str| Target { zone: zone.into(), ..Target::new(addr) };
     let server = http_server(&[], |c| c.target_groups[0].targets = vec![zoned(a.addr, "a"), zoned(b.addr, "b")]);
     let (status, reply) = admin(&server, "POST", "/zonal-shift", Some(r#"{"zone":"a"}"#), None);
     assert_eq!(status, 200, "{reply}");

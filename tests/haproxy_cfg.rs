@@ -241,7 +241,11 @@ mod rules_corpus {
         Action::Forward(Forward { groups: vec![(group.into(), 1)], stickiness: None })
     }
     fn fixed(status: u16, content_type: &str, body: &str) -> Action {
-        Action::Fixed(FixedResponse { status, content_type: content_type.into(), body: body.into() })
+        Action::Fixed(FixedResponse { status, content_type: content_type.into(), body: body.into(), monitor: false })
+    }
+    fn monitor_page() -> Action {
+        let Action::Fixed(f) = page(200) else { unreachable!() };
+        Action::Fixed(FixedResponse { monitor: true, ..f })
     }
     fn page(status: u16) -> Action {
         fixed(status, "text/html", error_page(status).unwrap())
@@ -468,7 +472,7 @@ mod rules_corpus {
             "responses.cfg",
             &l.rules.request,
             vec![
-                (8, t(F::Url, M::Str, false, &["/alive"]), page(200)),
+                (8, t(F::Url, M::Str, false, &["/alive"]), monitor_page()),
                 (15, after(internal), page(403)),
                 (16, after(t(F::Path, M::Str, false, &["/slow"])), page(429)),
                 (17, after(t(F::Path, M::Beg, false, &["/maint"])), fixed(503, "text/plain", "down for maintenance")),

@@ -269,6 +269,7 @@ fn fixed_responses_keep_the_connection_and_header_edits_apply(driver: Driver) {
                     status: 503,
                     content_type: "text/plain".into(),
                     body: "down for maintenance".into(),
+                    monitor: false,
                 }),
             ),
             rule(5, Condition::Always, edit(HeaderOp::Set, "X-After-Fixed", "1")),

@@ -75,7 +75,7 @@ const COLUMNS: [&str; 62] = [
 ];
 
 /// One row: values by column name, the rest empty.
-struct Row(Vec<(&'static str, String)>);
+pub struct Row(Vec<(&'static str, String)>);
 
 impl Row {
     fn new(pxname: &str, svname: &str) -> Row {
@@ -85,6 +85,15 @@ impl Row {
     fn set(mut self, column: &'static str, value: impl ToString) -> Row {
         self.0.push((column, value.to_string()));
         self
+    }
+
+    /// The value of `column` ("" when the row has none).
+    pub fn get(&self, column: &str) -> &str {
+        self.0.iter().find(|(k, _)| *k == column).map_or("", |(_, v)| v.as_str())
+    }
+
+    fn push_to(self, rows: &mut Vec<Row>) {
+        rows.push(self);
     }
 
     fn render(&self, out: &mut String) {
@@ -110,6 +119,16 @@ pub fn render(set: &TargetSet, figures: &ShardSnapshot) -> String {
     let mut out = String::from("# ");
     out.push_str(&COLUMNS.join(","));
     out.push('\n');
+    for row in rows(set, figures) {
+        row.render(&mut out);
+    }
+    out
+}
+
+/// The rows of the CSV document (the HTML stats page shows them too): a `FRONTEND` per
+/// listener, then per group its targets and its `BACKEND`.
+pub fn rows(set: &TargetSet, figures: &ShardSnapshot) -> Vec<Row> {
+    let mut out = Vec::new();
     let config = &set.config;
     for l in &config.listeners {
         let f = figures.listener(&l.name).cloned().unwrap_or_default();
@@ -128,7 +147,7 @@ pub fn render(set: &TargetSet, figures: &ShardSnapshot) -> String {
             .set("hrsp_4xx", classes[3] + f.elb_4xx)
             .set("hrsp_5xx", classes[4] + f.elb_5xx)
             .set("req_tot", f.requests)
-            .render(&mut out);
+            .push_to(&mut out);
     }
     for (g, group) in config.target_groups.iter().enumerate() {
         let (mut scur, mut stot, mut bin, mut bout, mut econ, mut weight, mut up) = (0, 0, 0, 0, 0, 0, 0);
@@ -160,7 +179,7 @@ pub fn render(set: &TargetSet, figures: &ShardSnapshot) -> String {
                 .set("bck", 0)
                 .set("type", 2)
                 .set("lbtot", f.sessions)
-                .render(&mut out);
+                .push_to(&mut out);
         }
         let mean_ms = |h: Option<&hdrhistogram::Histogram<u64>>| h.map_or(0, |h| (h.mean() / 1000.0).round() as u64);
         let gf = figures.group(&group.name);
@@ -196,7 +215,7 @@ pub fn render(set: &TargetSet, figures: &ShardSnapshot) -> String {
             .set("hrsp_5xx", classes[4])
             .set("qtime", mean_ms(gf.map(|f| &f.queue_wait)))
             .set("rtime", mean_ms(gf.map(|f| &f.latency)))
-            .render(&mut out);
+            .push_to(&mut out);
     }
     out
 }

@@ -9,6 +9,7 @@
 //! HttpContext 0 also runs the sweep that removes drained targets ([`sweep_drained_targets`]).
 
 pub mod csv;
+mod html;
 pub mod prometheus;
 mod routes;
 pub mod stats;

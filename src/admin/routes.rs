@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{gather, prometheus, stats, Reply, Request};
+use super::{gather, html, prometheus, stats, Reply, Request};
 use crate::{
     config::{defaults, Target},
     control::{ChangeError, Registered},
@@ -18,6 +18,25 @@ pub async fn route(shard: &HttpContext, req: &Request<'_>) -> Reply {
     let control = &shard.control;
     let segments: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
     let mutation = matches!(req.method, Method::Post | Method::Delete);
+    // HAProxy's stats page, when a haproxy.cfg put one on this address: its `stats auth`
+    // guards the whole address (but the liveness probe).
+    let set = control.current();
+    if let Some(page) = &set.config.admin.stats_page {
+        if req.path != "/healthz" {
+            if let Err(reply) = html::authorize(page, req) {
+                return reply;
+            }
+        }
+        let which = html::which(page, req);
+        if !matches!(which, html::Page::Other) {
+            if !matches!(req.method, Method::Get | Method::Head) {
+                return not_allowed("GET");
+            }
+            let figures = gather(control).await;
+            return html::render(page, &which, &set, &figures);
+        }
+    }
+    drop(set);
     if mutation {
         if let Err(reply) = authorize(&control.current().config.admin.token, req.authorization) {
             return reply;
@@ -146,7 +165,7 @@ fn register(shard: &HttpContext, group: &str, body: &[u8]) -> Reply {
     if r.weight > defaults::MAX_WEIGHT {
         return Reply::error(400, format!("weight {} is more than {}", r.weight, defaults::MAX_WEIGHT));
     }
-    let target = Target { addr, weight: r.weight, zone: r.zone };
+    let target = Target { addr, weight: r.weight, zone: r.zone, cookie: String::new() };
     match shard.control.register(group, target) {
         Ok(outcome) => {
             let status = if outcome == Registered::Added { 201 } else { 200 };

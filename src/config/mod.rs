@@ -72,6 +72,37 @@ pub struct Admin {
     pub listen: Option<SocketAddr>,
     /// When non-empty, mutations need `Authorization: Bearer TOKEN`.
     pub token: String,
+    /// HAProxy's stats page, when a haproxy.cfg proxy declares one (`stats enable`, `stats uri`):
+    /// the admin API serves it on that proxy's address.
+    pub stats_page: Option<StatsPage>,
+}
+
+/// HAProxy's stats page: `GET <uri>` answers an HTML table of the figures, `<uri>;csv` the CSV.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatsPage {
+    /// HAProxy's default is `/haproxy?stats`; matched as a prefix of the request target.
+    pub uri: String,
+    /// The Basic realm asked for when `auth` is set.
+    pub realm: String,
+    /// `Refresh` for the HTML page.
+    pub refresh: Option<Duration>,
+    /// `user:password` pairs; when any, every request to the page (and the admin API beside it)
+    /// needs one of them as Basic credentials.
+    pub auth: Vec<String>,
+    /// Leave spillway's version off the page.
+    pub hide_version: bool,
+}
+
+impl Default for StatsPage {
+    fn default() -> Self {
+        StatsPage {
+            uri: "/haproxy?stats".into(),
+            realm: "HAProxy Statistics".into(),
+            refresh: None,
+            auth: Vec::new(),
+            hide_version: false,
+        }
+    }
 }
 
 /// One `[[listener]]`.
@@ -142,6 +173,39 @@ pub struct TargetGroup {
     /// `http-response` lines in a backend): header edits, redirects and fixed responses, never
     /// a forward.
     pub rules: rules::Rules,
+    /// Target stickiness by cookie (ELB's `lb_cookie`/`app_cookie`, HAProxy's `cookie`); `None`
+    /// costs nothing on the request path.
+    pub stickiness: Option<Stickiness>,
+}
+
+/// Target stickiness: a cookie names the target that served a client, and the next request
+/// carrying it goes to that target while it is routable (healthy or initial, not draining, not
+/// at its cap); otherwise the algorithm picks, and the response names the new target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stickiness {
+    /// The cookie's name: `AWSALB` (`lb_cookie`), `AWSALBAPP-0` (`app_cookie`), or HAProxy's.
+    pub cookie: String,
+    /// Whether spillway sets the cookie (ELB, HAProxy `insert`), or only reads the one the
+    /// application sets itself (HAProxy's `cookie NAME` without a mode).
+    pub insert: bool,
+    /// ELB's `app_cookie`: spillway's cookie is set on the responses that set this one.
+    pub app_cookie: Option<String>,
+    /// `Max-Age` of the cookie; `None`: a session cookie (HAProxy's).
+    pub max_age: Option<Duration>,
+    /// Set the cookie on every response (ELB renews its expiry), or only when the client's
+    /// cookie did not name the target that answered (HAProxy).
+    pub renew: bool,
+    /// HAProxy `indirect`: the cookie is removed from the request sent to the target.
+    pub indirect: bool,
+    /// HAProxy `nocache`: a cacheable response that sets the cookie gets `Cache-Control: private`.
+    pub nocache: bool,
+    /// HAProxy `postonly`: the cookie is set on responses to POST only.
+    pub postonly: bool,
+    /// Attributes after `; path=/`, each written as `; ATTR` (`HttpOnly`, `Secure`, `domain=D`).
+    pub attributes: Vec<String>,
+    /// A target without a [`Target::cookie`] gets a value derived from its address (ELB); else
+    /// it is never sticky and a response from it deletes the cookie (HAProxy).
+    pub derive_values: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,6 +233,9 @@ pub struct Target {
     pub addr: SocketAddr,
     pub weight: u32,
     pub zone: String,
+    /// The group stickiness cookie's value naming this target (HAProxy's `server ... cookie V`);
+    /// empty: see [`Stickiness::derive_values`].
+    pub cookie: String,
 }
 
 /// `[target_group.health_check]`.
@@ -285,6 +352,7 @@ impl Default for Admin {
         Admin {
             listen: Some(defaults::ADMIN_LISTEN.parse().expect("default admin address parses")),
             token: String::new(),
+            stats_page: None,
         }
     }
 }
@@ -324,6 +392,7 @@ impl TargetGroup {
             targets,
             health_check: HealthCheck::default(),
             rules: rules::Rules::default(),
+            stickiness: None,
         }
     }
 }
@@ -348,7 +417,7 @@ impl Listener {
 
 impl Target {
     pub fn new(addr: SocketAddr) -> Self {
-        Target { addr, weight: defaults::WEIGHT, zone: String::new() }
+        Target { addr, weight: defaults::WEIGHT, zone: String::new(), cookie: String::new() }
     }
 }
 

@@ -225,6 +225,9 @@ pub struct FixedResponse {
     /// Empty: no `Content-Type`.
     pub content_type: String,
     pub body: String,
+    /// HAProxy's `monitor-uri`: while the process drains, HAProxy's 503 page is answered
+    /// instead, so that a monitor takes the node out before it goes away.
+    pub monitor: bool,
 }
 
 /// A header change.

@@ -21,6 +21,7 @@
 //! ELB's many limits to itself.
 
 mod rules;
+mod stickiness;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
@@ -157,6 +158,8 @@ struct RawGroup {
     /// Not `Spanned` as a whole: `[[target_group.targets]]` tables make an array with no span.
     targets: Option<Vec<Spanned<RawTarget>>>,
     health_check: Option<RawHealthCheck>,
+    /// `stickiness = { type, duration, cookie }` (`toml/stickiness.rs`).
+    stickiness: Option<stickiness::RawStickiness>,
 }
 
 #[derive(Deserialize)]
@@ -447,6 +450,7 @@ impl<'t> Reader<'t> {
         if let Some(hc) = raw.health_check {
             tg.health_check = self.health_check(g, hc);
         }
+        tg.stickiness = raw.stickiness.and_then(|s| self.target_stickiness(g, s, line));
         tg
     }
 
@@ -603,14 +607,14 @@ weight = 2
         (rt.threads, rt.pin, rt.cpus, rt.driver) = (2, false, vec![2, 3], Driver::Epoll);
         (rt.max_connections, rt.drain_timeout, rt.splice) = (500, secs(60), false);
         rt.upgrade_socket = Some("/run/spillway.sock".into());
-        let admin = Admin { listen: Some("127.0.0.1:9901".parse().unwrap()), token: "secret".into() };
+        let admin = Admin { listen: Some("127.0.0.1:9901".parse().unwrap()), token: "secret".into(), stats_page: None };
         let pair = |cert: &str, key: &str| CertKeyPair { cert: cert.into(), key: key.into() };
         let mut web = Listener::with_defaults("web", "0.0.0.0:8443".parse().unwrap(), Protocol::Https, "app");
         (web.idle_timeout, web.request_timeout, web.tunnel_timeout) = (secs(61), ms(500), secs(7200));
         web.tls = Some(ListenerTls { certs: vec![pair("a.pem", "a.key"), pair("b.pem", "b.key")] });
         let mut api = Listener::with_defaults("api", "[::1]:9000".parse().unwrap(), Protocol::Https, "other");
         api.tls = Some(ListenerTls { certs: vec![pair("c.pem", "c.key")] });
-        let a = Target { addr: "127.0.0.1:9001".parse().unwrap(), weight: 3, zone: "a".into() };
+        let a = Target { weight: 3, zone: "a".into(), ..Target::new("127.0.0.1:9001".parse().unwrap()) };
         let mut app = TargetGroup::with_defaults("app", vec![a, Target::new("[::1]:9002".parse().unwrap())]);
         app.algorithm = Algorithm::LeastOutstandingRequests;
         (app.max_connections_per_target, app.surge_queue_length) = (8, 0);

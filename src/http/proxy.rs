@@ -38,6 +38,7 @@ use crate::{
     io::IoError,
     pool::BackendConn,
     rules::{Decision, Outcome, RuleSet},
+    sticky::Sticky,
     stream::Stream,
 };
 
@@ -90,6 +91,11 @@ impl Client {
         read_whole: bool,
     ) -> After {
         let keep = read_whole && head.keep_alive && head.version == codec::Version::Http11 && !shard.draining();
+        // A monitor-uri says the node is going away while it drains.
+        let answer = match answer {
+            Answer::Fixed(f) if f.monitor && shard.draining() => Answer::Fixed(routing::monitor_down()),
+            other => other,
+        };
         let scratch = self.scratch.as_mut().expect("a request head was parsed into it");
         {
             let fields = HeadFields { buf: scratch.client_in.bytes(), headers: &scratch.request_headers };
@@ -317,6 +323,10 @@ async fn exchange(shard: &HttpContext, listener: &ListenerRuntime, client: &mut 
             }
         }
     }
+    if let Some(sticky) = &group.sticky {
+        let scratch = client.scratch.as_ref().expect("a request head was parsed into it");
+        route.sticky = sticky.find(&HeadFields { buf: scratch.client_in.bytes(), headers: &scratch.request_headers });
+    }
     if head.expect_continue && !matches!(head.framing, BodyFraming::None | BodyFraming::Length(0)) {
         let deadline = Some(Instant::now() + listener.idle_timeout);
         if client.stream.write_all(errors::CONTINUE, deadline).await.is_err() {
@@ -324,7 +334,8 @@ async fn exchange(shard: &HttpContext, listener: &ListenerRuntime, client: &mut 
         }
     }
     let can_retry = read_whole;
-    let (upstream, slot) = match connect_some_target(shard, &group, client, can_retry).await {
+    let (upstream, slot, index) = match connect_some_target(shard, &group, client, can_retry, route.sticky.target).await
+    {
         Ok(found) => found,
         Err(Refusal::ClientGone) => return After::Close,
         // No target, spilled over, or waited too long in the surge queue.
@@ -336,7 +347,7 @@ async fn exchange(shard: &HttpContext, listener: &ListenerRuntime, client: &mut 
     target.counters.requests.add(1);
     target.counters.active.add(1);
     let rule_sets = [&*listener_rules, &group.rules];
-    let after = forward(shard, listener, &group, client, head, upstream, &route, rule_sets).await;
+    let after = forward(shard, listener, &group, client, head, (upstream, index), &route, rule_sets).await;
     target.counters.active.sub(1);
     // The target's slot (if the group limits targets) is free again: the oldest waiter gets it.
     drop(slot);
@@ -346,18 +357,22 @@ async fn exchange(shard: &HttpContext, listener: &ListenerRuntime, client: &mut 
 /// Tries targets in the balancer's order: a pooled connection, else a new one within
 /// `connect_timeout`. Nothing has been sent yet, so moving to the next target is safe for any
 /// method. When the group limits targets and every one is at its cap, the request waits in the
-/// surge queue first; the slot it gets is held until the exchange ends.
+/// surge queue first; the slot it gets is held until the exchange ends. `named`: the target a
+/// stickiness cookie names, tried first when it may take the request (else, or when it fails
+/// to connect, the algorithm picks: HAProxy's `option redispatch`).
 async fn connect_some_target(
     shard: &HttpContext,
     group: &GroupRuntime,
     client: &Client,
     can_retry: bool,
-) -> Result<(BackendConn, Option<SlotGuard>), Refusal> {
+    named: Option<usize>,
+) -> Result<(BackendConn, Option<SlotGuard>, usize), Refusal> {
     let ctx = PickContext { client: client.peer };
     let epoch = &shard.health().epoch;
     let mut failed = Vec::new();
     loop {
-        let (index, slot) = match group.pick_slot(epoch, &ctx, &failed, false) {
+        let sticky = named.and_then(|i| group.pick_named(epoch, i, &failed));
+        let (index, slot) = match sticky.unwrap_or_else(|| group.pick_slot(epoch, &ctx, &failed, false)) {
             Pick::Got(index, slot) => (index, slot),
             Pick::NoTarget => return Err(Refusal::NoTarget),
             Pick::AllFull => group.wait_for_slot(epoch, &ctx, &failed, client.stream.tcp()).await?,
@@ -365,10 +380,10 @@ async fn connect_some_target(
         let target = &group.targets[index];
         if let Some(conn) = shard.http.pool.take(target.addr, crate::pool::tls_identity(group.tls.as_ref()), can_retry)
         {
-            return Ok((conn, slot));
+            return Ok((conn, slot, index));
         }
         match BackendConn::connect(target.clone(), group.config.connect_timeout, group.target_tls(target)).await {
-            Ok(conn) => return Ok((conn, slot)),
+            Ok(conn) => return Ok((conn, slot, index)),
             Err(e) => {
                 debug!(target = %target.addr, error = %e, "connect failed");
                 group.connect_failed(shard.health(), target, &crate::health::tcp::describe(&e));
@@ -387,7 +402,7 @@ async fn forward(
     group: &GroupRuntime,
     client: &mut Client,
     head: RequestHead,
-    mut upstream: BackendConn,
+    (mut upstream, index): (BackendConn, usize),
     route: &Route<'_>,
     rule_sets: [&RuleSet; 2],
 ) -> After {
@@ -395,7 +410,8 @@ async fn forward(
     {
         let fields = HeadFields { buf: scratch.client_in.bytes(), headers: &scratch.request_headers };
         let view = routing::request_view(&fields, &head, client.peer, listener, client.stream.is_tls());
-        let edits = RequestEdits { edits: &route.edits, request: &view };
+        let strip_cookie = group.sticky.as_ref().filter(|s| s.strips(&route.sticky)).map(|s| s.name());
+        let edits = RequestEdits { edits: &route.edits, request: &view, strip_cookie };
         let ctx = ForwardContext {
             client_ip: client.peer.ip(),
             listener_port: listener.port,
@@ -440,7 +456,8 @@ async fn forward(
             // A switch of protocols nobody asked for: the connection is no longer HTTP.
             Ok(response) if response.status == 101 && !head.upgrade => return client.reject(listener, 502).await,
             Ok(response) => {
-                let exchange = Exchange { request: &head, sent_from_buffer: replayable, route, rule_sets };
+                let sticky = group.sticky.as_ref().map(|s| (s, index));
+                let exchange = Exchange { request: &head, sent_from_buffer: replayable, route, rule_sets, sticky };
                 return respond(shard, listener, client, exchange, response, upstream).await;
             }
             Err(Failure::TargetSilent) if upstream.reused && replayable && !attempt_fresh => {
@@ -579,6 +596,8 @@ struct Exchange<'x, 'r> {
     route: &'x Route<'r>,
     /// The listener's and the group's rules (their response rules apply).
     rule_sets: [&'x RuleSet; 2],
+    /// The group's target stickiness and the target that answered.
+    sticky: Option<(&'x Sticky, usize)>,
 }
 
 /// Sends the response head and body to the client; pools the backend connection when both
@@ -591,7 +610,7 @@ async fn respond(
     response: ResponseHead,
     upstream: BackendConn,
 ) -> After {
-    let Exchange { request, sent_from_buffer, route, rule_sets } = exchange;
+    let Exchange { request, sent_from_buffer, route, rule_sets, sticky } = exchange;
     let scratch = client.scratch.as_mut().expect("held during the exchange");
     // A body sent from the buffer without consuming it (so that a retry could send it again)
     // is consumed now. Decided before sending: afterwards the buffer may hold the next
@@ -604,9 +623,14 @@ async fn respond(
     let close_client = !request.keep_alive || until_close || shard.draining();
     let fields = HeadFields { buf: scratch.target_in.bytes(), headers: &scratch.response_headers };
     let tls = client.stream.is_tls();
+    let target_cookie = match sticky {
+        Some((s, index)) => s.response(index, &route.sticky, request.method == codec::Method::Post, &fields),
+        None => Default::default(),
+    };
     let hook = ResponseHook {
         edits: routing::response_edits(rule_sets, response.status, &fields, client.peer, tls),
         set_cookie: route.set_cookie,
+        target_cookie,
         peer: client.peer,
         local: listener.local,
         tls,

@@ -17,6 +17,7 @@ use crate::{
     config::rules::FixedResponse,
     context::ListenerRuntime,
     rules::{Edits, Fields, RedirectPlan, Request, ResponseEdits, RuleSet, Values},
+    sticky::{self, Found, ResponseCookie},
 };
 
 /// A parsed head's fields, over the buffer they were parsed from.
@@ -64,11 +65,13 @@ pub(super) struct Route<'r> {
     pub edits: [Edits<'r>; 2],
     /// The `Set-Cookie` line of group stickiness, for the response.
     pub set_cookie: Option<&'r [u8]>,
+    /// What the request's target-stickiness cookie said (when the group has stickiness).
+    pub sticky: Found,
 }
 
 impl Route<'_> {
     pub fn to(group: usize) -> Self {
-        Route { group, edits: [Edits::none(), Edits::none()], set_cookie: None }
+        Route { group, edits: [Edits::none(), Edits::none()], set_cookie: None, sticky: Found::default() }
     }
 }
 
@@ -86,6 +89,17 @@ impl Answer<'_> {
             Answer::Fixed(f) => f.status,
         }
     }
+}
+
+/// HAProxy's 503 page, answered at a `monitor-uri` while the process drains.
+pub(super) fn monitor_down() -> &'static FixedResponse {
+    static PAGE: std::sync::OnceLock<FixedResponse> = std::sync::OnceLock::new();
+    PAGE.get_or_init(|| FixedResponse {
+        status: 503,
+        content_type: "text/html".into(),
+        body: crate::config::haproxy::error_page(503).unwrap_or_default().into(),
+        monitor: false,
+    })
 }
 
 /// Writes a rule's response into `out` (cleared first). `keep_alive`: the connection stays
@@ -127,14 +141,21 @@ pub(super) fn write_answer(
 pub(super) struct RequestEdits<'x, 'r, 'a> {
     pub edits: &'x [Edits<'r>; 2],
     pub request: &'x Request<'a>,
+    /// The target-stickiness cookie to take out of the request's `Cookie` fields (HAProxy
+    /// `indirect`): they are dropped and written again without it.
+    pub strip_cookie: Option<&'x [u8]>,
 }
 
 impl EditHook for RequestEdits<'_, '_, '_> {
     fn drops(&self, name: &[u8]) -> bool {
-        self.edits.iter().any(|e| e.drops(name))
+        (self.strip_cookie.is_some() && name.eq_ignore_ascii_case(b"cookie"))
+            || self.edits.iter().any(|e| e.drops(name))
     }
 
     fn append(&self, out: &mut Vec<u8>) {
+        if let Some(cookie) = self.strip_cookie {
+            sticky::write_request_cookies(self.request.fields, cookie, out);
+        }
         for e in self.edits {
             e.write_added(out, &Values::Request(self.request));
         }
@@ -146,6 +167,8 @@ impl EditHook for RequestEdits<'_, '_, '_> {
 pub(super) struct ResponseHook<'r> {
     pub edits: [ResponseEdits<'r>; 2],
     pub set_cookie: Option<&'r [u8]>,
+    /// The target-stickiness cookie (and `Cache-Control: private`), for the response.
+    pub target_cookie: ResponseCookie<'r>,
     pub peer: SocketAddr,
     pub local: SocketAddr,
     pub tls: bool,
@@ -154,7 +177,9 @@ pub(super) struct ResponseHook<'r> {
 impl ResponseHook<'_> {
     /// Whether there is anything to do (else the plain writer serves).
     pub fn is_empty(&self) -> bool {
-        self.set_cookie.is_none() && self.edits.iter().all(|e| e.0.is_empty())
+        self.set_cookie.is_none()
+            && self.target_cookie.set_cookie.is_none()
+            && self.edits.iter().all(|e| e.0.is_empty())
     }
 }
 
@@ -170,6 +195,12 @@ impl EditHook for ResponseHook<'_> {
         }
         if let Some(cookie) = self.set_cookie {
             out.extend_from_slice(cookie);
+        }
+        if let Some(cookie) = self.target_cookie.set_cookie {
+            out.extend_from_slice(cookie);
+            if self.target_cookie.cache_private {
+                out.extend_from_slice(b"Cache-Control: private\r\n");
+            }
         }
     }
 }

@@ -211,7 +211,12 @@ fn header_edits_before_the_decision_apply() {
             rule(
                 3,
                 test(Fetch::Path, Match::Beg, false, &["/deny"]),
-                Action::Fixed(FixedResponse { status: 403, content_type: "text/plain".into(), body: "no".into() }),
+                Action::Fixed(FixedResponse {
+                    status: 403,
+                    content_type: "text/plain".into(),
+                    body: "no".into(),
+                    monitor: false,
+                }),
             ),
             rule(4, Condition::Always, set_header("X-After", "1")),
         ],

@@ -233,15 +233,20 @@ fn fixed(w: &[String], deny: bool) -> Result<(FixedResponse, &[String]), String>
             if !body.is_empty() && content_type.is_none() {
                 return Err(format!("{what}: a content type must be defined when non-empty payload is configured"));
             }
-            FixedResponse { status, content_type: content_type.unwrap_or_default(), body }
+            FixedResponse { status, content_type: content_type.unwrap_or_default(), body, monitor: false }
         }
         None if deny || errorfiles => {
             let body = error_page(status).ok_or_else(|| {
                 format!("{what}: status {status} has no HAProxy error page; give content-type and string")
             })?;
-            FixedResponse { status, content_type: "text/html".into(), body: body.into() }
+            FixedResponse { status, content_type: "text/html".into(), body: body.into(), monitor: false }
         }
-        None => FixedResponse { status, content_type: content_type.unwrap_or_default(), body: String::new() },
+        None => FixedResponse {
+            status,
+            content_type: content_type.unwrap_or_default(),
+            body: String::new(),
+            monitor: false,
+        },
     };
     Ok((response, rest))
 }
@@ -331,6 +336,8 @@ impl Reader {
                 status: 200,
                 content_type: "text/html".into(),
                 body: error_page(200).expect("HAProxy's 200 page").into(),
+                // HAProxy's 503 page while the process drains.
+                monitor: true,
             };
             rules.request.push(rule(*line, Condition::Test(test), Action::Fixed(ok)));
             request_lines.push(*line);
@@ -370,6 +377,7 @@ impl Reader {
                 status: 503,
                 content_type: "text/html".into(),
                 body: error_page(503).expect("HAProxy's 503 page").into(),
+                monitor: false,
             };
             let mut r = rule(p.line, Condition::Always, Action::Fixed(none));
             r.label.push_str(" (no use_backend matched, no default_backend: 503)");
@@ -449,7 +457,12 @@ mod tests {
             "  http-request return\n  http-request return status 201 content-type text/plain lf-string \"100%% ok\"\n  http-request deny\n  http-request deny deny_status 503\n  http-request deny status 418 content-type text/plain string teapot\n  default_backend b\n",
         );
         let f = |status, content_type: &str, body: &str| {
-            Action::Fixed(FixedResponse { status, content_type: content_type.into(), body: body.into() })
+            Action::Fixed(FixedResponse {
+                status,
+                content_type: content_type.into(),
+                body: body.into(),
+                monitor: false,
+            })
         };
         assert_eq!(
             actions(&l),
@@ -519,7 +532,8 @@ mod tests {
             Action::Fixed(FixedResponse {
                 status: 200,
                 content_type: "text/html".into(),
-                body: "<html><body><h1>200 OK</h1>\nService ready.\n</body></html>\n".into()
+                body: "<html><body><h1>200 OK</h1>\nService ready.\n</body></html>\n".into(),
+                monitor: true,
             })
         );
     }

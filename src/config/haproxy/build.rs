@@ -106,6 +106,7 @@ impl Reader {
             self.note(*line, format!("{}: the stats page is served by spillway's admin API on {addr}", p.name));
         }
         self.config.admin.listen = Some(addr);
+        self.config.admin.stats_page = Some(p.stats_page.clone());
         self.lines.set(Site::Admin("listen"), *line);
     }
 
@@ -136,7 +137,8 @@ impl Reader {
                 group.health_check.port = port;
             }
             let weight = if o.disabled { 0 } else { o.weight.unwrap_or(defaults::WEIGHT) };
-            group.targets.push(Target { addr: s.addr, weight, zone: String::new() });
+            let cookie = o.cookie.clone().unwrap_or_default();
+            group.targets.push(Target { addr: s.addr, weight, zone: String::new(), cookie });
             self.lines.set(Site::Target(g, k, ""), s.line);
             self.lines.set(Site::Target(g, k, "addr"), s.line);
             self.lines.set(Site::Target(g, k, "weight"), s.line);
@@ -160,6 +162,7 @@ impl Reader {
                 if unbounded { UNBOUNDED_QUEUE } else { queue_sum.min(u64::from(UNBOUNDED_QUEUE)) as u32 };
         }
         group.health_check = self.health(p, group.health_check.port);
+        group.stickiness = self.stickiness(c.cookie.as_ref());
         group
     }
 

@@ -25,7 +25,9 @@
 mod acl;
 mod actions;
 mod build;
+mod cookie;
 mod server;
+mod stats;
 mod words;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
@@ -39,7 +41,7 @@ use super::{
     defaults,
     validate::{self, Site, SourceLines},
     Algorithm, CertKeyPair, Config, ConfigErrors, HealthCheck, HealthProtocol, Listener, ListenerTls, Problem,
-    Protocol, StatusMatcher, Target, TargetGroup,
+    Protocol, StatusMatcher, Stickiness, Target, TargetGroup,
 };
 
 /// A queue without `maxqueue` is unbounded in HAProxy; this stands for it.
@@ -120,6 +122,8 @@ struct Common {
     default_server: ServerOptions,
     /// `monitor-uri URI` and its line: a frontend answers HAProxy's 200 page there.
     monitor_uri: Option<(String, usize)>,
+    /// `cookie NAME ...`: the backend's cookie stickiness (`cookie.rs`).
+    cookie: Option<cookie::CookieLine>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -145,6 +149,8 @@ struct ServerOptions {
     maxqueue: Option<u32>,
     disabled: bool,
     port: Option<u16>,
+    /// `cookie VALUE`: the stickiness cookie's value naming this server.
+    cookie: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -173,6 +179,8 @@ struct Proxy {
     /// `stats enable` / `stats uri`: this proxy is HAProxy's stats page; spillway serves its
     /// admin API there.
     stats: bool,
+    /// The page's settings (`stats uri/realm/auth/refresh/hide-version`, `stats.rs`).
+    stats_page: super::StatsPage,
     /// The proxy's `acl` lines.
     acls: acl::Acls,
     /// Its content-switching lines, in file order.
@@ -342,6 +350,7 @@ impl Reader {
             default_backend: None,
             servers: Vec::new(),
             stats: false,
+            stats_page: Default::default(),
             acls: acl::Acls::new(),
             rules: Vec::new(),
             switching: false,
@@ -517,6 +526,7 @@ impl Reader {
                 }
                 c.monitor_uri = Some((uri.to_string(), line));
             }
+            "cookie" => c.cookie = Some(cookie::cookie_line(w, line)?),
             "default-server" => {
                 let mut options = c.default_server.clone();
                 server_options(&mut options, &w[1..])?;
@@ -598,14 +608,13 @@ impl Reader {
                     return Err(format!("server {}: needs a real address and port", w[1]));
                 }
                 let mut options = self.proxies[p].common.default_server.clone();
-                server_options(&mut options, &w[3..]).map_err(|e| format!("server {}: {e}", w[1]))?;
+                let (cookie, rest) =
+                    cookie::split_server_words(&w[3..]).map_err(|e| format!("server {}: {e}", w[1]))?;
+                server_options(&mut options, &rest).map_err(|e| format!("server {}: {e}", w[1]))?;
+                options.cookie = cookie.or(options.cookie);
                 self.proxies[p].servers.push(Server { addr, options, line });
             }
-            "stats" => {
-                if matches!(w.get(1).map(String::as_str), Some("enable") | Some("uri")) {
-                    self.proxies[p].stats = true;
-                }
-            }
+            "stats" => self.stats_line(p, w, line)?,
             "maxconn" if front => self.note(
                 line,
                 format!("{name}: maxconn (a frontend limit): no effect; the global maxconn caps connections"),

@@ -303,7 +303,7 @@ impl Reader<'_> {
                 b
             }
         };
-        Some(FixedResponse { status: status?, content_type, body }).filter(|_| ok)
+        Some(FixedResponse { status: status?, content_type, body, monitor: false }).filter(|_| ok)
     }
 
     /// A required `status` that `allowed` accepts.

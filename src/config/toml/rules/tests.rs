@@ -81,7 +81,7 @@ fn every_condition_and_action_reads_into_the_model_sorted_by_priority() {
     assert_eq!(l.trusted_proxies, nets);
     assert!(l.rules.response.is_empty());
     let fixed = |status, content_type: &str, body: &str| {
-        Action::Fixed(FixedResponse { status, content_type: content_type.into(), body: body.into() })
+        Action::Fixed(FixedResponse { status, content_type: content_type.into(), body: body.into(), monitor: false })
     };
     let redirect = |status, to| Action::Redirect(Redirect { status, to });
     let forward = |groups: &[(&str, u32)], stickiness| {
