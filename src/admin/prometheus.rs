@@ -16,7 +16,7 @@ use prometheus_client::{
 use hdrhistogram::Histogram;
 
 use super::stats::GroupStats;
-use crate::metrics::{ShardDriver, ShardGauges};
+use crate::metrics::ShardReport;
 
 /// The content type of the exposition.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -26,12 +26,12 @@ const LATENCY_BUCKETS: [f64; 16] =
     [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
 #[derive(Debug)]
-struct Figures(Vec<GroupStats>, Vec<ShardDriver>, Vec<ShardGauges>);
+struct Figures(Vec<GroupStats>, Vec<ShardReport>);
 
-/// Renders `groups`, each shard's driver and each shard's gauges as one exposition.
-pub fn render(groups: Vec<GroupStats>, drivers: Vec<ShardDriver>, gauges: Vec<ShardGauges>) -> String {
+/// Renders `groups` and each shard's own record (driver, parked connections) as one exposition.
+pub fn render(groups: Vec<GroupStats>, shards: Vec<ShardReport>) -> String {
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(Figures(groups, drivers, gauges)));
+    registry.register_collector(Box::new(Figures(groups, shards)));
     let mut out = String::new();
     // Writing into a String cannot fail.
     let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
@@ -170,10 +170,10 @@ impl Collector for Figures {
             None,
             MetricType::Gauge,
         )?;
-        for d in &self.1 {
-            let shard = d.shard.to_string();
-            let flags = d.flags_label();
-            let labels = [("shard", shard.as_str()), ("driver", d.driver.name()), ("ring_flags", flags.as_str())];
+        for s in &self.1 {
+            let shard = s.shard.to_string();
+            let flags = s.driver.flags_label();
+            let labels = [("shard", shard.as_str()), ("driver", s.driver.kind.name()), ("ring_flags", flags.as_str())];
             m.encode_family(&labels)?.encode_gauge(&1u64)?;
         }
         let mut m = e.encode_descriptor(
@@ -182,9 +182,9 @@ impl Collector for Figures {
             None,
             MetricType::Gauge,
         )?;
-        for g in &self.2 {
-            let shard = g.shard.to_string();
-            m.encode_family(&[("shard", shard.as_str())])?.encode_gauge(&g.parked_connections)?;
+        for s in &self.1 {
+            let shard = s.shard.to_string();
+            m.encode_family(&[("shard", shard.as_str())])?.encode_gauge(&s.parked_connections)?;
         }
         Ok(())
     }

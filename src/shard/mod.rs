@@ -39,7 +39,7 @@ use crate::{
     http::HttpContext,
     latch::Latch,
     listener,
-    metrics::{ListenerCounters, ShardDriver, ShardGauges, ShardSnapshot},
+    metrics::{ListenerCounters, ShardDriver, ShardReport, ShardSnapshot},
     pipe::PipePool,
     surge::SurgeLocal,
 };
@@ -270,8 +270,11 @@ impl Shard {
             sessions: self.sessions() as u64,
             pipes_pooled: pipes.pooled() as u64,
             pipes_in_use: pipes.in_use() as u64,
-            drivers: vec![self.driver.clone()],
-            shard_gauges: vec![ShardGauges { shard: self.id, parked_connections: self.http.parking.len() as u64 }],
+            shards: vec![ShardReport {
+                shard: self.id,
+                driver: self.driver.clone(),
+                parked_connections: self.http.parking.len() as u64,
+            }],
         }
     }
 }
