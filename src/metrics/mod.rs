@@ -2,9 +2,11 @@
 //!
 //! Each shard owns its counters in plain `Cell`s: no atomic and no shared cache line on the
 //! per-connection path. A figure for the whole process is built by asking every shard for a
-//! [`ShardSnapshot`] through its mailbox and adding them up (`merge`).
+//! [`ShardSnapshot`] through its mailbox and adding them up (`merge`). The names the figures
+//! are published under in `/metrics` are in [`names`].
 
 mod driver;
+pub mod names;
 
 use std::{cell::Cell, net::SocketAddr};
 
