@@ -68,9 +68,9 @@ fn hdr_log_timeline_svg_and_stats_of_one_run() {
     let lines: Vec<&str> = t.lines().collect();
     assert_eq!(lines.len(), 1 + 3, "{t}");
     assert!(lines[0].starts_with("second,offered_rps,achieved_rps,p50_ms,p99_ms,max_ms"));
-    // The queue columns come from the polls: 5 + 2 = 7 in every second that had one. On a loaded
-    // machine a second can pass without a poll (the poller runs at low priority), and then the
-    // row says 0; at least two of the three seconds must have been sampled.
+    // The queue columns come from the polls: 5 + 2 = 7 in every second that had one. A poller
+    // thread held off the CPU for over a second on a loaded machine leaves a second without a
+    // poll, and then the row says 0; at least two of the three seconds must have been sampled.
     let mut sampled = 0;
     for (i, l) in lines[1..].iter().enumerate() {
         let f: Vec<&str> = l.split(',').collect();
@@ -92,7 +92,9 @@ fn hdr_log_timeline_svg_and_stats_of_one_run() {
     let doc = roxmltree::Document::parse(&doc_text).expect("SVG is valid XML");
     assert_eq!(doc.root_element().tag_name().name(), "svg");
 
-    // Surge figures from the polls made during the measured 3 s.
+    // Surge figures from the polls made during the measured 3 s. No poll fails: a failed one
+    // means the poller or the fake server mishandled an exchange (see `fake_stats`).
+    assert_eq!(j["surge"]["failed_polls"].as_u64(), Some(0), "{}", j["surge"]);
     // About 30 polls at 100 ms; a loaded machine delays some.
     assert!(polls.load(std::sync::atomic::Ordering::Relaxed) >= 15);
     assert_eq!(j["surge"]["queue_length_max"].as_f64(), Some(7.0));
