@@ -5,6 +5,7 @@
 mod common;
 use common::*;
 
+use base64::{engine::general_purpose::STANDARD, Engine as _};
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 use hdrhistogram::serialization::Deserializer;
 
@@ -52,7 +53,7 @@ fn hdr_log_timeline_svg_and_stats_of_one_run() {
             LogEntry::StartTime(t) => start = Some(t),
             LogEntry::Interval(i) if i.tag().is_none() => {
                 untagged += 1;
-                let bytes = base64_decode(i.encoded_histogram());
+                let bytes = STANDARD.decode(i.encoded_histogram()).expect("base64");
                 let h: hdrhistogram::Histogram<u64> = de.deserialize(&mut bytes.as_slice()).expect("histogram decodes");
                 total += h.len();
             }
@@ -101,22 +102,4 @@ fn hdr_log_timeline_svg_and_stats_of_one_run() {
     assert_eq!(j["surge"]["queue_length_mean"].as_f64(), Some(7.0));
     let spill = j["surge"]["spillover_count"].as_f64().unwrap();
     assert!((20.0..=32.0).contains(&spill), "spillover {spill}");
-}
-
-fn base64_decode(s: &str) -> Vec<u8> {
-    let val = |c: u8| match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'+' => 62,
-        _ => 63,
-    };
-    let clean: Vec<u8> = s.bytes().filter(|&c| c != b'=').collect();
-    let mut out = Vec::new();
-    for chunk in clean.chunks(4) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, &c)| acc | (u32::from(val(c)) << (18 - 6 * i)));
-        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-        out.extend_from_slice(&bytes[..chunk.len() - 1]);
-    }
-    out
 }
