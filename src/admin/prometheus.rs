@@ -15,7 +15,7 @@ use prometheus_client::{
 
 use hdrhistogram::Histogram;
 
-use super::stats::GroupStats;
+use super::{rule_figures::RuleCollector, stats::GroupStats};
 use crate::metrics::{names, ShardReport};
 
 /// The content type of the exposition.
@@ -28,10 +28,12 @@ const LATENCY_BUCKETS: [f64; 16] =
 #[derive(Debug)]
 struct Figures(Vec<GroupStats>, Vec<ShardReport>);
 
-/// Renders `groups` and each shard's own record (driver, parked connections) as one exposition.
-pub fn render(groups: Vec<GroupStats>, shards: Vec<ShardReport>) -> String {
+/// Renders `groups`, each shard's own record (driver, parked connections) and the rule figures
+/// as one exposition.
+pub fn render(groups: Vec<GroupStats>, shards: Vec<ShardReport>, rules: RuleCollector) -> String {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(Figures(groups, shards)));
+    registry.register_collector(Box::new(rules));
     let mut out = String::new();
     // Writing into a String cannot fail.
     let _ = prometheus_client::encoding::text::encode(&mut out, &registry);

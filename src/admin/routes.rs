@@ -46,7 +46,10 @@ pub async fn route(shard: &HttpContext, req: &Request<'_>) -> Reply {
             Reply {
                 status: 200,
                 content_type: prometheus::CONTENT_TYPE,
-                body: prometheus::render(stats::collect(&set, &figures), figures.shards),
+                body: {
+                    let rules = super::rule_figures::RuleCollector::new(&figures);
+                    prometheus::render(stats::collect(&set, &figures), figures.shards, rules)
+                },
                 headers: String::new(),
             }
         }

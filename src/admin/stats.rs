@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::{
     control::TargetSet,
     health::HealthState,
-    metrics::{new_latency_histogram, ShardSnapshot},
+    metrics::{new_latency_histogram, RuleFigures, ShardSnapshot},
 };
 
 /// One target group's figures, with the CloudWatch meanings.
@@ -42,6 +42,8 @@ pub struct GroupStats {
     pub backend_reused: u64,
     pub tls_negotiation_errors: u64,
     pub targets: Vec<TargetStats>,
+    /// The group's own rules (haproxy.cfg `http-request` in a backend).
+    pub rules: RuleFigures,
 }
 
 #[derive(Debug, Clone)]
@@ -85,6 +87,7 @@ pub fn collect(set: &TargetSet, figures: &ShardSnapshot) -> Vec<GroupStats> {
                 backend_reused: 0,
                 tls_negotiation_errors: 0,
                 targets: Vec::with_capacity(group.targets.len()),
+                rules: figures.group(&group.name).map(|f| f.rules.clone()).unwrap_or_default(),
             };
             for l in config.listeners.iter().filter(|l| l.target_group == group.name) {
                 let Some(f) = figures.listener(&l.name) else { continue };
@@ -177,6 +180,7 @@ impl GroupStats {
             "BackendConnectionReuseRatio": self.reuse_ratio(),
             "ClientTLSNegotiationErrorCount": self.tls_negotiation_errors,
             "targets": targets,
+            "rules": super::rule_figures::rules_json(&self.rules),
         })
     }
 }
@@ -215,6 +219,7 @@ pub fn to_json(groups: &[GroupStats], set: &TargetSet, figures: &ShardSnapshot) 
     let total = figures.parked_connections();
     let doc = json!({
         "target_groups": groups,
+        "listeners": super::rule_figures::listeners_json(&figures.listeners),
         "zonal_shift": set.shifted_zones,
         "parked_connections": total,
         "shards": shards,

@@ -46,3 +46,11 @@ pub const TARGET_HEALTHY: &str = "spillway_target_healthy";
 pub const SHARD_DRIVER: &str = "spillway_shard_driver";
 /// Gauge per shard: idle keep-alive HTTP connections parked now.
 pub const PARKED_CONNECTIONS: &str = "spillway_parked_connections";
+/// Counter per listener: listener rules evaluated (ELB's `RuleEvaluations`).
+pub const RULE_EVALUATIONS: &str = "spillway_rule_evaluations";
+/// Counter per listener: fixed responses made by rules (ELB's `HTTP_Fixed_Response_Count`).
+pub const FIXED_RESPONSES: &str = "spillway_fixed_responses";
+/// Counter per listener: redirects made by rules (ELB's `HTTP_Redirect_Count`).
+pub const REDIRECTS: &str = "spillway_redirects";
+/// Counter per listener (or target group) and rule: requests the rule held for.
+pub const RULE_MATCHES: &str = "spillway_rule_matches";
