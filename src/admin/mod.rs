@@ -12,6 +12,7 @@ pub mod csv;
 mod html;
 pub mod prometheus;
 mod routes;
+mod rule_figures;
 pub mod stats;
 
 use std::{
