@@ -38,12 +38,14 @@ pub enum Page {
     Other,
 }
 
-/// Whether `req` asks for the stats page. The admin API's own endpoints keep their paths
-/// unless the page's URI is exactly one of them (`/stats` then is the page, as HAProxy serves).
+/// Whether `req` asks for the stats page. The admin API's own endpoints keep their paths; when
+/// the page's URI is exactly one of them (`stats uri /stats`), a browser (`Accept: text/html`)
+/// gets the page there, as HAProxy serves it, and scripts keep the admin API's answer.
 pub fn which(page: &StatsPage, req: &Request<'_>) -> Page {
     let Some(rest) = req.target.strip_prefix(page.uri.as_str()) else { return Page::Other };
-    let api = ["/metrics", "/healthz", "/zonal-shift"].contains(&req.path) || req.path.starts_with("/targets/");
-    if api && req.path != page.uri {
+    let api =
+        ["/stats", "/metrics", "/healthz", "/zonal-shift"].contains(&req.path) || req.path.starts_with("/targets/");
+    if api && (req.path != page.uri || !req.wants_html) && !rest.contains(";csv") {
         return Page::Other;
     }
     if rest.contains(";csv") {
@@ -164,7 +166,7 @@ mod tests {
 
     fn req<'a>(target: &'a str, authorization: Option<&'a [u8]>) -> Request<'a> {
         let path = target.split('?').next().unwrap();
-        Request { method: Method::Get, path, target, authorization, body: b"" }
+        Request { method: Method::Get, path, target, authorization, wants_html: true, body: b"" }
     }
 
     #[test]
@@ -188,6 +190,8 @@ mod tests {
         let stats = StatsPage { uri: "/stats".into(), ..StatsPage::default() };
         assert!(matches!(which(&stats, &req("/stats", None)), Page::Html));
         assert!(matches!(which(&stats, &req("/stats;csv", None)), Page::Csv));
+        let script = Request { wants_html: false, ..req("/stats", None) };
+        assert!(matches!(which(&stats, &script), Page::Other), "scripts keep the JSON at /stats");
     }
 
     #[test]

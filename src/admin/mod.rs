@@ -86,6 +86,9 @@ pub struct Request<'a> {
     pub target: &'a str,
     /// `Authorization` header value, if any.
     pub authorization: Option<&'a [u8]>,
+    /// Whether the client accepts `text/html` (a browser): the stats page then wins at a URI
+    /// the admin API also serves (`stats uri /stats`).
+    pub wants_html: bool,
     pub body: &'a [u8],
 }
 
@@ -166,7 +169,11 @@ async fn exchange(shard: &HttpContext, stream: TcpStream) {
             let authorization =
                 headers.iter().find(|h| h.name(bytes).eq_ignore_ascii_case(b"authorization")).map(|h| h.value(bytes));
             let body = &bytes[head.head_len..];
-            let request = Request { method: head.method, path, target, authorization, body };
+            let wants_html = headers
+                .iter()
+                .filter(|h| h.name(bytes).eq_ignore_ascii_case(b"accept"))
+                .any(|h| h.value(bytes).windows(9).any(|w| w.eq_ignore_ascii_case(b"text/html")));
+            let request = Request { method: head.method, path, target, authorization, wants_html, body };
             routes::route(shard, &request).await
         }
         Ok(None) => return,
