@@ -28,6 +28,7 @@
 //! stream
 //! tls
 //! io
+//! sticky
 //! rules
 //! config
 //! metrics pem pipe latch sockopt memory
@@ -58,6 +59,8 @@
 //! - [`health`]: the lock-free health table and the checkers.
 //! - [`stream`], [`tls`], [`io`]: plain or TLS streams; rustls contexts and connections;
 //!   readiness-driven non-blocking socket I/O.
+//! - [`sticky`]: target stickiness by cookie: the values and `Set-Cookie` lines a group
+//!   prepares, the request's cookie read, what a response gets.
 //! - [`rules`]: listener rules compiled for the request path: conditions, forwards, redirects,
 //!   fixed responses, header edits.
 //! - [`config`]: the typed configuration tree, its readers (TOML, haproxy.cfg) and validation.

@@ -100,12 +100,12 @@ fn an_old_haproxy_example_is_refused_line_by_line() {
             "28: option httpclose: unsupported",
             "32: clitimeout was removed from HAProxy (2.1): write \"timeout client\"",
             "35: unsupported directive \"reqisetbe\"",
-            "69: unsupported directive \"cookie\"",
             "71: server dynsrv1: option \"minconn\" is not supported (supported: check inter rise fall weight maxconn maxqueue disabled port)",
         ],
     );
     assert!(!found.iter().any(|f| f.starts_with("54:")), "old `redispatch` is accepted without effect: {found:?}");
     assert!(!found.iter().any(|f| f.starts_with("30:")), "monitor-uri is understood: {found:?}");
+    assert!(!found.iter().any(|f| f.starts_with("69:")), "cookie stickiness is understood: {found:?}");
 }
 
 #[test]
@@ -185,7 +185,7 @@ fn dash_c_says_valid_or_lists_every_problem() {
 
 /// From HAProxy's repository (examples/basic-config-edge.cfg, haproxy/haproxy commit 3ce3959):
 /// a modern edge configuration. What spillway does not do (conditional blocks, compression,
-/// caching, cookies) is refused line by line; what it maps is not complained of.
+/// caching) is refused line by line; what it maps is not complained of.
 #[test]
 fn a_modern_haproxy_example_is_refused_only_where_it_needs_more_than_the_subset() {
     let found = refused(
@@ -197,14 +197,14 @@ fn a_modern_haproxy_example_is_refused_only_where_it_needs_more_than_the_subset(
         "97: http-response action \"cache-store\" is not supported (supported: set-header, add-header, del-header)",
         "92: unsupported directive \"compression\"",
         "103: section \"cache\" is not supported",
-        "128: server srv1: option \"cookie\" is not supported (supported: check inter rise fall weight maxconn maxqueue disabled port)",
         ],
     );
     // The global section (daemon, pidfile, stats socket expose-fd, ssl defaults), the named
     // defaults, the stats frontend and the bind lines are understood. (Line 70's `ssl crt
     // pub1.pem` is read as a file, which this test does not have: that is its only complaint.)
     // Its redirect to HTTPS and its header rules (80, 81, 88) are content switching spillway maps.
-    for line in [23, 24, 31, 38, 44, 62, 69, 70, 80, 81, 88, 124, 125] {
+    // Its cookie stickiness (121, 128-131) is mapped.
+    for line in [23, 24, 31, 38, 44, 62, 69, 70, 80, 81, 88, 121, 124, 125, 128, 129, 130, 131] {
         let complaints: Vec<_> = found.iter().filter(|f| f.starts_with(&format!("{line}: "))).collect();
         let only_the_missing_file = complaints.iter().all(|f| f.contains("pub1.pem: cannot read the file"));
         assert!(only_the_missing_file, "line {line} refused: {found:?}");
