@@ -25,6 +25,7 @@ use super::resources::HttpContext;
 use super::routing::{self, Answer, HeadFields, RequestEdits, ResponseHook, Route};
 use super::{
     buffer::{InBuf, Scratch},
+    closing,
     codec::{self, BodyFraming, HttpError, Parsed, RequestHead, ResponseHead},
     errors,
     headers::{self, ForwardContext},
@@ -62,11 +63,15 @@ impl Client {
         }
     }
 
-    /// Sends a response spillway made itself, counts it, and tells the caller to close.
+    /// Sends a response spillway made itself, counts it, and tells the caller to close. The
+    /// close goes in stages (`closing.rs`): the client may still be sending, and closing with
+    /// its input unread would reset the connection and lose the answer.
     async fn reject(&self, listener: &ListenerRuntime, status: u16) -> After {
         listener.counters.count_elb_response(status);
         let deadline = Instant::now() + listener.idle_timeout;
-        let _ = self.stream.write_all(errors::response(status), Some(deadline)).await;
+        if self.stream.write_all(errors::response(status), Some(deadline)).await.is_ok() {
+            closing::close_in_stages(&self.stream).await;
+        }
         After::Close
     }
 }
@@ -98,7 +103,12 @@ impl Client {
         }
         listener.counters.count_elb_response(answer.status());
         let deadline = Instant::now() + listener.idle_timeout;
-        if self.stream.write_all(&scratch.out, Some(deadline)).await.is_err() || !keep {
+        if self.stream.write_all(&scratch.out, Some(deadline)).await.is_err() {
+            return After::Close;
+        }
+        if !keep {
+            // The body may still be arriving: see `reject`.
+            closing::close_in_stages(&self.stream).await;
             return After::Close;
         }
         let body = match head.framing {
