@@ -25,6 +25,74 @@ fn http_server(driver: Driver, targets: &[SocketAddr], protocol: Protocol) -> Se
     Server::start(config, StartOptions::default()).unwrap()
 }
 
+/// Backend connections open now: accepted by the test backend and not yet finished with.
+fn held(b: &HttpBackend) -> usize {
+    b.seen.connections.load(Ordering::SeqCst) - b.seen.closed.load(Ordering::SeqCst)
+}
+
+on_both_drivers!(
+    clients_closing_mid_response_leave_no_backend_connection_held,
+    clients_closing_mid_response_leave_no_backend_connection_held
+);
+/// 100 clients one after the other, each asking for 256 KiB with `Connection: close`, reading
+/// once and closing: the responses are cut. Every backend connection whose response was cut
+/// must be closed (or drained and pooled): at most a pooled one or two stay open, not one per
+/// cut response until the pool's idle timeout.
+fn clients_closing_mid_response_leave_no_backend_connection_held(driver: Driver) {
+    let b = http_backend();
+    let server = http_server(driver, &[b.addr], Protocol::Http);
+    let addr = server.listener_addr("l4").unwrap();
+    for _ in 0..100 {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(s, "GET /big?bytes=262144 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+        let mut buf = [0u8; 4096];
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "no answer");
+        drop(s);
+    }
+    let settled = wait_until(Duration::from_secs(3), || held(&b) <= 2);
+    assert!(
+        settled,
+        "{} backend connections held after 100 cut responses ({} made)",
+        held(&b),
+        b.seen.connections.load(Ordering::SeqCst)
+    );
+    // spillway still serves, on a connection it may have pooled.
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET /ping HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    assert!(String::from_utf8_lossy(&got).ends_with("pong"), "{}", String::from_utf8_lossy(&got));
+}
+
+on_both_drivers!(
+    a_response_cut_with_little_left_keeps_its_backend_connection,
+    a_response_cut_with_little_left_keeps_its_backend_connection
+);
+/// Clients that close while the last 16 KiB of a 32 KiB response is still on its way: the
+/// rest is small, so spillway reads it, throws it away and pools the connection; the next
+/// request reuses it instead of connecting again.
+fn a_response_cut_with_little_left_keeps_its_backend_connection(driver: Driver) {
+    let b = http_backend();
+    let server = http_server(driver, &[b.addr], Protocol::Http);
+    let addr = server.listener_addr("l4").unwrap();
+    for _ in 0..20 {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(s, "GET /stall-tail?bytes=32768&ms=50 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+        let mut buf = [0u8; 4096];
+        assert!(s.read(&mut buf).unwrap() > 0, "no answer");
+        drop(s);
+        // The tail arrives 50 ms later; then the connection is back in the pool.
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    let made = b.seen.connections.load(Ordering::SeqCst);
+    assert!(made <= 3, "{made} backend connections for 20 cut responses: the cut ones were not kept");
+    assert!(held(&b) <= 2, "{} backend connections held", held(&b));
+}
+
 /// A request head of 72 KiB: over the 64 KiB limit of all request headers (431).
 fn oversized_head() -> Vec<u8> {
     let mut req = b"GET / HTTP/1.1\r\nHost: t\r\n".to_vec();
