@@ -142,21 +142,14 @@ on_both_drivers!(
 );
 fn a_lower_priority_number_wins_even_when_listed_later(driver: Driver) {
     // The TOML reader sorts by priority; the model is the order of evaluation. Listed in file
-    // order 20 then 10, the reader gives [10, 20]: checked here through the reader.
-    let text = |group: &str| {
-        format!(
-            "[[listener]]\nname = \"l4\"\nbind = \"127.0.0.1:0\"\ntarget_group = \"g\"\n\
-             [[listener.rule]]\npriority = 20\nconditions = {{ path_pattern = [\"/a/*\"] }}\naction = {{ type = \"forward\", target_group = \"blue\" }}\n\
-             [[listener.rule]]\npriority = 10\nconditions = {{ path_pattern = [\"/a/*\"] }}\naction = {{ type = \"forward\", target_group = \"{group}\" }}\n"
-        )
-    };
-    let Ok(parsed) = spillway::config::toml::parse(&text("api"), "t.toml") else {
-        // The TOML front door for rules is not in this build: the engine is checked below.
-        let setup =
-            start(driver, vec![rule(10, path(&["/a/*"]), forward("api")), rule(20, path(&["/a/*"]), forward("blue"))]);
-        assert_eq!(setup.group_for(&get("/a/x", "h")), Some("api"));
-        return;
-    };
+    // order 20 then 10, the reader gives [10, 20], and the request goes by 10.
+    let text = format!(
+        "[[listener]]\nname = \"l4\"\nbind = \"127.0.0.1:0\"\ntarget_group = \"g\"\n\
+         [[listener.rule]]\npriority = 20\nconditions = {{ path_pattern = [\"/a/*\"] }}\naction = {{ type = \"forward\", target_group = \"blue\" }}\n\
+         [[listener.rule]]\npriority = 10\nconditions = {{ path_pattern = [\"/a/*\"] }}\naction = {{ type = \"forward\", target_group = \"api\" }}\n{}",
+        GROUPS.iter().map(|g| format!("[[target_group]]\nname = \"{g}\"\n")).collect::<String>()
+    );
+    let parsed = spillway::config::toml::parse(&text, "t.toml").expect("a valid file");
     let rules = parsed.listeners[0].rules.request.clone();
     assert_eq!(rules.iter().map(|r| r.priority).collect::<Vec<_>>(), vec![10, 20]);
     let setup = start(driver, rules);
@@ -364,4 +357,73 @@ fn a_reload_changes_the_rules_while_requests_flow() {
         .iter()
         .any(|p| p.message.contains("target group \"nope\" does not exist")));
     assert_eq!(setup.group_for(&get("/x/4", "h")), Some("green"));
+}
+
+/// The spillway binary started on a TOML file; SIGHUP re-reads it. A file whose rule is wrong
+/// is refused as a whole and the running rules go on; a good one replaces them.
+#[test]
+fn sighup_with_a_bad_rule_keeps_the_old_rules_running() {
+    let backends: Vec<_> = GROUPS.iter().map(|g| (*g, http_backend())).collect();
+    let path = std::env::temp_dir().join(format!("spillway-rules-{}.toml", std::process::id()));
+    let write = |port: u16, rule_group: &str| {
+        let groups: String = backends
+            .iter()
+            .map(|(g, b)| format!("[[target_group]]\nname = \"{g}\"\ntargets = [{{ addr = \"{}\" }}]\nhealth_check = {{ enabled = false }}\n", b.addr))
+            .collect();
+        std::fs::write(
+            &path,
+            format!(
+                "[runtime]\nthreads = 1\npin = false\n[admin]\nlisten = \"\"\n[[listener]]\nname = \"l4\"\n\
+                 bind = \"127.0.0.1:{port}\"\ntarget_group = \"g\"\n[[listener.rule]]\npriority = 1\n\
+                 conditions = {{ path_pattern = [\"/a/*\"] }}\naction = {{ type = \"forward\", target_group = \"{rule_group}\" }}\n{groups}"
+            ),
+        )
+        .unwrap()
+    };
+    write(0, "api");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_spillway"))
+        .arg("-f")
+        .arg(&path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut ports = Vec::new();
+    assert!(wait_until(Duration::from_secs(10), || {
+        ports = listening_ports(child.id());
+        !ports.is_empty()
+    }));
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], ports[0]).into();
+    let counts = || backends.iter().map(|(_, b)| b.seen.requests.load(Ordering::SeqCst)).collect::<Vec<_>>();
+    let went = || {
+        let before = counts();
+        let got =
+            raw_exchange(addr, b"GET /a/x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", Duration::from_secs(5));
+        assert!(got.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&got));
+        let after = counts();
+        (0..GROUPS.len()).find(|&i| after[i] > before[i]).map(|i| GROUPS[i])
+    };
+    let hup = || {
+        // SAFETY: signalling the child this test started.
+        unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+    };
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        assert_eq!(went(), Some("api"));
+        write(ports[0], "nope");
+        hup();
+        // Given time to (not) apply it: every request still goes by the old rule.
+        for _ in 0..20 {
+            assert_eq!(went(), Some("api"), "a refused reload changed the rules");
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        write(ports[0], "green");
+        hup();
+        assert!(wait_until(Duration::from_secs(5), || went() == Some("green")), "the good file was not applied");
+    }));
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_file(&path);
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e);
+    }
 }

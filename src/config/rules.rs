@@ -358,9 +358,18 @@ pub fn parse_cidr(text: &str) -> Result<ipnet::IpNet, String> {
     }
 }
 
-/// Checks that a regular expression compiles (the `regex` crate's syntax).
-pub fn check_regex(pattern: &str) -> Result<(), String> {
-    regex::Regex::new(pattern).map(|_| ()).map_err(|e| format!("bad regular expression \"{pattern}\": {e}"))
+/// Builds a test's regular expression (the `regex` crate's syntax) as the engine does: the
+/// same call validates it at load, so a pattern that loads is one the engine can run.
+pub fn build_regex(pattern: &str, ignore_case: bool) -> Result<regex::bytes::Regex, String> {
+    regex::bytes::RegexBuilder::new(pattern)
+        .case_insensitive(ignore_case)
+        .build()
+        .map_err(|e| format!("bad regular expression \"{pattern}\": {e}"))
+}
+
+/// Checks that a regular expression compiles (see [`build_regex`]).
+pub fn check_regex(pattern: &str, ignore_case: bool) -> Result<(), String> {
+    build_regex(pattern, ignore_case).map(|_| ())
 }
 
 /// Reads an integer-range pattern of [`Match::Int`]: `N`, `A-B`, `>=N`, `>N`, `<=N`, `<N`,

@@ -124,7 +124,7 @@ fn condition(cond: &Condition, response: bool, out: &mut Vec<String>) {
             }
             for p in &t.patterns {
                 let checked = match t.matcher {
-                    Match::Reg => rules::check_regex(p),
+                    Match::Reg => rules::check_regex(p, t.ignore_case),
                     Match::Ip => rules::parse_cidr(p).map(|_| ()),
                     Match::Int => rules::parse_int_range(p).map(|_| ()),
                     _ => Ok(()),

@@ -16,6 +16,11 @@
 //! - only leaves and array elements are `Spanned`: a table made by dotted keys
 //!   (`tls.cert = "c.pem"`) or implied by a deeper header has no span in the toml crate, and
 //!   `Spanned` on it would refuse a valid file.
+//!
+//! Listener rules (`[[listener.rule]]`, `trusted_proxies`) are read in `toml/rules.rs`, which has
+//! ELB's many limits to itself.
+
+mod rules;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
@@ -113,6 +118,9 @@ struct RawListener {
     request_timeout: Leaf<toml::Value>,
     tunnel_timeout: Leaf<toml::Value>,
     tls: Option<RawListenerTls>,
+    trusted_proxies: Leaf<Vec<Spanned<String>>>,
+    /// `[[listener.rule]]`; the array itself has no span (see `targets`).
+    rule: Option<Vec<Spanned<rules::RawRule>>>,
 }
 
 /// `{ cert, key }` or `{ certs = [ { cert, key }, ... ] }`, told apart after reading.
@@ -366,6 +374,8 @@ impl<'t> Reader<'t> {
         let mut l = Listener::with_defaults(&name, bind, protocol, &group.0);
         read!(self.duration(at, raw => l.idle_timeout, request_timeout, tunnel_timeout));
         l.tls = raw.tls.map(|tls| self.listener_tls(i, tls, line));
+        l.trusted_proxies = self.trusted_proxies(i, raw.trusted_proxies);
+        l.rules.request = self.listener_rules(i, protocol, raw.rule.unwrap_or_default());
         l
     }
 

@@ -534,6 +534,37 @@ mod tests {
     }
 
     #[test]
+    fn listener_rules_get_the_checks_of_every_reader_at_their_lines() {
+        // The listener of `listener()` starts at line 8, so a rule after it at line 12.
+        let rule = |priority: u32, action: &str| {
+            format!("[[listener.rule]]\npriority = {priority}\nconditions = {{ path_pattern = [\"/a\"] }}\naction = {{ {action} }}\n")
+        };
+        let cases: Vec<(String, Vec<&str>)> = vec![
+            (
+                listener("api", "127.0.0.1:8081", "protocol = \"tcp\"\n") + &rule(1, "type = \"forward\", target_group = \"app\""),
+                vec![r#"8: listener "api": rules need protocol "http" or "https""#],
+            ),
+            (
+                listener("api", "127.0.0.1:8081", "") + &rule(5, "type = \"forward\", target_group = \"nope\""),
+                vec![r#"12: listener "api": priority 5: target group "nope" does not exist"#],
+            ),
+            (
+                listener("api", "127.0.0.1:8081", "")
+                    + &rule(9, "type = \"forward\", target_groups = [{ name = \"app\", weight = 0 }]")
+                    + &rule(3, "type = \"forward\", target_groups = [{ name = \"app\", weight = 1 }, { name = \"b\", weight = 1 }]"),
+                vec![
+                    r#"12: listener "api": priority 9: every weight is 0: the rule could send nowhere"#,
+                    r#"16: listener "api": priority 3: target group "b" does not exist"#,
+                ],
+            ),
+            (listener("api", "127.0.0.1:8081", "") + &rule(5, "type = \"fixed_response\", status = 503"), vec![]),
+        ];
+        for (extra, expected) in cases {
+            assert_eq!(problems(&extra), expected, "for:\n{extra}");
+        }
+    }
+
+    #[test]
     fn problems_of_both_passes_are_all_reported_in_file_order() {
         let text = r#"[runtime]
 threads = 2000

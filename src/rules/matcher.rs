@@ -56,8 +56,9 @@ pub struct Subject<'s, 'a> {
 }
 
 impl Cond {
-    /// Compiles a validated condition (patterns that do not compile were refused at load;
-    /// one that fails here anyway matches nothing).
+    /// Compiles a validated condition: patterns are built by the same calls that validated
+    /// them at load (`config::rules::build_regex`, `parse_cidr`, `parse_int_range`), so none is
+    /// dropped here.
     pub fn compile(c: &model::Condition) -> Cond {
         match c {
             model::Condition::Always => Cond::Always,
@@ -95,12 +96,8 @@ impl Test {
             m @ (Match::Str | Match::Beg | Match::End | Match::Sub | Match::Dom | Match::Dir) => {
                 Patterns::Bytes(m, t.patterns.iter().map(bytes).collect())
             }
-            Match::Reg => Patterns::Reg(
-                t.patterns
-                    .iter()
-                    .filter_map(|p| regex::bytes::RegexBuilder::new(p).case_insensitive(ic).build().ok())
-                    .collect(),
-            ),
+            // Built by the call that validated it at load: it compiles here too.
+            Match::Reg => Patterns::Reg(t.patterns.iter().filter_map(|p| model::build_regex(p, ic).ok()).collect()),
             Match::Glob => Patterns::Glob(t.patterns.iter().map(|p| Glob::new(p, ic)).collect()),
             Match::Ip => Patterns::Ip(t.patterns.iter().filter_map(|p| model::parse_cidr(p).ok()).collect()),
             Match::Found => Patterns::Found,

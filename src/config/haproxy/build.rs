@@ -4,8 +4,11 @@
 use std::time::Duration;
 
 use super::{
-    defaults, Algorithm, CertKeyPair, HealthCheck, HealthProtocol, Kind, Listener, ListenerTls, Mode, Protocol, Proxy,
-    Reader, Server, Site, StatusMatcher, Target, TargetGroup, UNBOUNDED_QUEUE,
+    actions::{Phase, Step},
+    defaults,
+    validate::RuleOwner,
+    Algorithm, CertKeyPair, HealthCheck, HealthProtocol, Kind, Listener, ListenerTls, Mode, Protocol, Proxy, Reader,
+    Server, Site, StatusMatcher, Target, TargetGroup, UNBOUNDED_QUEUE,
 };
 
 impl Reader {
@@ -15,7 +18,13 @@ impl Reader {
         // Groups first (backends and listens), so listeners can name them.
         for p in proxies.iter().filter(|p| p.kind != Kind::Frontend && !p.stats) {
             let g = self.config.target_groups.len();
-            let group = self.group(p, g);
+            let mut group = self.group(p, g);
+            if p.kind == Kind::Backend {
+                // A listen's rules are its listener's: HAProxy runs them once.
+                let (rules, request, response) = self.proxy_rules(p, false);
+                self.rule_lines(RuleOwner::Group(g), &request, &response);
+                group.rules = rules;
+            }
             self.config.target_groups.push(group);
         }
         for p in proxies.iter().filter(|p| p.kind != Kind::Backend) {
@@ -23,14 +32,26 @@ impl Reader {
                 self.stats_page(p);
                 continue;
             }
-            let group = match (&p.kind, &p.default_backend) {
-                (Kind::Listen, _) => p.name.clone(),
-                (_, Some((b, _))) => b.clone(),
-                (_, None) => {
+            // Without default_backend, the first use_backend's backend stands for the default;
+            // the rules end with HAProxy's 503 for the requests no use_backend takes.
+            let first_switch = p.rules.iter().find_map(|s| match (&s.phase, &s.step) {
+                (Phase::Switch, Step::Act(crate::config::rules::Action::Forward(f))) => {
+                    f.groups.first().map(|(g, _)| (g.clone(), s.line))
+                }
+                _ => None,
+            });
+            let (group, group_line) = match (&p.kind, &p.default_backend, first_switch) {
+                (Kind::Listen, _, _) => (p.name.clone(), None),
+                (_, Some((b, l)), _) => (b.clone(), Some(*l)),
+                (_, None, Some((b, l))) => (b, Some(l)),
+                // A refused use_backend was reported at its line.
+                (_, None, None) if p.switching => continue,
+                (_, None, None) => {
                     self.fail(p.line, format!("frontend {}: no default_backend", p.name));
                     continue;
                 }
             };
+            let (rules, request_lines, response_lines) = self.proxy_rules(p, true);
             if p.binds.is_empty() {
                 self.fail(p.line, format!("{} has no bind line", p.name));
             }
@@ -60,9 +81,11 @@ impl Reader {
                     crt.as_ref().map(|f| ListenerTls { certs: vec![CertKeyPair { cert: f.clone(), key: f.clone() }] });
                 self.lines.set(Site::Listener(i, ""), *line);
                 self.lines.set(Site::Listener(i, "bind"), *line);
-                if let Some((_, dl)) = &p.default_backend {
-                    self.lines.set(Site::Listener(i, "target_group"), *dl);
+                if let Some(dl) = group_line {
+                    self.lines.set(Site::Listener(i, "target_group"), dl);
                 }
+                l.rules = rules.clone();
+                self.rule_lines(RuleOwner::Listener(i), &request_lines, &response_lines);
                 self.config.listeners.push(l);
             }
         }

@@ -13,16 +13,24 @@
 //! server without `check` is not checked, and a queue without `maxqueue` is unbounded (bounded
 //! by `timeout queue` only).
 //!
+//! Content switching (`acl`, `use_backend`, `redirect`, `http-request`, `http-response`,
+//! `http-after-response`, `monitor-uri`) maps onto the listener rules shared with the TOML
+//! reader: the grammar of ACLs and conditions is in `acl.rs`, the actions and HAProxy's order
+//! of evaluation in `actions.rs`.
+//!
 //! Every error names `FILE:LINE`. Directives that only tune HAProxy itself are accepted and
 //! reported as notes (also `FILE:LINE`), which `-c` prints and a start logs. Anything else is an
 //! error: silently ignoring a directive that changes routing would make a benchmark lie.
 
+mod acl;
+mod actions;
 mod build;
 mod server;
 mod words;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
+pub use actions::error_page;
 use server::server_options;
 use words::{number, parse_endpoint};
 pub use words::{parse_time, words};
@@ -110,6 +118,8 @@ struct Common {
     httpchk: Option<String>,
     expect: Option<StatusMatcher>,
     default_server: ServerOptions,
+    /// `monitor-uri URI` and its line: a frontend answers HAProxy's 200 page there.
+    monitor_uri: Option<(String, usize)>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -163,6 +173,12 @@ struct Proxy {
     /// `stats enable` / `stats uri`: this proxy is HAProxy's stats page; spillway serves its
     /// admin API there.
     stats: bool,
+    /// The proxy's `acl` lines.
+    acls: acl::Acls,
+    /// Its content-switching lines, in file order.
+    rules: Vec<actions::Pending>,
+    /// It has `use_backend` lines (read or refused).
+    switching: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -182,6 +198,14 @@ struct Reader {
     defaults: Common,
     proxies: Vec<Proxy>,
     lines: SourceLines,
+    /// (first global line, label) of each file read: where a line of the concatenated text
+    /// comes from.
+    starts: Vec<(usize, String)>,
+}
+
+/// The file and the line in it of a line of the concatenated text.
+fn locate(starts: &[(usize, String)], line: usize) -> Option<(String, usize)> {
+    starts.iter().rev().find(|(start, _)| line >= *start).map(|(start, label)| (label.clone(), line - start + 1))
 }
 
 /// Reads one HAProxy configuration text; `label` names the file in messages.
@@ -204,8 +228,8 @@ pub fn parse_files(files: &[(String, String)]) -> Result<Parsed, ConfigErrors> {
         line += content.lines().count().max(usize::from(!content.is_empty()));
     }
     let locate = |p: Problem| -> Problem {
-        match starts.iter().rev().find(|(start, _)| p.line >= *start) {
-            Some((start, label)) => Problem { file: label.clone(), line: p.line - start + 1, message: p.message },
+        match locate(&starts, p.line) {
+            Some((file, line)) => Problem { file, line, message: p.message },
             None => p,
         }
     };
@@ -223,6 +247,7 @@ pub fn parse_files(files: &[(String, String)]) -> Result<Parsed, ConfigErrors> {
         defaults: Common::default(),
         proxies: Vec::new(),
         lines: SourceLines::default(),
+        starts: starts.clone(),
     };
     r.read(&text);
     r.build();
@@ -240,6 +265,11 @@ impl Reader {
 
     fn note(&mut self, line: usize, message: impl Into<String>) {
         self.notes.push(Problem { file: self.file.clone(), line, message: message.into() });
+    }
+
+    /// The file label and the line in that file of a line of the concatenated text.
+    fn locate(&self, line: usize) -> (String, usize) {
+        locate(&self.starts, line).unwrap_or_else(|| (self.file.clone(), line))
     }
 
     fn read(&mut self, text: &str) {
@@ -312,6 +342,9 @@ impl Reader {
             default_backend: None,
             servers: Vec::new(),
             stats: false,
+            acls: acl::Acls::new(),
+            rules: Vec::new(),
+            switching: false,
         });
         Some(Section::Proxy(self.proxies.len() - 1))
     }
@@ -477,6 +510,13 @@ impl Reader {
                 Some("connect") => {}
                 _ => return Err(format!("{}: unsupported", w.join(" "))),
             },
+            "monitor-uri" => {
+                let uri = arg(1).ok_or("monitor-uri needs a URI")?;
+                if arg(2).is_some() {
+                    return Err(format!("monitor-uri {uri}: unexpected \"{}\"", w[2]));
+                }
+                c.monitor_uri = Some((uri.to_string(), line));
+            }
             "default-server" => {
                 let mut options = c.default_server.clone();
                 server_options(&mut options, &w[1..])?;
@@ -533,12 +573,23 @@ impl Reader {
                     self.proxies[p].binds.push((addr, crt.clone(), line));
                 }
             }
-            "default_backend" | "use_backend" if front && kind == Kind::Frontend => {
-                if w[0] == "use_backend" {
-                    return Err("use_backend (content switching) is not supported: use default_backend".into());
-                }
+            "default_backend" if kind == Kind::Frontend => {
                 let b = w.get(1).ok_or("default_backend needs a name")?;
                 self.proxies[p].default_backend = Some((b.clone(), line));
+            }
+            "acl" => {
+                let (name, test) = acl::acl_line(w)?;
+                self.proxies[p].acls.entry(name).or_default().push(test);
+            }
+            "use_backend" if !front => return Err("use_backend is only valid in a frontend or listen section".into()),
+            "use_backend" | "redirect" | "http-request" | "http-response" | "http-after-response" => {
+                // A use_backend line, even a refused one, answers "no default_backend".
+                self.proxies[p].switching |= w[0] == "use_backend";
+                let pending = actions::directive(w, &self.proxies[p].acls, line)?;
+                self.proxies[p].rules.push(pending);
+            }
+            "monitor-uri" if !front => {
+                self.note(line, format!("{name}: monitor-uri in a backend: no effect (HAProxy ignores it there too)"))
             }
             "server" if back => {
                 let addr = w.get(2).ok_or("server needs a name and an address")?;
