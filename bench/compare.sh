@@ -1406,6 +1406,22 @@ run_submode() {
     return "$rc"
 }
 
+# batch_prepare NAME: what modes all and drivers do before their sub-modes run: check the
+# tools, make the batch's results directory and build (or take SPILLWAY_BIN / LOADGEN_BIN) the
+# binaries once, exported so that every sub-mode measures the same ones. Sets BATCH_STAMP,
+# BATCH_RESULTS (RESULTS_DIR or target/bench-results) and BATCH_DIR (BATCH_RESULTS/NAME-STAMP).
+batch_prepare() {
+    need python3 nginx haproxy
+    [[ $LOAD == wrk ]] && need wrk
+    BATCH_STAMP=$(date +%Y%m%d-%H%M%S)
+    BATCH_RESULTS=${RESULTS_DIR:-$ROOT/target/bench-results}
+    BATCH_DIR=$BATCH_RESULTS/$1-$BATCH_STAMP
+    mkdir -p "$BATCH_DIR"
+    SPILLWAY_BIN=$(spillway_bin)
+    LOADGEN_BIN=$(loadgen_bin)
+    export SPILLWAY_BIN LOADGEN_BIN
+}
+
 # sha12 FILE: the first 12 hex digits of FILE's sha256.
 sha12() {
     local s
@@ -1418,18 +1434,9 @@ sha12() {
 # one combined table from their CSVs (bench/lib/all_summary.py). A mode that fails is
 # reported as failed and the others still run; nothing is checked about the figures.
 mode_all() {
-    need python3 nginx haproxy
-    [[ $LOAD == wrk ]] && need wrk
     [[ ",$(all_targets l4)," == *",nginx,"* ]] && need_nginx_stream
-    local stamp results dir t0 t1 m targets rc model wrkv=""
-    stamp=$(date +%Y%m%d-%H%M%S)
-    results=${RESULTS_DIR:-$ROOT/target/bench-results}
-    dir=$results/all-$stamp
-    mkdir -p "$dir"
-    # build (or take SPILLWAY_BIN / LOADGEN_BIN) once, so every mode measures the same binaries
-    SPILLWAY_BIN=$(spillway_bin)
-    LOADGEN_BIN=$(loadgen_bin)
-    export SPILLWAY_BIN LOADGEN_BIN
+    batch_prepare all
+    local stamp=$BATCH_STAMP results=$BATCH_RESULTS dir=$BATCH_DIR t0 t1 m targets rc model wrkv=""
     export IDLE_CONNS=${IDLE_CONNS:-10000}
     local -a modes=(l7 churn l4 tls idle) opts=(--runs "$RUNS" --seconds "$SECONDS_PER_RUN" --warmup "$WARMUP"
         --settle "$SETTLE" --load "$LOAD" --haproxy-splice "$HAPROXY_SPLICE")
@@ -1497,16 +1504,8 @@ mode_all() {
 # bench/lib/drivers_summary.py writes one table of both, with the default config's CPU per
 # request against HAProxy's.
 mode_drivers() {
-    need python3 nginx haproxy
-    [[ $LOAD == wrk ]] && need wrk
-    local stamp results dir m rc targets=$TARGETS
-    stamp=$(date +%Y%m%d-%H%M%S)
-    results=${RESULTS_DIR:-$ROOT/target/bench-results}
-    dir=$results/drivers-$stamp
-    mkdir -p "$dir"
-    SPILLWAY_BIN=$(spillway_bin)
-    LOADGEN_BIN=$(loadgen_bin)
-    export SPILLWAY_BIN LOADGEN_BIN
+    batch_prepare drivers
+    local stamp=$BATCH_STAMP results=$BATCH_RESULTS dir=$BATCH_DIR m rc targets=$TARGETS
     local -a opts=(--runs "$RUNS" --seconds "$SECONDS_PER_RUN" --warmup "$WARMUP" --settle "$SETTLE" --load "$LOAD")
     {
         echo "# spillway bench: drivers (l7 and churn, $LOAD -t1 -c64), $(date -u '+%Y-%m-%d %H:%M UTC')"

@@ -39,7 +39,7 @@ use crate::{
     http::HttpContext,
     latch::Latch,
     listener,
-    metrics::{ShardDriver, ShardGauges, ShardSnapshot},
+    metrics::{ShardDriver, ShardReport, ShardSnapshot},
     pipe::PipePool,
     surge::SurgeLocal,
 };
@@ -264,8 +264,11 @@ impl Shard {
             sessions: self.sessions() as u64,
             pipes_pooled: pipes.pooled() as u64,
             pipes_in_use: pipes.in_use() as u64,
-            drivers: vec![self.driver.clone()],
-            shard_gauges: vec![ShardGauges { shard: self.id, parked_connections: self.http.parking.len() as u64 }],
+            shards: vec![ShardReport {
+                shard: self.id,
+                driver: self.driver.clone(),
+                parked_connections: self.http.parking.len() as u64,
+            }],
         }
     }
 }
