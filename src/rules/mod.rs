@@ -119,10 +119,8 @@ impl RuleSet {
             matched: Counter::default(),
         };
         let number_edits = |mut list: Vec<CompiledRule>| {
-            let mut bit = 0;
-            for r in list.iter_mut().filter(|r| matches!(r.action, Compiled::Header(_))) {
-                r.edit_bit = Some(bit);
-                bit += 1;
+            for (bit, r) in list.iter_mut().filter(|r| matches!(r.action, Compiled::Header(_))).enumerate() {
+                r.edit_bit = Some(bit as u32);
             }
             list
         };
