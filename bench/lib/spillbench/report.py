@@ -500,3 +500,181 @@ def idle_report(ctx, csv_path, counts):
         Col("client", "l", lambda r: "%s; %s" % (r["client_ready"].replace(";", " "), r["client_done"].replace(";", " "))),
     ], rows)
     return lines
+
+
+# ------------------------------------------------------------------ rules
+
+
+# Mode rules' targets (see rules.py) by their letter in the issue's wording, and what they are.
+RULES_TARGETS = (
+    ("spillway", "a", "spillway, no rules"),
+    ("spillway-rules", "b", "spillway, the rules in TOML"),
+    ("haproxy-rules", "c", "HAProxy, the same rules as acl + use_backend"),
+    ("spillway-haproxy-cfg", "d", "spillway on (c)'s haproxy.cfg"),
+    ("haproxy", "", "HAProxy, no rules (reference)"),
+)
+_RULES_LETTER = {t: l for t, l, _ in RULES_TARGETS}
+_RULES_WHAT = {t: w for t, _, w in RULES_TARGETS}
+
+# The ratios mode rules reports: (name, numerator target, denominator target).
+RULES_RATIOS = (
+    ("(b)/(a)", "spillway-rules", "spillway"),
+    ("(d)/(a)", "spillway-haproxy-cfg", "spillway"),
+    ("(b)/(c)", "spillway-rules", "haproxy-rules"),
+    ("(d)/(c)", "spillway-haproxy-cfg", "haproxy-rules"),
+    ("(c)/HAProxy without rules", "haproxy-rules", "haproxy"),
+)
+
+# Issue 17's goals on the CPU per request: (ratio, at most, what it says).
+RULES_GOALS = (
+    ("(b)/(a)", 1.05, "%d rules cost ≤ 5 %% over none (TOML)"),
+    ("(d)/(a)", 1.05, "%d rules cost ≤ 5 %% over none (haproxy.cfg)"),
+    ("(b)/(c)", 1.00, "≤ HAProxy's cost for the same rules (TOML)"),
+    ("(d)/(c)", 1.00, "≤ HAProxy's cost for the same rules (haproxy.cfg)"),
+)
+
+
+def rules_label(target):
+    """A target of mode rules as the tables name it: "(b) spillway-rules"."""
+    letter = _RULES_LETTER.get(target, "")
+    return "(%s) %s" % (letter, target) if letter else target
+
+
+class Rules(Http):
+    """Mode rules: the HTTP runs of the four targets, the ratios between them and issue 17's goals."""
+
+    def __init__(self, rules=20, host="", path=""):
+        self.rules = rules
+        self.host = host
+        self.path = path
+
+    def medians(self, rows):
+        m = Http.medians(self, rows)
+        m["user"] = median_of(rows, "proxy_user_us_per_req")
+        m["sys"] = median_of(rows, "proxy_sys_us_per_req")
+        m["errors"] = int(total(rows, "errors"))
+        m["non2xx"] = int(total(rows, "non2xx"))
+        return m
+
+    def medians_cols(self, ctx, med):
+        ca = self.base(ctx, med, "spillway", "cpu")
+        cc = self.base(ctx, med, "haproxy-rules", "cpu")
+        return [Col("target", "l", rules_label), Col("what", "l", lambda t: _RULES_WHAT.get(t, "")),
+                Col("runs", "r", lambda t: med[t]["n"]),
+                Col("req/s (median)", "r", lambda t: fmt(med[t]["rps"], "%.0f")),
+                Col("p50 ms", "r", lambda t: fmt(_millis(med[t]["p50"]), "%.3f")),
+                Col("p99 ms", "r", lambda t: fmt(_millis(med[t]["p99"]), "%.3f")),
+                Col("proxy CPU µs/req", "r", lambda t: fmt(med[t]["cpu"], "%.2f")),
+                Col("user / kernel", "l", lambda t: "%s / %s" % (fmt(med[t]["user"], "%.2f"), fmt(med[t]["sys"], "%.2f"))),
+                Col("CPU/req ÷ (a)", "r", lambda t: fmt(ratio(med[t]["cpu"], ca), "%.3f")),
+                Col("CPU/req ÷ (c)", "r", lambda t: fmt(ratio(med[t]["cpu"], cc), "%.3f")),
+                Col("errors (non-2xx)", "l", lambda t: "%d (%d)" % (med[t]["errors"], med[t]["non2xx"]))]
+
+    def ratios(self, ctx, rows, med):
+        """The ratios whose two targets were run: a list of dicts (name, num, den, cpu, cpu_paired,
+        rps, p99); None for what cannot be worked out."""
+        out = []
+        for name, a, b in RULES_RATIOS:
+            if not ctx.has(a, b):
+                continue
+            out.append({"name": name, "num": a, "den": b,
+                        "cpu": ratio(med[a]["cpu"], med[b]["cpu"]),
+                        "cpu_paired": paired_ratio(rows, "proxy_us_per_req", a, b),
+                        "rps": ratio(med[a]["rps"], med[b]["rps"]),
+                        "p99": ratio(med[a]["p99"], med[b]["p99"])})
+        return out
+
+    def goals(self, ctx, rows, med):
+        """Issue 17's goals that this run can judge: dicts (goal, ratio, limit, value, met)."""
+        by = {r["name"]: r for r in self.ratios(ctx, rows, med)}
+        out = []
+        for name, limit, what in RULES_GOALS:
+            if name in by:
+                v = by[name]["cpu"]
+                out.append({"goal": what % self.rules if "%d" in what else what, "ratio": name, "limit": limit, "value": v,
+                            "met": None if v is None else v <= limit})
+        return out
+
+    def goal_lines(self, ctx, rows, med):
+        g = self.goals(ctx, rows, med)
+        if not g:
+            return ["- goals: n/a (they need spillway and spillway-rules or spillway-haproxy-cfg, and haproxy-rules)"]
+        out = list(_GOALS_HEAD)
+        for x in g:
+            out.append("| %s: proxy CPU/request %s ≤ %.2f | %s | %s |" % (
+                x["goal"], x["ratio"], x["limit"], fmt(x["value"], "%.3f", "n/a"),
+                "n/a" if x["met"] is None else _met(x["met"])))
+        return out
+
+    def routing_line(self, ctx, rows):
+        bad = int(total([r for r in rows if r["target"] != "spillway" and r["target"] != "haproxy"], "non2xx"))
+        if bad:
+            return "**Routing: %d answers of the rules' targets were not 2xx**: requests the rules did not route went to the default (421)." % bad
+        return "Routing: every answer through the rules' targets was 2xx (a request no rule routes gets the default's 421)."
+
+    def rule_cost_line(self, ctx, med):
+        """The rules' own cost per request, spillway's against HAProxy's (needs target haproxy)."""
+        if not ctx.has("spillway", "spillway-rules", "haproxy", "haproxy-rules"):
+            return []
+        s = _nan(med["spillway-rules"]["cpu"]) - _nan(med["spillway"]["cpu"])
+        h = _nan(med["haproxy-rules"]["cpu"]) - _nan(med["haproxy"]["cpu"])
+        return ["- the rules' own cost (medians): spillway (b) − (a) %.2f µs/req, HAProxy (c) − (no rules) %.2f µs/req" % (s, h)]
+
+    def ratio_lines(self, ctx, rows, med):
+        rs = self.ratios(ctx, rows, med)
+        if not rs:
+            return []
+        return table([("ratio", "l"), ("CPU/req (of the medians)", "r"), ("CPU/req (median of per-round ratios)", "r"),
+                      ("req/s", "r"), ("p99", "r")],
+                     [[r["name"] + " = %s ÷ %s" % (r["num"], r["den"]), fmt(r["cpu"], "%.3f"), fmt(r["cpu_paired"], "%.3f"),
+                       fmt(r["rps"], "%.3f"), fmt(r["p99"], "%.3f")] for r in rs])
+
+    def after_all(self, ctx, rows, med):
+        return (self.ratio_lines(ctx, rows, med) + [""] + self.goal_lines(ctx, rows, med) + [""]
+                + self.rule_cost_line(ctx, med) + [self.routing_line(ctx, rows)])
+
+    def after_quiet(self, ctx, rows, med):
+        rows = quiet(rows, ctx.quiet_pct)  # the per-round ratios of the quiet runs too
+        return [""] + self.ratio_lines(ctx, rows, med) + [""] + self.goal_lines(ctx, rows, med)
+
+    def notes(self, ctx):
+        out = [
+            "The request: `GET %s` with `Host: %s`, %s -t1 -c%d keep-alive; it matches only rule %d of %d" % (
+                self.path, self.host, ctx.load, ctx.conns, self.rules, self.rules),
+            "(rule i: host hI.example and path /pI/*), so every rule before it is evaluated and fails. Every rule's group",
+            "(backend) is the same backend nginx; the default, which no measured request should reach, answers 421.",
+            "Each run starts its proxy afresh (HAProxy and spillway (d) read the same file, so they cannot run side by",
+            "side), checks the routing with curl, warms it up (--warmup s, not recorded), then measures it and stops it.",
+            "CPU µs/req: the proxy process's utime+stime (all threads, /proc/PID/stat) over the run ÷ requests completed.",
+            "The goals are judged on the ratios of the medians over all runs (and again over the quiet runs).",
+        ]
+        return out + [ctx.rounds_line()]
+
+
+def rules_report(ctx, csv_path, rules=20, host="", path=""):
+    """Mode rules: the summary body (lines) and what the JSON summary holds (a dict)."""
+    spec = Rules(rules, host, path)
+    rows = read_rows(csv_path)
+    lines = summary(spec, ctx, rows)
+    return lines, rules_json(spec, ctx, rows)
+
+
+def rules_json(spec, ctx, rows):
+    """The figures of mode rules' summary as data: medians per target, ratios and goals, over all
+    runs and over the quiet runs."""
+
+    def part(max_noise):
+        sel = quiet(rows, max_noise)
+        med = {}
+        for t in ctx.targets:
+            mine = of_target(sel, t)
+            m = spec.medians(mine)
+            med[t] = {"runs": len(mine), "rps": m["rps"], "p50_us": m["p50"], "p99_us": m["p99"],
+                      "cpu_us_per_req": m["cpu"], "user_us_per_req": m["user"], "sys_us_per_req": m["sys"],
+                      "errors": m["errors"], "non2xx": m["non2xx"]}
+        inner = {t: {"cpu": med[t]["cpu_us_per_req"], "rps": med[t]["rps"], "p99": med[t]["p99_us"]} for t in med}
+        return {"targets": med, "ratios": spec.ratios(ctx, sel, inner), "goals": spec.goals(ctx, sel, inner)}
+
+    return {"mode": "rules", "rules": spec.rules, "host": spec.host, "path": spec.path, "load": ctx.load,
+            "conns": ctx.conns, "runs": ctx.runs, "seconds": ctx.seconds, "targets": ctx.targets,
+            "all": part(100), "quiet": dict(part(ctx.quiet_pct), max_foreign_pct=ctx.quiet_pct)}
