@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Compare spillway against HAProxy, nginx and no proxy at all, on this machine.
 #
-#   bench/compare.sh l4|l7|churn|tls|idle|drivers|all [--runs N] [--seconds S] [--warmup S] [--settle S]
+#   bench/compare.sh l4|l7|churn|tls|idle|drivers|rules|all [--runs N] [--seconds S] [--warmup S] [--settle S]
 #                       [--load loadgen|wrk] [--haproxy-splice auto|response|both|off]
 #                       [--targets direct,haproxy,nginx,spillway]
 #
@@ -11,7 +11,10 @@
 # spillway-io_uring and spillway-epoll (the same binary with that driver set); mode drivers runs
 # l7 and churn with haproxy, spillway (auto), spillway-io_uring and spillway-epoll side by side.
 #
-# Modes are functions named mode_<name> (l4, l7, churn, tls, idle, all); add more the same way.
+# Modes are functions named mode_<name> (l4, l7, churn, tls, idle, drivers, rules, all); add more
+# the same way. Mode rules measures the listener rules' cost (issue 17): spillway without rules,
+# with RULES_N (20) host+path rules in TOML, HAProxy with the same acl/use_backend lines, and
+# spillway on that very haproxy.cfg.
 # Mode all runs l7, churn, l4, tls and idle one after the other (each as its own invocation of
 # this script) and writes one combined table (markdown) and the JSON behind it.
 #
@@ -35,6 +38,7 @@
 #   RESULTS_DIR     where the CSV and summary go (default: target/bench-results)
 #   SPILLWAY_RUNTIME_EXTRA  lines added to spillway's [runtime] table (e.g. driver = "epoll")
 #   IDLE_CONNS      mode idle: connection counts (default 1000,10000; mode all: 10000)
+#   RULES_N         mode rules: the number of rules (default 20; the request matches the last)
 #
 # Needs: nginx, haproxy, taskset, ss, curl, python3 (--load wrk: wrk; tls: openssl; l4 with target
 # nginx: nginx's stream module, package libnginx-mod-stream). Only 127.0.0.1 is
@@ -55,8 +59,11 @@ PROXY_CPU=0
 BACKEND_CPU=1
 # spillway with the driver set by hand, beside the default (auto): modes l7, churn and drivers
 SPILLWAY_DRIVER_TARGETS="spillway-io_uring,spillway-epoll"
-# Per spillway target (spillway, spillway-io_uring, spillway-epoll): port, pid, config, log, and
-# the driver its shards reported.
+# The targets of mode rules besides spillway (no rules): the rules in TOML, HAProxy with the same
+# rules, spillway on HAProxy's file.
+RULES_TARGETS="spillway-rules,haproxy-rules,spillway-haproxy-cfg"
+# Per spillway target (spillway, spillway-io_uring, spillway-epoll, spillway-rules,
+# spillway-haproxy-cfg): port, pid, config, log, and the driver its shards reported.
 declare -A SPW_PORT SPW_PID SPW_CONF SPW_LOG SPW_DRIVER
 
 usage() {
@@ -79,6 +86,13 @@ modes:
   drivers
         l7 and churn with haproxy and spillway's three drivers side by side: spillway (the default,
         auto), spillway-io_uring, spillway-epoll; one table of both in RESULTS_DIR/drivers-STAMP.md
+  rules the listener rules' cost, HTTP keep-alive (client -t1 -c64, default --load wrk) with
+        Host: h20.example, GET /p20/x: spillway without rules (spillway), with 20 host_header +
+        path_pattern rules in TOML of which the request matches the last (spillway-rules),
+        HAProxy with the same 20 acl pairs + use_backend lines (haproxy-rules), and spillway
+        started on that very haproxy.cfg (spillway-haproxy-cfg); optional target haproxy (HAProxy
+        without rules). Each run starts its proxy afresh. Summary with the ratios and issue 17's
+        goals in RESULTS_DIR/rules-STAMP.md and .json (env RULES_N=20)
   all   l7, churn, l4, tls and idle (IDLE_CONNS=10000) in turn with the same options, then one
         combined table (markdown) and its JSON in RESULTS_DIR/all-STAMP/
 
@@ -87,12 +101,14 @@ options:
   --seconds S     length of each measured run (default 10)
   --warmup S      unrecorded warm-up per target before the first round (default 2, 0 = none)
   --load loadgen|wrk
-                  the client of l4, l7, churn and tls keep-alive: the bundled loadgen (default;
-                  closed loop, -t 1 --cpus 1) or wrk (-t1); tls handshakes always use loadgen
+                  the client of l4, l7, churn, rules and tls keep-alive: the bundled loadgen (default;
+                  closed loop, -t 1 --cpus 1) or wrk (-t1; the default of mode rules); tls
+                  handshakes always use loadgen
   --targets LIST  comma-separated subset of direct,haproxy,nginx,spillway (default: all the mode
                   has: l4, l7, churn all four; tls haproxy,nginx,spillway;
-                  idle haproxy,spillway); l7 and churn also take spillway-io_uring and
-                  spillway-epoll
+                  idle haproxy,spillway; rules spillway,spillway-rules,haproxy-rules,
+                  spillway-haproxy-cfg); l7 and churn also take spillway-io_uring and
+                  spillway-epoll, rules also haproxy
   --settle S      before each run, wait up to S s for both CPUs to be <25% busy and no rustc
                   to run (default 20, 0 = no wait)
   --haproxy-splice auto|response|both|off
@@ -109,7 +125,8 @@ SETTLE=20
 HAPROXY_SPLICE=auto
 QUIET_PCT=25
 TARGETS=""
-LOAD=loadgen
+# the client: --load, else wrk in mode rules and loadgen in the others
+LOAD=""
 
 parse_args() {
     [[ $# -ge 1 ]] || usage
@@ -133,6 +150,10 @@ parse_args() {
     [[ $WARMUP =~ ^[0-9]+$ ]] || bench_die "--warmup must be a non-negative integer"
     [[ $SETTLE =~ ^[0-9]+$ ]] || bench_die "--settle must be a non-negative integer"
     [[ $HAPROXY_SPLICE =~ ^(auto|response|both|off)$ ]] || bench_die "--haproxy-splice must be auto, response, both or off"
+    if [[ -z $LOAD ]]; then
+        LOAD=loadgen
+        [[ $MODE == rules ]] && LOAD=wrk
+    fi
     [[ $LOAD =~ ^(loadgen|wrk)$ ]] || bench_die "--load must be loadgen or wrk"
     TARGETS_GIVEN=$TARGETS
     local t supported
@@ -142,8 +163,9 @@ parse_args() {
     IFS=, read -r -a TARGET_LIST <<<"$TARGETS"
     local allowed=$supported
     [[ $MODE == l7 || $MODE == churn ]] && allowed+=",$SPILLWAY_DRIVER_TARGETS"
+    [[ $MODE == rules ]] && allowed+=",haproxy"
     for t in "${TARGET_LIST[@]}"; do
-        case $t in direct | haproxy | nginx | spillway | spillway-io_uring | spillway-epoll) ;; *) bench_die "unknown target '$t'" ;; esac
+        case $t in direct | haproxy | nginx | spillway | spillway-io_uring | spillway-epoll | spillway-rules | haproxy-rules | spillway-haproxy-cfg) ;; *) bench_die "unknown target '$t'" ;; esac
         [[ ",$allowed," == *",$t,"* ]] || bench_die "target '$t' is not available in mode $MODE (it has $allowed)"
     done
 }
@@ -157,6 +179,7 @@ mode_targets() {
         tls) echo "haproxy,nginx,spillway" ;;
         idle) echo "direct,haproxy,spillway" ;;
         drivers) echo "haproxy,spillway,$SPILLWAY_DRIVER_TARGETS" ;;
+        rules) echo "spillway,$RULES_TARGETS" ;;
         *) echo "direct,haproxy,nginx,spillway" ;;
     esac
 }
@@ -278,12 +301,21 @@ launch_nginx_proxy() {
     bench_log "nginx $what pid ${NGINXP_PIDS[0]} (worker $NGINXP_WORKER) on 127.0.0.1:$NGINXP_PORT, CPU $PROXY_CPU"
 }
 
-# nginx serving $BENCH_TMP/www on 127.0.0.1:$NGINX_PORT, pinned to the backend CPU.
+# nginx serving $BENCH_TMP/www on 127.0.0.1:$NGINX_PORT, pinned to the backend CPU. With
+# NGINX_MISS=1 (mode rules) a third server, on NGINX_MISS_PORT, answers every request with 421:
+# the default group of the rules' targets, which no measured request should reach.
 start_nginx() {
-    local dir=$BENCH_TMP/nginx
+    local dir=$BENCH_TMP/nginx miss=""
     mkdir -p "$dir/www" "$dir/tmp"
     NGINX_PORT=$(bench_free_port)
     NGINX_STATUS_PORT=$(bench_free_port)
+    if [[ ${NGINX_MISS:-0} == 1 ]]; then
+        NGINX_MISS_PORT=$(bench_free_port)
+        miss="    server {
+        listen 127.0.0.1:$NGINX_MISS_PORT;
+        location / { return 421 \"no rule matched\\n\"; }
+    }"
+    fi
     local wc=${NGINX_WORKER_CONNECTIONS:-1024}
     cat >"$dir/nginx.conf" <<EOF
 $(nginx_main_conf "$dir" "$wc")
@@ -305,6 +337,7 @@ $(nginx_temp_paths "$dir")
         listen 127.0.0.1:$NGINX_STATUS_PORT;
         location = /status { stub_status; }
     }
+$miss
 }
 EOF
     launch_nginx "$dir" "$BACKEND_CPU" "$NGINX_PORT"
@@ -534,7 +567,9 @@ spillway_bin() {
 
 # start_spillway [TARGET]: spillway on CPU $PROXY_CPU with its default configuration; TARGET
 # spillway-io_uring or spillway-epoll sets that driver (default: spillway, no driver key, so
-# auto). Sets SPW_PORT/SPW_PID/SPW_CONF/SPW_LOG/SPW_DRIVER[TARGET], and for TARGET spillway also
+# auto); spillway-rules and spillway-haproxy-cfg (mode rules) run the configuration and port
+# that rules_write_configs left in SPW_CONF and SPW_PORT. Sets
+# SPW_PORT/SPW_PID/SPW_CONF/SPW_LOG/SPW_DRIVER[TARGET], and for TARGET spillway also
 # SPILLWAY_PORT and SPILLWAY_PID.
 start_spillway() {
     local target=${1:-spillway}
@@ -543,6 +578,9 @@ start_spillway() {
     [[ -x $bin ]] || bin=$(spillway_bin)
     case $target in
         spillway) ;;
+        spillway-rules | spillway-haproxy-cfg)
+            launch_spillway "$target" "$bin" "${SPW_CONF[$target]:?}" "${SPW_PORT[$target]:?}"
+            return ;;
         spillway-*) driver_line="driver = \"${target#spillway-}\"" ;;
         *) bench_die "start_spillway: unknown target $target" ;;
     esac
@@ -578,7 +616,16 @@ name = "nginx"
 targets = [ { addr = "127.0.0.1:$NGINX_PORT" } ]
 ${SPILLWAY_GROUP_EXTRA:-}
 EOF
-    local conf=$dir/$name.toml log=$dir/spillway.log pid
+    launch_spillway "$target" "$bin" "$dir/$name.toml" "$port"
+}
+
+# launch_spillway TARGET BIN CONF PORT: BIN -f CONF on CPU $PROXY_CPU, which must listen on
+# 127.0.0.1:PORT and log its shards' drivers; its log is $BENCH_TMP/TARGET/spillway.log (the
+# log of an earlier start of TARGET is kept in spillway.earlier.log).
+launch_spillway() {
+    local target=$1 bin=$2 conf=$3 port=$4 log=$BENCH_TMP/$1/spillway.log pid
+    mkdir -p "$BENCH_TMP/$target"
+    [[ -s $log ]] && cat "$log" >>"$BENCH_TMP/$target/spillway.earlier.log"
     taskset -c "$PROXY_CPU" "$bin" -f "$conf" >"$log" 2>&1 &
     pid=$!
     bench_track "$pid"
@@ -732,10 +779,11 @@ run_wrk() {
 # -c64 --latency, or with --load loadgen the bundled loadgen -t 1 -c64) on the backend CPU,
 # bounded in time; in mode churn every request carries `Connection: close` (loadgen then opens
 # a new connection for every request, as wrk does); in mode tls it speaks https (wrk with the
-# cipher of $WRK_OPENSSL_CONF).
+# cipher of $WRK_OPENSSL_CONF); in mode rules every request carries `Host: $HTTP_HOST`.
 run_wrk_http() {
     local url=$HTTP_SCHEME://127.0.0.1:$1$HTTP_PATH hdr=()
     [[ $MODE == churn ]] && hdr=(-H "Connection: close")
+    [[ -n $HTTP_HOST ]] && hdr+=(-H "Host: $HTTP_HOST")
     if [[ $LOAD == loadgen ]]; then
         run_loadgen_http "$1" "$2" "$3" "$url" "$HTTP_CONNS" "${hdr[@]}"
     else
@@ -771,7 +819,7 @@ client_run() {
 target_port() {
     case $1 in
         direct) echo "$NGINX_PORT" ;;
-        haproxy) echo "$HAPROXY_PORT" ;;
+        haproxy*) echo "$HAPROXY_PORT" ;;
         nginx) echo "$NGINXP_PORT" ;;
         spillway*) echo "${SPW_PORT[$1]}" ;;
     esac
@@ -782,7 +830,7 @@ target_port() {
 target_pid() {
     case $1 in
         direct) echo "" ;;
-        haproxy) echo "$HAPROXY_PID" ;;
+        haproxy*) echo "$HAPROXY_PID" ;;
         nginx) echo "$NGINXP_WORKER" ;;
         spillway*) echo "${SPW_PID[$1]}" ;;
     esac
@@ -792,7 +840,7 @@ target_pid() {
 proxy_cpu_pids() {
     case $1 in
         direct) echo "" ;;
-        haproxy) echo "$HAPROXY_PID" ;;
+        haproxy*) echo "$HAPROXY_PID" ;;
         nginx) echo "${NGINXP_PIDS[*]}" ;;
         spillway*) echo "${SPW_PID[$1]}" ;;
     esac
@@ -1021,8 +1069,9 @@ mode_l4() {
 # ---------------------------------------------------------------- modes l7 and churn
 
 # The small GET of modes l7 and churn (100 bytes, like an API answer), by HTTP_CONNS
-# connections of the client.
+# connections of the client; HTTP_HOST, when set (mode rules), is sent as the Host header.
 HTTP_PATH=/small.txt
+HTTP_HOST=""
 HTTP_BODY_SIZE=100
 HTTP_CONNS=64
 # the body size of every response (mode l4: FILE_SIZE)
@@ -1036,23 +1085,25 @@ WRK_OPENSSL_CONF=""
 # One GET through PORT must return 200 and exactly HTTP_BODY_SIZE bytes (over TLS
 # with the self-signed bench certificate when PORT is the tls mode's).
 check_small_get() {
-    local name=$1 port=$2 out scheme=http
+    local name=$1 port=$2 out scheme=http hdr=()
     [[ $name != direct ]] && scheme=$HTTP_SCHEME
-    out=$(curl -sk --max-time 10 -o /dev/null -w '%{http_code} %{size_download}' \
+    [[ -n $HTTP_HOST ]] && hdr=(-H "Host: $HTTP_HOST")
+    out=$(curl -sk --max-time 10 "${hdr[@]}" -o /dev/null -w '%{http_code} %{size_download}' \
         "$scheme://127.0.0.1:$port$HTTP_PATH") || true
-    [[ $out == "200 $HTTP_BODY_SIZE" ]] || bench_die "$name: GET $HTTP_PATH via port $port gave '$out', wanted '200 $HTTP_BODY_SIZE'"
+    [[ $out == "200 $HTTP_BODY_SIZE" ]] || bench_die "$name: GET $HTTP_PATH${HTTP_HOST:+ (Host: $HTTP_HOST)} via port $port gave '$out', wanted '200 $HTTP_BODY_SIZE'"
 }
 
-# http_prepare: what modes l7, churn and tls share before the proxies start: the temp
-# dir, a private copy of spillway, the 100-byte file, wrk's report script, the backend nginx.
+# http_prepare: what modes l7, churn, tls and rules share before the proxies start: the temp
+# dir, a private copy of spillway, the 100-byte file (at HTTP_PATH), wrk's report script, the
+# backend nginx.
 http_prepare() {
     need nginx haproxy taskset ss curl awk pgrep timeout python3
     check_cpus
     BENCH_TMP=$(mktemp -d /tmp/spillway-bench.XXXXXX)
     need_load
     has_spillway && copy_spillway
-    mkdir -p "$BENCH_TMP/nginx/www"
-    head -c "$HTTP_BODY_SIZE" /dev/urandom | base64 -w0 | head -c "$HTTP_BODY_SIZE" >"$BENCH_TMP/nginx/www/small.txt"
+    mkdir -p "$(dirname "$BENCH_TMP/nginx/www$HTTP_PATH")"
+    head -c "$HTTP_BODY_SIZE" /dev/urandom | base64 -w0 | head -c "$HTTP_BODY_SIZE" >"$BENCH_TMP/nginx/www$HTTP_PATH"
     write_wrk_lua
 
     start_nginx
@@ -1375,6 +1426,149 @@ mode_idle() {
     bench_log "summary: $MD"
 }
 
+# ---------------------------------------------------------------- mode rules
+
+# Mode rules (issue 17, "Performance"): what listener rules cost per request. Targets, all on
+# one HTTP keep-alive listener in front of the same backend nginx (bench/lib/spillbench/rules.py
+# writes the configurations):
+#   spillway              (a) no rules: mode l7's configuration
+#   spillway-rules        (b) RULES_N [[listener.rule]] (host_header hI.example + path_pattern
+#                         /pI/*, each forwarding to its own group)
+#   haproxy-rules         (c) HAProxy with the same acl pairs and use_backend lines
+#   spillway-haproxy-cfg  (d) spillway started on (c)'s very haproxy.cfg (the drop-in case)
+#   haproxy               (optional, not by default) HAProxy without rules, mode l7's
+# The request (Host hN.example, GET /pN/x) matches only the last rule. Every rule's group is the
+# backend nginx; the default group of (b), (c), (d) is nginx's 421 server, so a request the
+# rules do not route counts as a non-2xx answer.
+
+# RULES_N: the number of rules (1 to 100).
+RULES_N=${RULES_N:-20}
+
+# rules_write_configs: the configurations of the rules' targets in $BENCH_TMP/rules: rules.toml
+# (spillway-rules) and haproxy.cfg (haproxy-rules and spillway-haproxy-cfg, which therefore never
+# run at the same time: they bind the same port). Sets RULES_DIR, RULES_CFG, RULES_PORT,
+# RULES_STATS_PORT and SPW_CONF/SPW_PORT of the two spillway targets.
+rules_write_configs() {
+    local hard maxconn=12000 toml_port
+    RULES_DIR=$BENCH_TMP/rules
+    mkdir -p "$RULES_DIR"
+    # spillway reads haproxy.cfg too, and knows no `no strict-limits`: a maxconn whose fds
+    # (2 per connection) fit under the hard RLIMIT_NOFILE instead, as HAProxy wants them all
+    hard=$(ulimit -Hn)
+    ulimit -n "$hard" 2>/dev/null || true
+    [[ $hard != unlimited && $hard -lt 24100 ]] && maxconn=$(((hard - 200) / 2))
+    RULES_HAPROXY_MAXCONN=$maxconn
+    RULES_PORT=$(bench_free_port)
+    RULES_STATS_PORT=$(bench_free_port)
+    RULES_CFG=$RULES_DIR/haproxy.cfg
+    bench_py rules-config haproxy --rules "$RULES_N" --port "$RULES_PORT" --admin-port "$RULES_STATS_PORT" \
+        --backend "127.0.0.1:$NGINX_PORT" --miss "127.0.0.1:$NGINX_MISS_PORT" --proxy-cpu "$PROXY_CPU" \
+        --maxconn "$maxconn" >"$RULES_CFG" || bench_die "cannot write $RULES_CFG"
+    toml_port=$(bench_free_port)
+    bench_py rules-config toml --rules "$RULES_N" --port "$toml_port" --admin-port "$(bench_free_port)" \
+        --backend "127.0.0.1:$NGINX_PORT" --miss "127.0.0.1:$NGINX_MISS_PORT" \
+        --runtime-extra "${SPILLWAY_RUNTIME_EXTRA:-}" --group-extra "${SPILLWAY_GROUP_EXTRA:-}" \
+        >"$RULES_DIR/rules.toml" || bench_die "cannot write $RULES_DIR/rules.toml"
+    SPW_CONF[spillway-rules]=$RULES_DIR/rules.toml SPW_PORT[spillway-rules]=$toml_port
+    SPW_CONF[spillway-haproxy-cfg]=$RULES_CFG SPW_PORT[spillway-haproxy-cfg]=$RULES_PORT
+    haproxy -q -c -f "$RULES_CFG" >"$RULES_DIR/haproxy-check.log" 2>&1 ||
+        bench_die "haproxy rejects $RULES_CFG: $(cat "$RULES_DIR/haproxy-check.log")"
+    if has_spillway; then
+        "$BENCH_TMP/spillway/spillway" -c -f "$RULES_CFG" >"$RULES_DIR/spillway-check-cfg.log" 2>&1 ||
+            bench_die "spillway rejects $RULES_CFG: $(cat "$RULES_DIR/spillway-check-cfg.log")"
+        "$BENCH_TMP/spillway/spillway" -c -f "$RULES_DIR/rules.toml" >"$RULES_DIR/spillway-check-toml.log" 2>&1 ||
+            bench_die "spillway rejects $RULES_DIR/rules.toml: $(cat "$RULES_DIR/spillway-check-toml.log")"
+    fi
+    bench_log "rules: $RULES_N host+path rules; $RULES_DIR/rules.toml, $RULES_CFG (frontend 127.0.0.1:$RULES_PORT, stats/admin 127.0.0.1:$RULES_STATS_PORT, maxconn $maxconn)"
+}
+
+# rules_start TARGET: starts TARGET (one of the mode's) on the proxy CPU.
+rules_start() {
+    case $1 in
+        haproxy) HAPROXY_MODE=http start_haproxy ;;
+        haproxy-rules)
+            HAPROXY_PORT=$RULES_PORT HAPROXY_MAXCONN=$RULES_HAPROXY_MAXCONN
+            launch_haproxy "$RULES_DIR" " (mode http, $RULES_N acl pairs + use_backend, maxconn $RULES_HAPROXY_MAXCONN)" ;;
+        spillway) SPILLWAY_PROTOCOL=http start_spillway spillway ;;
+        spillway-rules | spillway-haproxy-cfg) start_spillway "$1" ;;
+        *) bench_die "rules_start: unknown target $1" ;;
+    esac
+}
+
+# rules_stop TARGET: stops what rules_start started (and waits for it to go).
+rules_stop() {
+    local pid
+    pid=$(target_pid "$1")
+    [[ -n $pid ]] && bench_stop_pid "$pid"
+    return 0
+}
+
+# rules_status PORT HOST PATH: "STATUS BYTES" of one GET of PATH with Host HOST through PORT.
+rules_status() {
+    curl -s --max-time 10 -H "Host: $2" -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$1$3" || true
+}
+
+# rules_check TARGET: the measured request must get the 100-byte file through TARGET; through
+# the rules' targets, a request that fails only the last rule's host, or only its path, must get
+# the default's 421 (the rules are evaluated, not bypassed).
+rules_check() {
+    local t=$1 port out h p
+    port=$(target_port "$t")
+    check_small_get "$t" "$port"
+    [[ $t == spillway || $t == haproxy ]] && return 0
+    for h in "h$((RULES_N + 1)).example" "$HTTP_HOST"; do
+        p=$HTTP_PATH
+        [[ $h == "$HTTP_HOST" ]] && p=/p$((RULES_N + 1))/x
+        out=$(rules_status "$port" "$h" "$p")
+        [[ $out == 421* ]] || bench_die "$t: GET $p (Host: $h) matches no rule and should get the default's 421, got '$out'"
+    done
+}
+
+# rules_keep_configs STAMP: the configurations next to the results.
+rules_keep_configs() {
+    cp "$RULES_CFG" "$RESULTS/rules-$1.haproxy.cfg"
+    cp "$RULES_DIR/rules.toml" "$RESULTS/rules-$1.toml"
+}
+
+mode_rules() {
+    read -r HTTP_HOST HTTP_PATH < <(PYTHONPATH="$ROOT/bench/lib" python3 -m spillbench rules-request --rules "$RULES_N") ||
+        bench_die "RULES_N=$RULES_N: the number of rules must be 1 to 100"
+    [[ -n $HTTP_PATH ]] || bench_die "RULES_N=$RULES_N: the number of rules must be 1 to 100"
+    NGINX_MISS=1 http_prepare
+    rules_write_configs
+    results_csv http
+    LOAD_BEFORE=$(load_average)
+    local r t port
+    bench_log "measuring: $RUNS rounds × ${SECONDS_PER_RUN}s × (${TARGET_LIST[*]}), each run on a fresh proxy with ${WARMUP}s warm-up; GET $HTTP_PATH, Host: $HTTP_HOST"
+    for ((r = 1; r <= RUNS; r++)); do
+        for t in "${TARGET_LIST[@]}"; do
+            rules_start "$t"
+            rules_check "$t"
+            port=$(target_port "$t")
+            [[ $WARMUP -gt 0 ]] && client_run http "$port" "$WARMUP" "$BENCH_TMP/warmup-$t-$r.out"
+            wait_quiet "$SETTLE"
+            measure http "$t" "$r"
+            rules_stop "$t"
+        done
+    done
+    {
+        echo "# spillway bench: rules ($RULES_N host+path rules, the request matches the last; $LOAD -t1 -c$HTTP_CONNS keep-alive, GET of $HTTP_BODY_SIZE bytes), $(date -u '+%Y-%m-%d %H:%M UTC')"
+        echo
+        echo "command: RULES_N=$RULES_N bench/compare.sh rules --runs $RUNS --seconds $SECONDS_PER_RUN --warmup $WARMUP --settle $SETTLE --load $LOAD --targets $TARGETS"
+        echo "kernel: $(uname -r); CPUs: $(nproc --all); nginx $(nginx_version); client: $(client_version)"
+        echo "request: GET $HTTP_PATH, Host: $HTTP_HOST"
+        echo "haproxy: $(haproxy_version) (mode http, http-reuse always, maxconn $RULES_HAPROXY_MAXCONN for haproxy-rules); configurations: rules-$STAMP.haproxy.cfg (haproxy-rules, spillway-haproxy-cfg), rules-$STAMP.toml (spillway-rules)"
+        spillway_versions
+        echo "load average before/after: $LOAD_BEFORE / $(load_average)"
+        echo
+    } >"$MD.head"
+    rules_keep_configs "$STAMP"
+    http_keep_spillway_log "$STAMP"
+    write_summary rules --rules "$RULES_N" --json "$RESULTS/rules-$STAMP.json"
+    bench_log "raw CSV: $CSV"
+    bench_log "summary: $MD, JSON: $RESULTS/rules-$STAMP.json"
+}
+
 # ---------------------------------------------------------------- modes all and drivers
 
 # all_targets MODE: the targets of MODE for mode all: the mode's own list, filtered by
@@ -1406,6 +1600,22 @@ run_submode() {
     return "$rc"
 }
 
+# batch_prepare NAME: what modes all and drivers do before their sub-modes run: check the
+# tools, make the batch's results directory and build (or take SPILLWAY_BIN / LOADGEN_BIN) the
+# binaries once, exported so that every sub-mode measures the same ones. Sets BATCH_STAMP,
+# BATCH_RESULTS (RESULTS_DIR or target/bench-results) and BATCH_DIR (BATCH_RESULTS/NAME-STAMP).
+batch_prepare() {
+    need python3 nginx haproxy
+    [[ $LOAD == wrk ]] && need wrk
+    BATCH_STAMP=$(date +%Y%m%d-%H%M%S)
+    BATCH_RESULTS=${RESULTS_DIR:-$ROOT/target/bench-results}
+    BATCH_DIR=$BATCH_RESULTS/$1-$BATCH_STAMP
+    mkdir -p "$BATCH_DIR"
+    SPILLWAY_BIN=$(spillway_bin)
+    LOADGEN_BIN=$(loadgen_bin)
+    export SPILLWAY_BIN LOADGEN_BIN
+}
+
 # sha12 FILE: the first 12 hex digits of FILE's sha256.
 sha12() {
     local s
@@ -1418,18 +1628,9 @@ sha12() {
 # one combined table from their CSVs (bench/lib/all_summary.py). A mode that fails is
 # reported as failed and the others still run; nothing is checked about the figures.
 mode_all() {
-    need python3 nginx haproxy
-    [[ $LOAD == wrk ]] && need wrk
     [[ ",$(all_targets l4)," == *",nginx,"* ]] && need_nginx_stream
-    local stamp results dir t0 t1 m targets rc model wrkv=""
-    stamp=$(date +%Y%m%d-%H%M%S)
-    results=${RESULTS_DIR:-$ROOT/target/bench-results}
-    dir=$results/all-$stamp
-    mkdir -p "$dir"
-    # build (or take SPILLWAY_BIN / LOADGEN_BIN) once, so every mode measures the same binaries
-    SPILLWAY_BIN=$(spillway_bin)
-    LOADGEN_BIN=$(loadgen_bin)
-    export SPILLWAY_BIN LOADGEN_BIN
+    batch_prepare all
+    local stamp=$BATCH_STAMP results=$BATCH_RESULTS dir=$BATCH_DIR t0 t1 m targets rc model wrkv=""
     export IDLE_CONNS=${IDLE_CONNS:-10000}
     local -a modes=(l7 churn l4 tls idle) opts=(--runs "$RUNS" --seconds "$SECONDS_PER_RUN" --warmup "$WARMUP"
         --settle "$SETTLE" --load "$LOAD" --haproxy-splice "$HAPROXY_SPLICE")
@@ -1497,16 +1698,8 @@ mode_all() {
 # bench/lib/drivers_summary.py writes one table of both, with the default config's CPU per
 # request against HAProxy's.
 mode_drivers() {
-    need python3 nginx haproxy
-    [[ $LOAD == wrk ]] && need wrk
-    local stamp results dir m rc targets=$TARGETS
-    stamp=$(date +%Y%m%d-%H%M%S)
-    results=${RESULTS_DIR:-$ROOT/target/bench-results}
-    dir=$results/drivers-$stamp
-    mkdir -p "$dir"
-    SPILLWAY_BIN=$(spillway_bin)
-    LOADGEN_BIN=$(loadgen_bin)
-    export SPILLWAY_BIN LOADGEN_BIN
+    batch_prepare drivers
+    local stamp=$BATCH_STAMP results=$BATCH_RESULTS dir=$BATCH_DIR m rc targets=$TARGETS
     local -a opts=(--runs "$RUNS" --seconds "$SECONDS_PER_RUN" --warmup "$WARMUP" --settle "$SETTLE" --load "$LOAD")
     {
         echo "# spillway bench: drivers (l7 and churn, $LOAD -t1 -c64), $(date -u '+%Y-%m-%d %H:%M UTC')"
@@ -1545,8 +1738,9 @@ main() {
         tls) mode_tls ;;
         idle) mode_idle ;;
         drivers) mode_drivers ;;
+        rules) mode_rules ;;
         all) mode_all ;;
-        *) bench_die "unknown mode '$MODE' (known: l4, l7, churn, tls, idle, drivers, all)" ;;
+        *) bench_die "unknown mode '$MODE' (known: l4, l7, churn, tls, idle, drivers, rules, all)" ;;
     esac
 }
 

@@ -36,6 +36,20 @@ pub fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
+/// One `recv(2)` that throws away up to `max` bytes without copying them (`MSG_TRUNC`, which
+/// TCP implements as "discard", tcp(7)): bytes discarded, 0 at EOF, `WouldBlock` when nothing
+/// is there.
+pub fn discard(fd: RawFd, max: usize) -> io::Result<usize> {
+    // SAFETY: with MSG_TRUNC a TCP socket copies nothing into the buffer, so a null buffer is
+    // never written to (the kernel only checks the range lies in user space).
+    let n = unsafe { libc::recv(fd, std::ptr::null_mut(), max, libc::MSG_TRUNC | libc::MSG_DONTWAIT) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
 /// One `send(2)`. `MSG_NOSIGNAL`: a closed peer gives `EPIPE`, it does not kill the process.
 pub fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: buf is a valid readable region of buf.len() bytes.

@@ -61,10 +61,10 @@
 //! - [`rules`]: listener rules compiled for the request path: conditions, forwards, redirects,
 //!   fixed responses, header edits.
 //! - [`config`]: the typed configuration tree, its readers (TOML, haproxy.cfg) and validation.
-//! - Leaves: [`metrics`] (per-shard counters, merged snapshots), [`pem`] (certificate and key
-//!   files), [`pipe`] (the per-shard pipe pool for splice), [`latch`] (a one-way shard-local
-//!   signal), [`sockopt`] (socket settings std and monoio do not expose), [`memory`] (handing
-//!   freed memory back after a burst).
+//! - Leaves: [`metrics`] (per-shard counters, merged snapshots, the `/metrics` names), [`pem`]
+//!   (certificate and key files), [`pipe`] (the per-shard pipe pool for splice), [`latch`] (a
+//!   one-way shard-local signal), [`sockopt`] (socket settings std and monoio do not expose),
+//!   [`memory`] (handing freed memory back after a burst).
 pub mod admin;
 pub mod balance;
 pub mod cli;

@@ -5,6 +5,14 @@
 //! clear start-up error, and so that a listener bound to port 0 (tests) gets one port shared by
 //! all shards (the first bind resolves it, the others join it).
 //!
+//! Binding and listening are two steps. A socket joins its SO_REUSEPORT group, and the kernel
+//! starts queueing connections at it, only at `listen(2)`: closing it after that resets what
+//! sits in its queue. During a `-sf` reload without an upgrade socket the group is shared with
+//! the running process, so a new process that listened and then failed (its admin port, a
+//! shard that cannot start) would reset clients the old one could have served. So [`bind`]
+//! only binds, and [`listen`] is called on every socket once everything that can fail has
+//! succeeded (`server.rs`).
+//!
 //! A second spillway started by mistake on the same port would, with SO_REUSEPORT alone,
 //! silently share the traffic. So before binding, a probe socket *without* SO_REUSEPORT binds
 //! the address: it fails with `EADDRINUSE` if anybody listens there. Only a hand-over (`-sf`)
@@ -37,7 +45,8 @@ use crate::{
 /// Kernel accept queue length asked for (the kernel caps it at `net.core.somaxconn`).
 const BACKLOG: i32 = 65_535;
 
-/// Binds `shards` SO_REUSEPORT sockets to `addr` and returns them with the address they got.
+/// Binds `shards` SO_REUSEPORT sockets to `addr` and returns them with the address they got;
+/// they do not listen yet (see [`listen`]), apart from `inherited` ones, which listen already.
 /// Unless `handover`, first makes sure no other process listens there.
 pub fn bind(
     addr: SocketAddr,
@@ -81,7 +90,13 @@ pub fn bind(
     Ok((addr, sockets))
 }
 
-/// A non-blocking listening socket on `addr` in its SO_REUSEPORT group.
+/// Makes a bound socket listen: from here on it is in its SO_REUSEPORT group and the kernel
+/// queues connections at it. Harmless on a socket that listens already (an inherited one).
+pub fn listen(socket: &impl std::os::fd::AsFd) -> io::Result<()> {
+    socket2::SockRef::from(socket).listen(BACKLOG)
+}
+
+/// A non-blocking socket bound to `addr` with SO_REUSEPORT; not listening yet.
 fn reuseport_socket(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     let s = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
     s.set_reuse_address(true)?;
@@ -91,7 +106,6 @@ fn reuseport_socket(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     }
     s.set_nonblocking(true)?;
     s.bind(&addr.into())?;
-    s.listen(BACKLOG)?;
     Ok(s.into())
 }
 

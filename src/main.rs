@@ -99,10 +99,21 @@ fn main() -> ExitCode {
     let mut server = match Server::start(config, options) {
         Ok(s) => s,
         Err(e) => {
+            // A failed start listened on nothing (server.rs) and signalled nobody: during a
+            // reload, the operator must know the old process still serves.
+            let message = if taking_over {
+                let pids: Vec<String> = cli.soft_stop.iter().chain(&cli.hard_stop).map(u32::to_string).collect();
+                format!(
+                    "spillway: {e}\nspillway: reload aborted: the running process (pid {}) was not told to stop and keeps serving",
+                    pids.join(", ")
+                )
+            } else {
+                format!("spillway: {e}")
+            };
             // With -D the parent prints it (it owns the terminal); print it once.
             match report {
-                Some(r) => r.failed(&format!("spillway: {e}")),
-                None => eprintln!("spillway: {e}"),
+                Some(r) => r.failed(&message),
+                None => eprintln!("{message}"),
             }
             return ExitCode::FAILURE;
         }

@@ -1,9 +1,13 @@
 //! A running spillway: the bound listeners, the shard threads, and the control operations on
 //! them (figures, drain, stop). `main.rs` drives it from signals; tests drive it directly.
 //!
-//! Start-up order: bind every listener (so a port in use fails before anything runs), then
-//! start the shards, then wait until each one reports that its accept loops run. When
-//! `start` returns `Ok`, every listener accepts.
+//! Start-up order: first everything that can fail, with no socket listening yet: certificates,
+//! binding every listener and the admin API (so a port in use fails before anything runs), the
+//! upgrade socket (under a temporary name), the shards' runtimes. Only then do the sockets
+//! listen (join their SO_REUSEPORT groups, `listener.rs`), the shards start accepting, and the
+//! upgrade socket takes its name. So a reload (`-sf`) that fails leaves the running process's
+//! share of the ports and its upgrade socket as they were, and resets nobody. When `start`
+//! returns `Ok`, every listener accepts.
 
 use std::{
     net::SocketAddr,
@@ -42,6 +46,8 @@ pub enum StartError {
     AdminBind { addr: SocketAddr, source: std::io::Error },
     #[error("upgrade socket {}: {source}", path.display())]
     Upgrade { path: std::path::PathBuf, source: std::io::Error },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
     #[error("cannot start shard {shard}: {reason}")]
     Shard { shard: usize, reason: String },
 }
@@ -86,7 +92,8 @@ impl Server {
         let mut resolved = Vec::new();
         let mut sockets_per_shard: Vec<Vec<(usize, std::net::TcpListener)>> =
             (0..shard_count).map(|_| Vec::new()).collect();
-        // Duplicates of every listening socket, for the upgrade offer.
+        // Duplicates of every listening socket: they listen through these, and are offered to
+        // a reloading process. A socket without one would never listen: a failed dup fails.
         let mut offered: Vec<(SocketAddr, OwnedFd)> = Vec::new();
         for (index, l) in config.listeners.iter().enumerate() {
             let inherited = options.inherited.take(l.bind);
@@ -103,9 +110,8 @@ impl Server {
             resolved.push(addr);
             for (i, list) in sockets.into_iter().enumerate() {
                 for s in list {
-                    if let Ok(dup) = s.try_clone() {
-                        offered.push((addr, OwnedFd::from(dup)));
-                    }
+                    let dup = s.try_clone().map_err(|source| StartError::Listen { addr, source })?;
+                    offered.push((addr, OwnedFd::from(dup)));
                     sockets_per_shard[i].push((index, s));
                 }
             }
@@ -113,17 +119,11 @@ impl Server {
 
         let (admin_addr, mut admin_socket) = match config.admin.listen {
             Some(addr) => {
-                let socket = match options.inherited.take(addr).pop() {
-                    Some(s) => s,
-                    None => std::net::TcpListener::bind(addr)
-                        .and_then(|s| s.set_nonblocking(true).map(|_| s))
-                        .map_err(|source| StartError::AdminBind { addr, source })?,
-                };
-                let local = socket.local_addr().ok();
-                if let (Some(a), Ok(dup)) = (local, socket.try_clone()) {
-                    offered.push((a, OwnedFd::from(dup)));
-                }
-                (local, Some(socket))
+                let socket = bind_admin(addr, options.handover, options.inherited.take(addr))?;
+                let local = socket.local_addr().map_err(|source| StartError::AdminBind { addr, source })?;
+                let dup = socket.try_clone().map_err(|source| StartError::AdminBind { addr, source })?;
+                offered.push((local, OwnedFd::from(dup)));
+                (Some(local), Some(socket))
             }
             None => (None, None),
         };
@@ -148,20 +148,9 @@ impl Server {
             receivers.push(rx);
         }
         let control = Arc::new(Control::new(config.clone(), senders, tls));
-        let (ready_tx, ready_rx) = crossbeam_channel::bounded(shard_count);
-        let mut threads = Vec::with_capacity(shard_count);
-        for (id, (sockets, receiver)) in sockets_per_shard.into_iter().zip(receivers).enumerate() {
-            let cpu = (config.runtime.pin && !cpus.is_empty()).then(|| cpus[id % cpus.len()]);
-            let (ctl, lim, ready) = (control.clone(), limit.clone(), ready_tx.clone());
-            let admin = if id == 0 { admin_socket.take() } else { None };
-            let thread = spawn::spawn_shard(id, cpu, config.runtime.driver, move |driver| async move {
-                let s = Shard::new(id, ctl, lim, driver);
-                shard::run(std::rc::Rc::new(s), sockets, admin, receiver, ready).await
-            })
-            .map_err(|e| StartError::Shard { shard: id, reason: e.to_string() })?;
-            threads.push(Some(thread));
-        }
-        drop(ready_tx);
+        // Everything listens from the duplicates kept here (the same sockets the shards get).
+        let to_listen: Vec<(SocketAddr, OwnedFd)> =
+            offered.iter().filter_map(|(addr, fd)| Some((*addr, fd.try_clone().ok()?))).collect();
         let offer = match &config.runtime.upgrade_socket {
             Some(path) => Some(
                 Offer::serve(path, offered, control.handed_over_flag())
@@ -169,19 +158,42 @@ impl Server {
             ),
             None => None,
         };
-        let server = Server { control, offer, listeners, admin: admin_addr, threads, limit };
-        for id in 0..shard_count {
-            match ready_rx.recv_timeout(CONTROL_TIMEOUT) {
-                Ok(Ok(())) => {}
-                Ok(Err(reason)) => return Err(StartError::Shard { shard: id, reason }),
-                Err(_) => {
-                    return Err(StartError::Shard {
-                        shard: id,
-                        reason: "the shard's runtime did not start (is io_uring disabled? try driver = \"epoll\")"
-                            .into(),
-                    })
-                }
-            }
+        // Each shard reports twice: its runtime is up (it waits then for `go`), and it accepts.
+        let (ready_tx, ready_rx) = crossbeam_channel::bounded(2 * shard_count);
+        let mut threads = Vec::with_capacity(shard_count);
+        let mut go = Vec::with_capacity(shard_count);
+        for (id, (sockets, receiver)) in sockets_per_shard.into_iter().zip(receivers).enumerate() {
+            let cpu = (config.runtime.pin && !cpus.is_empty()).then(|| cpus[id % cpus.len()]);
+            let (ctl, lim, ready) = (control.clone(), limit.clone(), ready_tx.clone());
+            let admin = if id == 0 { admin_socket.take() } else { None };
+            let (go_tx, go_rx) = futures_channel::oneshot::channel();
+            go.push(go_tx);
+            let thread = spawn::spawn_shard(id, cpu, config.runtime.driver, move |driver| async move {
+                let s = Shard::new(id, ctl, lim, driver);
+                shard::run(std::rc::Rc::new(s), sockets, admin, receiver, shard::Start { ready, go: go_rx }).await
+            })
+            .map_err(|e| StartError::Shard { shard: id, reason: e.to_string() })?;
+            threads.push(Some(thread));
+        }
+        drop(ready_tx);
+        let mut server = Server { control, offer, listeners, admin: admin_addr, threads, limit };
+        // On failure `go` is dropped unsent, which ends the shards waiting for it, before
+        // `server` is (its drop joins them).
+        let listening = wait_for_shards(&ready_rx, shard_count).and_then(|()| {
+            to_listen.iter().try_for_each(|(addr, fd)| {
+                listener::listen(fd).map_err(|source| StartError::Listen { addr: *addr, source })
+            })
+        });
+        if let Err(e) = listening {
+            drop(go);
+            return Err(e);
+        }
+        for g in go {
+            let _ = g.send(());
+        }
+        wait_for_shards(&ready_rx, shard_count)?;
+        if let Some(offer) = server.offer.as_mut() {
+            offer.publish();
         }
         Ok(server)
     }
@@ -299,6 +311,36 @@ impl Drop for Server {
         self.send_stop();
         self.join();
     }
+}
+
+/// Binds the admin API's socket like a listener's (SO_REUSEPORT, not listening yet; the one
+/// inherited from the previous process if any), so that a reload without an upgrade socket
+/// binds it next to the running process's instead of failing on the port.
+fn bind_admin(
+    addr: SocketAddr,
+    handover: bool,
+    inherited: Vec<std::net::TcpListener>,
+) -> Result<std::net::TcpListener, StartError> {
+    let fail = |source| StartError::AdminBind { addr, source };
+    let (_, sockets) = listener::bind(addr, 1, handover, inherited).map_err(fail)?;
+    sockets.into_iter().flatten().next().ok_or_else(|| fail(std::io::ErrorKind::AddrNotAvailable.into()))
+}
+
+/// Waits until each of `count` shards has reported (the next step of its start).
+fn wait_for_shards(ready: &crossbeam_channel::Receiver<Result<(), String>>, count: usize) -> Result<(), StartError> {
+    for id in 0..count {
+        match ready.recv_timeout(CONTROL_TIMEOUT) {
+            Ok(Ok(())) => {}
+            Ok(Err(reason)) => return Err(StartError::Shard { shard: id, reason }),
+            Err(_) => {
+                return Err(StartError::Shard {
+                    shard: id,
+                    reason: "the shard's runtime did not start (is io_uring disabled? try driver = \"epoll\")".into(),
+                })
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Raises the open-file limit to its hard limit and warns when even that is below what

@@ -143,23 +143,53 @@ pub struct Offer {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     path: PathBuf,
+    /// Where the socket is bound until [`Offer::publish`] moves it to `path`; None after.
+    staged: Option<PathBuf>,
 }
 
 impl Offer {
-    /// Serves `sockets` (duplicates of the listening sockets) on `path` until [`Offer::withdraw`].
+    /// Serves `sockets` (duplicates of the listening sockets) until [`Offer::withdraw`], on a
+    /// temporary name next to `path` until [`Offer::publish`]: binding can fail, and a start
+    /// that fails must leave the running process's socket file in place (a reload that failed
+    /// must not take the next reload's way to the running process away).
     pub fn serve(path: &Path, sockets: Vec<(SocketAddr, OwnedFd)>, taken: Arc<AtomicBool>) -> io::Result<Offer> {
-        // The previous process's socket file (it handed over already, or it is gone): replaced.
-        let _ = std::fs::remove_file(path);
-        let listener = UnixListener::bind(path)?;
+        let mut staged = path.as_os_str().to_owned();
+        staged.push(format!(".new-{}", std::process::id()));
+        let staged = PathBuf::from(staged);
+        // A leftover of an earlier process with this pid.
+        let _ = std::fs::remove_file(&staged);
+        let listener = UnixListener::bind(&staged)?;
         listener.set_nonblocking(true)?;
         let sockets = Arc::new(Mutex::new(Some(sockets)));
         let stop = Arc::new(AtomicBool::new(false));
         let (s, st) = (sockets.clone(), stop.clone());
         let thread = std::thread::Builder::new()
             .name("spillway-upgrade".into())
-            .spawn(move || accept_loop(listener, s, st, taken))?;
-        info!(path = %path.display(), "upgrade socket ready: `spillway -sf PID` takes the listeners over");
-        Ok(Offer { sockets, stop, thread: Some(thread), path: path.to_path_buf() })
+            .spawn(move || accept_loop(listener, s, st, taken));
+        let thread = match thread {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = std::fs::remove_file(&staged);
+                return Err(e);
+            }
+        };
+        Ok(Offer { sockets, stop, thread: Some(thread), path: path.to_path_buf(), staged: Some(staged) })
+    }
+
+    /// Gives the socket its name (the process started): the previous process's socket file,
+    /// if any, is replaced in one step. A failure here is only logged: the process serves, it
+    /// just cannot hand its sockets over (the next reload binds next to them instead).
+    pub fn publish(&mut self) {
+        let Some(staged) = self.staged.take() else { return };
+        match std::fs::rename(&staged, &self.path) {
+            Ok(()) => {
+                info!(path = %self.path.display(), "upgrade socket ready: `spillway -sf PID` takes the listeners over")
+            }
+            Err(e) => {
+                warn!(path = %self.path.display(), error = %e, "cannot offer the listening sockets for reloads");
+                let _ = std::fs::remove_file(&staged);
+            }
+        }
     }
 
     /// Stops offering (the process is stopping): the duplicates are closed, so once the shards
@@ -177,8 +207,12 @@ impl Offer {
 
 impl Drop for Offer {
     fn drop(&mut self) {
-        // The socket file stays: a newer process may have bound its own at the same path.
+        // The socket file stays: a newer process may have bound its own at the same path. A
+        // socket never published (the start failed) goes with its temporary name.
         self.withdraw();
+        if let Some(staged) = self.staged.take() {
+            let _ = std::fs::remove_file(staged);
+        }
     }
 }
 

@@ -308,6 +308,15 @@ fn fixed_responses_keep_the_connection_and_header_edits_apply(driver: Driver) {
     let matched = |label: &str| rules.matches.iter().find(|m| m.rule == label).map(|m| m.matched);
     assert_eq!(matched("priority 4"), Some(3));
     assert_eq!(matched("priority 1"), Some(5), "an edit that holds counts as a match");
+    // The same figures in the admin API.
+    let stats = common::admin::stats(&setup.server);
+    let listener = &stats["listeners"]["l4"];
+    assert_eq!(listener["HTTP_Fixed_Response_Count"], 3, "{stats}");
+    assert!(listener["RuleEvaluations"].as_u64().unwrap() >= 5 * 4, "{stats}");
+    let (status, metrics) = common::admin::admin(&setup.server, "GET", "/metrics", None, None);
+    assert_eq!(status, 200);
+    assert!(metrics.contains("spillway_rule_matches_total{listener=\"l4\",rule=\"priority 4\"} 3"), "{metrics}");
+    assert!(metrics.contains("spillway_fixed_responses_total{listener=\"l4\"} 3"), "{metrics}");
 }
 
 #[test]

@@ -272,3 +272,122 @@ fn the_haproxy_script_idiom_works_with_a_haproxy_cfg() {
     let _ = std::fs::remove_file(cfg);
     let _ = std::fs::remove_file(socket);
 }
+
+/// A child that is killed when the test ends, passed or not: a spillway left running by a
+/// failed assertion would hold its ports, and whatever descriptors it inherited, for good.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// A native configuration with an HTTP listener and the admin API, and no upgrade socket: a
+/// reload binds new sockets next to the running process's.
+fn write_config_without_upgrade_socket(name: &str, port: u16, admin: u16, backend: SocketAddr) -> PathBuf {
+    let path = temp(name);
+    std::fs::write(
+        &path,
+        format!(
+            "[runtime]\nthreads = 2\npin = false\ndrain_timeout = \"10s\"\n\
+             [admin]\nlisten = \"127.0.0.1:{admin}\"\n\
+             [[listener]]\nname = \"web\"\nbind = \"127.0.0.1:{port}\"\nprotocol = \"http\"\ntarget_group = \"g\"\n\
+             [[target_group]]\nname = \"g\"\ntargets = [ {{ addr = \"{backend}\" }} ]\n\
+             [target_group.health_check]\nenabled = false\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// `-sf` with the admin API on and no upgrade socket: the new process binds the admin port
+/// next to the old one's (SO_REUSEPORT, as the listeners), starts, and the old one finishes.
+#[test]
+fn a_reload_without_upgrade_socket_takes_the_admin_port_too() {
+    let backend = http_backend();
+    let config = write_config_without_upgrade_socket("noupgrade.toml", 0, 0, backend.addr);
+    let cfg = config.to_str().unwrap();
+    let mut old = Reaped(spawn(&["-f", cfg]));
+    let (port, admin) = listener_and_admin_ports(old.0.id());
+    write_config_without_upgrade_socket("noupgrade.toml", port, admin, backend.addr);
+
+    let mut new = Reaped(
+        Command::new(BIN)
+            .args(["-f", cfg, "-sf", &old.0.id().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let old_exit = wait_exit(&mut old.0, Duration::from_secs(15));
+    let new_status = new.0.try_wait().unwrap();
+    if new_status.is_some() {
+        let mut err = String::new();
+        let _ = std::io::Read::read_to_string(new.0.stderr.as_mut().unwrap(), &mut err);
+        panic!("the new process ended ({new_status:?}): {err}");
+    }
+    assert_eq!(old_exit, Some(0), "the old process was told to finish and did");
+    assert_eq!(listener_and_admin_ports(new.0.id()), (port, admin), "the new process serves both ports");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(new.0.id() as i32, libc::SIGTERM) };
+    assert_eq!(wait_exit(&mut new.0, Duration::from_secs(10)), Some(0));
+    let _ = std::fs::remove_file(config);
+}
+
+/// Reloads that fail (the new file's admin port is taken by another program) under load: each
+/// new process exits 1 saying the old one keeps serving, having listened on nothing, so no
+/// client connection is reset; the old process serves on.
+#[test]
+fn a_failed_reload_leaves_the_old_process_serving_and_resets_nobody() {
+    let backend = http_backend();
+    let config = write_config_without_upgrade_socket("failing.toml", 0, 0, backend.addr);
+    let cfg = config.to_str().unwrap();
+    let mut old = Reaped(spawn(&["-f", cfg]));
+    let (port, _admin) = listener_and_admin_ports(old.0.id());
+    // Another program's socket (no SO_REUSEPORT) on the admin port of the new file.
+    let squatter = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = squatter.local_addr().unwrap().port();
+    write_config_without_upgrade_socket("failing.toml", port, taken, backend.addr);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let tally = Arc::new(Tally::default());
+    let clients: Vec<_> = (0..3)
+        .map(|_| {
+            let (stop, tally) = (stop.clone(), tally.clone());
+            std::thread::spawn(move || churn_client(addr, stop, tally))
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(50));
+        let out = Command::new(BIN).args(["-f", cfg, "-sf", &old.0.id().to_string()]).output().unwrap();
+        outcomes.push((out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned()));
+    }
+    stop.store(true, Ordering::SeqCst);
+    for c in clients {
+        c.join().unwrap();
+    }
+    for (code, err) in &outcomes {
+        assert_eq!(*code, Some(1), "the reload should fail: {err}");
+        assert!(err.contains("keeps serving"), "the error does not say the old process serves on: {err}");
+    }
+    assert!(old.0.try_wait().unwrap().is_none(), "the old process must keep running");
+    let failures = tally.failures.lock().unwrap().clone();
+    assert!(
+        failures.is_empty(),
+        "{} requests failed during failed reloads: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(10)]
+    );
+    assert!(tally.ok.load(Ordering::SeqCst) > 100, "too little traffic: {}", tally.ok.load(Ordering::SeqCst));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(old.0.id() as i32, libc::SIGTERM) };
+    assert_eq!(wait_exit(&mut old.0, Duration::from_secs(10)), Some(0));
+    drop(squatter);
+    let _ = std::fs::remove_file(config);
+}

@@ -77,7 +77,10 @@ impl StatsSource {
         let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
         s.set_read_timeout(Some(Duration::from_secs(1)))?;
         s.set_write_timeout(Some(Duration::from_secs(1)))?;
-        write!(s, "GET {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.path, self.host)?;
+        // One write: `write!` on the socket would send each piece of the format in its own
+        // syscall (and segment), and a server that answers what its first read got sees `GET `.
+        let request = format!("GET {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.path, self.host);
+        s.write_all(request.as_bytes())?;
         let mut raw = Vec::new();
         s.take(16 << 20).read_to_end(&mut raw)?;
         let text = String::from_utf8_lossy(&raw);

@@ -11,6 +11,7 @@
 pub mod csv;
 pub mod prometheus;
 mod routes;
+mod rule_figures;
 pub mod stats;
 
 use std::{

@@ -15,8 +15,8 @@ use prometheus_client::{
 
 use hdrhistogram::Histogram;
 
-use super::stats::GroupStats;
-use crate::metrics::{ShardDriver, ShardGauges};
+use super::{rule_figures::RuleCollector, stats::GroupStats};
+use crate::metrics::{names, ShardReport};
 
 /// The content type of the exposition.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -26,12 +26,14 @@ const LATENCY_BUCKETS: [f64; 16] =
     [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
 #[derive(Debug)]
-struct Figures(Vec<GroupStats>, Vec<ShardDriver>, Vec<ShardGauges>);
+struct Figures(Vec<GroupStats>, Vec<ShardReport>);
 
-/// Renders `groups`, each shard's driver and each shard's gauges as one exposition.
-pub fn render(groups: Vec<GroupStats>, drivers: Vec<ShardDriver>, gauges: Vec<ShardGauges>) -> String {
+/// Renders `groups`, each shard's own record (driver, parked connections) and the rule figures
+/// as one exposition.
+pub fn render(groups: Vec<GroupStats>, shards: Vec<ShardReport>, rules: RuleCollector) -> String {
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(Figures(groups, drivers, gauges)));
+    registry.register_collector(Box::new(Figures(groups, shards)));
+    registry.register_collector(Box::new(rules));
     let mut out = String::new();
     // Writing into a String cannot fail.
     let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
@@ -109,47 +111,45 @@ impl Figures {
 
 impl Collector for Figures {
     fn encode(&self, mut e: DescriptorEncoder) -> Fmt {
-        self.gauge(&mut e, "spillway_healthy_host_count", "Targets taking traffic on their health", |g| g.healthy)?;
-        self.gauge(&mut e, "spillway_unhealthy_host_count", "Targets judged unhealthy", |g| g.unhealthy)?;
-        self.counter(&mut e, "spillway_request_count", "HTTP requests received", |g| g.requests)?;
-        self.gauge(&mut e, "spillway_surge_queue_length", "Requests waiting in the surge queue now", |g| {
+        self.gauge(&mut e, names::HEALTHY_HOST_COUNT, "Targets taking traffic on their health", |g| g.healthy)?;
+        self.gauge(&mut e, names::UNHEALTHY_HOST_COUNT, "Targets judged unhealthy", |g| g.unhealthy)?;
+        self.counter(&mut e, names::REQUEST_COUNT, "HTTP requests received", |g| g.requests)?;
+        self.gauge(&mut e, names::SURGE_QUEUE_LENGTH, "Requests waiting in the surge queue now", |g| {
             g.surge_queue_length
         })?;
-        self.counter(&mut e, "spillway_spillover_count", "Requests refused because the surge queue was full", |g| {
+        self.counter(&mut e, names::SPILLOVER_COUNT, "Requests refused because the surge queue was full", |g| {
             g.spillover
         })?;
-        self.by_class(&mut e, "spillway_elb_responses", "Responses spillway made itself, by class", |g| {
+        self.by_class(&mut e, names::ELB_RESPONSES, "Responses spillway made itself, by class", |g| {
             [0, 0, 0, g.elb_4xx, g.elb_5xx]
         })?;
-        self.by_class(&mut e, "spillway_backend_responses", "Responses from targets, by class", |g| g.backend)?;
+        self.by_class(&mut e, names::BACKEND_RESPONSES, "Responses from targets, by class", |g| g.backend)?;
         self.histogram(
             &mut e,
-            "spillway_latency_seconds",
+            names::LATENCY_SECONDS,
             "Target latency: request sent to response head received (ELB Latency)",
             |g| &g.latency,
         )?;
         self.histogram(
             &mut e,
-            "spillway_queue_wait_seconds",
+            names::QUEUE_WAIT_SECONDS,
             "Time spent in the surge queue by requests served after waiting",
             |g| &g.queue_wait,
         )?;
-        self.gauge(&mut e, "spillway_surge_queue_length_max", "Highest surge queue length since start", |g| {
+        self.gauge(&mut e, names::SURGE_QUEUE_LENGTH_MAX, "Highest surge queue length since start", |g| {
             g.surge_queue_length_max
         })?;
-        self.gauge(&mut e, "spillway_active_connections", "Client connections open now", |g| g.active_connections)?;
-        self.counter(&mut e, "spillway_new_connections", "Client connections accepted", |g| g.new_connections)?;
-        self.counter(&mut e, "spillway_processed_bytes", "Bytes moved between clients and targets", |g| {
-            g.processed_bytes
-        })?;
-        self.counter(&mut e, "spillway_backend_connection_errors", "Connects to targets refused or timed out", |g| {
+        self.gauge(&mut e, names::ACTIVE_CONNECTIONS, "Client connections open now", |g| g.active_connections)?;
+        self.counter(&mut e, names::NEW_CONNECTIONS, "Client connections accepted", |g| g.new_connections)?;
+        self.counter(&mut e, names::PROCESSED_BYTES, "Bytes moved between clients and targets", |g| g.processed_bytes)?;
+        self.counter(&mut e, names::BACKEND_CONNECTION_ERRORS, "Connects to targets refused or timed out", |g| {
             g.backend_connection_errors
         })?;
-        self.counter(&mut e, "spillway_client_tls_negotiation_errors", "Client TLS handshakes that failed", |g| {
+        self.counter(&mut e, names::CLIENT_TLS_NEGOTIATION_ERRORS, "Client TLS handshakes that failed", |g| {
             g.tls_negotiation_errors
         })?;
         let mut m = e.encode_descriptor(
-            "spillway_target_healthy",
+            names::TARGET_HEALTHY,
             "1 when the target takes traffic on its health (healthy or initial), else 0",
             None,
             MetricType::Gauge,
@@ -165,26 +165,26 @@ impl Collector for Figures {
             }
         }
         let mut m = e.encode_descriptor(
-            "spillway_shard_driver",
+            names::SHARD_DRIVER,
             "1 for each shard, labelled with the I/O driver and io_uring setup flags its runtime was built with",
             None,
             MetricType::Gauge,
         )?;
-        for d in &self.1 {
-            let shard = d.shard.to_string();
-            let flags = d.flags_label();
-            let labels = [("shard", shard.as_str()), ("driver", d.driver.name()), ("ring_flags", flags.as_str())];
+        for s in &self.1 {
+            let shard = s.shard.to_string();
+            let flags = s.driver.flags_label();
+            let labels = [("shard", shard.as_str()), ("driver", s.driver.kind.name()), ("ring_flags", flags.as_str())];
             m.encode_family(&labels)?.encode_gauge(&1u64)?;
         }
         let mut m = e.encode_descriptor(
-            "spillway_parked_connections",
+            names::PARKED_CONNECTIONS,
             "Idle keep-alive HTTP connections parked now (no task, a record in the shard's lot), per shard",
             None,
             MetricType::Gauge,
         )?;
-        for g in &self.2 {
-            let shard = g.shard.to_string();
-            m.encode_family(&[("shard", shard.as_str())])?.encode_gauge(&g.parked_connections)?;
+        for s in &self.1 {
+            let shard = s.shard.to_string();
+            m.encode_family(&[("shard", shard.as_str())])?.encode_gauge(&s.parked_connections)?;
         }
         Ok(())
     }

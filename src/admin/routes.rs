@@ -38,10 +38,7 @@ pub async fn route(shard: &HttpContext, req: &Request<'_>) -> Reply {
         (Method::Get, ["stats"]) => {
             let set = control.current();
             let figures = gather(control).await;
-            Reply::json(
-                200,
-                stats::to_json(&stats::collect(&set, &figures), &set, &figures.drivers, &figures.shard_gauges),
-            )
+            Reply::json(200, stats::to_json(&stats::collect(&set, &figures), &set, &figures))
         }
         (Method::Get, ["metrics"]) => {
             let set = control.current();
@@ -49,11 +46,10 @@ pub async fn route(shard: &HttpContext, req: &Request<'_>) -> Reply {
             Reply {
                 status: 200,
                 content_type: prometheus::CONTENT_TYPE,
-                body: prometheus::render(
-                    stats::collect(&set, &figures),
-                    figures.drivers.clone(),
-                    figures.shard_gauges.clone(),
-                ),
+                body: {
+                    let rules = super::rule_figures::RuleCollector::new(&figures);
+                    prometheus::render(stats::collect(&set, &figures), figures.shards, rules)
+                },
                 headers: String::new(),
             }
         }

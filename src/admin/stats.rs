@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::{
     control::TargetSet,
     health::HealthState,
-    metrics::{new_latency_histogram, ShardDriver, ShardGauges, ShardSnapshot},
+    metrics::{new_latency_histogram, RuleFigures, ShardSnapshot},
 };
 
 /// One target group's figures, with the CloudWatch meanings.
@@ -42,6 +42,8 @@ pub struct GroupStats {
     pub backend_reused: u64,
     pub tls_negotiation_errors: u64,
     pub targets: Vec<TargetStats>,
+    /// The group's own rules (haproxy.cfg `http-request` in a backend).
+    pub rules: RuleFigures,
 }
 
 #[derive(Debug, Clone)]
@@ -85,6 +87,7 @@ pub fn collect(set: &TargetSet, figures: &ShardSnapshot) -> Vec<GroupStats> {
                 backend_reused: 0,
                 tls_negotiation_errors: 0,
                 targets: Vec::with_capacity(group.targets.len()),
+                rules: figures.group(&group.name).map(|f| f.rules.clone()).unwrap_or_default(),
             };
             for l in config.listeners.iter().filter(|l| l.target_group == group.name) {
                 let Some(f) = figures.listener(&l.name) else { continue };
@@ -177,6 +180,7 @@ impl GroupStats {
             "BackendConnectionReuseRatio": self.reuse_ratio(),
             "ClientTLSNegotiationErrorCount": self.tls_negotiation_errors,
             "targets": targets,
+            "rules": super::rule_figures::rules_json(&self.rules),
         })
     }
 }
@@ -198,23 +202,24 @@ fn quantiles(h: &Histogram<u64>) -> Value {
 /// The `/stats` document: `{"target_groups": {NAME: {...}}, "zonal_shift": [...],
 /// "parked_connections": N, "shards": [{"shard", "driver", "ring_flags", "parked_connections"}]}`
 /// (`parked_connections` at the top is the sum over the shards).
-pub fn to_json(groups: &[GroupStats], set: &TargetSet, drivers: &[ShardDriver], gauges: &[ShardGauges]) -> String {
+pub fn to_json(groups: &[GroupStats], set: &TargetSet, figures: &ShardSnapshot) -> String {
     let groups: serde_json::Map<String, Value> = groups.iter().map(|g| (g.name.clone(), g.json())).collect();
-    let parked = |shard: usize| gauges.iter().find(|g| g.shard == shard).map_or(0, |g| g.parked_connections);
-    let shards: Vec<Value> = drivers
+    let shards: Vec<Value> = figures
+        .shards
         .iter()
-        .map(|d| {
+        .map(|s| {
             json!({
-                "shard": d.shard,
-                "driver": d.driver.name(),
-                "ring_flags": d.ring_flags,
-                "parked_connections": parked(d.shard),
+                "shard": s.shard,
+                "driver": s.driver.kind.name(),
+                "ring_flags": s.driver.ring_flags,
+                "parked_connections": s.parked_connections,
             })
         })
         .collect();
-    let total: u64 = gauges.iter().map(|g| g.parked_connections).sum();
+    let total = figures.parked_connections();
     let doc = json!({
         "target_groups": groups,
+        "listeners": super::rule_figures::listeners_json(&figures.listeners),
         "zonal_shift": set.shifted_zones,
         "parked_connections": total,
         "shards": shards,

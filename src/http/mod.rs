@@ -9,9 +9,11 @@
 //!
 //! The I/O half: [`proxy`] runs a connection's request flow, `routing` adapts it to the
 //! listener rules (`crate::rules`), [`relay`] and [`tunnel`] move bodies and upgraded streams,
-//! [`park`] keeps idle connections without a task, [`session`] starts a connection's task.
+//! [`park`] keeps idle connections without a task, [`session`] starts a connection's task,
+//! [`closing`] closes a connection after an error answer without losing the answer.
 pub mod body;
 pub mod buffer;
+pub mod closing;
 pub mod codec;
 pub mod errors;
 pub mod headers;

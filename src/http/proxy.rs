@@ -25,11 +25,12 @@ use super::resources::HttpContext;
 use super::routing::{self, Answer, HeadFields, RequestEdits, ResponseHook, Route};
 use super::{
     buffer::{InBuf, Scratch},
+    closing,
     codec::{self, BodyFraming, HttpError, Parsed, RequestHead, ResponseHead},
     errors,
     headers::{self, ForwardContext},
     park::PARK_AFTER,
-    relay::{relay_body, Framer, RelayError},
+    relay::{self, relay_body, Framer, RelayError},
 };
 use crate::{
     balance::PickContext,
@@ -62,11 +63,15 @@ impl Client {
         }
     }
 
-    /// Sends a response spillway made itself, counts it, and tells the caller to close.
+    /// Sends a response spillway made itself, counts it, and tells the caller to close. The
+    /// close goes in stages (`closing.rs`): the client may still be sending, and closing with
+    /// its input unread would reset the connection and lose the answer.
     async fn reject(&self, listener: &ListenerRuntime, status: u16) -> After {
         listener.counters.count_elb_response(status);
         let deadline = Instant::now() + listener.idle_timeout;
-        let _ = self.stream.write_all(errors::response(status), Some(deadline)).await;
+        if self.stream.write_all(errors::response(status), Some(deadline)).await.is_ok() {
+            closing::close_in_stages(&self.stream).await;
+        }
         After::Close
     }
 }
@@ -98,7 +103,12 @@ impl Client {
         }
         listener.counters.count_elb_response(answer.status());
         let deadline = Instant::now() + listener.idle_timeout;
-        if self.stream.write_all(&scratch.out, Some(deadline)).await.is_err() || !keep {
+        if self.stream.write_all(&scratch.out, Some(deadline)).await.is_err() {
+            return After::Close;
+        }
+        if !keep {
+            // The body may still be arriving: see `reject`.
+            closing::close_in_stages(&self.stream).await;
             return After::Close;
         }
         let body = match head.framing {
@@ -651,6 +661,10 @@ async fn respond(
     listener.counters.count_backend_response(response.status);
     let deadline = Some(Instant::now() + listener.idle_timeout);
     if client.stream.write_all(&scratch.out, deadline).await.is_err() {
+        if !upgrade && response.keep_alive && !until_close {
+            let rest = if body_done { None } else { framer };
+            keep_after_cut(shard, upstream, &mut scratch.target_in, rest).await;
+        }
         return After::Close;
     }
     if upgrade {
@@ -676,6 +690,9 @@ async fn respond(
         if let Err(e) = relayed {
             // The head is out: the only honest signal left is closing the connection.
             debug!(error = %e, "response body cut");
+            if matches!(e, RelayError::Destination(_)) && response.keep_alive && !until_close {
+                keep_after_cut(shard, upstream, &mut scratch.target_in, Some(framer)).await;
+            }
             return After::Close;
         }
     }
@@ -695,4 +712,29 @@ async fn respond(
     } else {
         After::KeepAlive
     }
+}
+
+/// The most of a cut response's body read and thrown away to keep its backend connection.
+const CUT_DRAIN_MAX: usize = 64 * 1024;
+/// How long the rest of a cut response may take to arrive for its connection to be kept.
+const CUT_DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The client went away in the middle of a response (`rest`: the body's framer, None when the
+/// body is all read). The backend connection still carries the rest of it: when little is
+/// left it is read and thrown away within a short bound and the connection pooled, else the
+/// connection is closed now. Never held: a connection kept per client that leaves early would
+/// pile up at the target.
+async fn keep_after_cut(shard: &HttpContext, upstream: BackendConn, input: &mut InBuf, rest: Option<Framer>) {
+    let ended = match rest {
+        None => true,
+        Some(mut framer) => {
+            let deadline = Instant::now() + CUT_DRAIN_TIME;
+            let limit = shard.http.buffer_limit;
+            relay::discard_rest(&upstream.stream, input, &mut framer, CUT_DRAIN_MAX, deadline, limit).await
+        }
+    };
+    if ended && input.is_empty() && !upstream.stream.has_buffered_input() {
+        shard.http.pool.put(upstream);
+    }
+    input.clear();
 }

@@ -35,6 +35,15 @@ impl Framer {
         }
     }
 
+    /// The whole body has gone past (a relay whose last write failed may have counted it all).
+    pub fn is_done(&self) -> bool {
+        match self {
+            Framer::Length(s) => s.remaining() == 0,
+            Framer::Chunked(s) => s.is_done(),
+            Framer::UntilClose => false,
+        }
+    }
+
     /// How much of `input` belongs to the body, and whether the body ends there.
     pub fn advance(&mut self, input: &[u8]) -> Result<(usize, bool), HttpError> {
         match self {
@@ -72,10 +81,11 @@ pub async fn relay_body(
         if !input.is_empty() {
             let (take, done) = framer.advance(input.bytes()).map_err(RelayError::Framing)?;
             if take > 0 {
-                dst.write_all(&input.bytes()[..take], Some(Instant::now() + idle))
-                    .await
-                    .map_err(RelayError::Destination)?;
+                let written = dst.write_all(&input.bytes()[..take], Some(Instant::now() + idle)).await;
+                // Consumed even when the write failed: the framer has counted these bytes, so
+                // what stays in `input` is what the framer has not seen (see `discard_rest`).
                 input.consume(take);
+                written.map_err(RelayError::Destination)?;
                 for c in counters {
                     c.add(take as u64);
                 }
@@ -89,6 +99,47 @@ pub async fn relay_body(
             Ok(0) => return Err(RelayError::Truncated),
             Ok(_) => {}
             Err(e) => return Err(RelayError::Source(e)),
+        }
+    }
+}
+
+/// Reads and throws away the rest of a body nobody will read (its reader went away), so that
+/// the connection it arrives on can carry another message. True when the body ended within
+/// `max` more bytes and by `deadline`; false as soon as it cannot (more is left, the length is
+/// unknown, the sender closed or broke the framing): the caller closes the connection then.
+pub async fn discard_rest(
+    src: &Stream,
+    input: &mut InBuf,
+    framer: &mut Framer,
+    max: usize,
+    deadline: Instant,
+    buffer_limit: usize,
+) -> bool {
+    let mut budget = max;
+    loop {
+        if framer.is_done() {
+            return true;
+        }
+        if !input.is_empty() {
+            let Ok((take, done)) = framer.advance(input.bytes()) else { return false };
+            input.consume(take);
+            match budget.checked_sub(take) {
+                Some(left) => budget = left,
+                None => return false,
+            }
+            if done {
+                return true;
+            }
+        }
+        match framer {
+            // Known to be too long: no point reading any of it.
+            Framer::Length(s) if s.remaining() > budget as u64 => return false,
+            Framer::UntilClose => return false,
+            _ => {}
+        }
+        match input.fill(src, buffer_limit, Some(deadline)).await {
+            Ok(0) | Err(_) => return false,
+            Ok(_) => {}
         }
     }
 }

@@ -6,11 +6,11 @@
 //! what it built, once, at start; `/stats`, `/metrics` and the start-up log show it, and the
 //! benchmarks record it next to every figure.
 
-/// What one shard's runtime was built with.
+/// What one shard's runtime was built with (the shard's number is kept by whoever holds it:
+/// the shard itself, and its [`ShardReport`](super::ShardReport) in a snapshot).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShardDriver {
-    pub shard: usize,
-    pub driver: DriverKind,
+    pub kind: DriverKind,
     /// The io_uring setup flags the kernel accepted, by their short names (`coop_taskrun`,
     /// `single_issuer`), in the order they were asked for; empty on epoll.
     pub ring_flags: Vec<&'static str>,

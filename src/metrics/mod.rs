@@ -2,9 +2,11 @@
 //!
 //! Each shard owns its counters in plain `Cell`s: no atomic and no shared cache line on the
 //! per-connection path. A figure for the whole process is built by asking every shard for a
-//! [`ShardSnapshot`] through its mailbox and adding them up (`merge`).
+//! [`ShardSnapshot`] through its mailbox and adding them up (`merge`). The names the figures
+//! are published under in `/metrics` are in [`names`].
 
 mod driver;
+pub mod names;
 
 use std::{cell::Cell, net::SocketAddr};
 
@@ -187,18 +189,18 @@ pub struct ShardSnapshot {
     /// Pipes idle in the shard's pool (two file descriptors each) and pipes in use.
     pub pipes_pooled: u64,
     pub pipes_in_use: u64,
-    /// The driver each shard runs (one entry per shard, by shard number once merged).
-    pub drivers: Vec<ShardDriver>,
-    /// Each shard's gauges that are reported per shard, not only summed (one entry per shard,
-    /// by shard number once merged).
-    pub shard_gauges: Vec<ShardGauges>,
+    /// What is reported of each shard by itself, not only summed: one record per shard, in
+    /// shard order once merged.
+    pub shards: Vec<ShardReport>,
 }
 
-/// One shard's gauges, reported per shard in `/stats` (`shards`) and `/metrics` (`shard`
+/// One shard's own record, reported per shard in `/stats` (`shards`) and `/metrics` (`shard`
 /// label).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ShardGauges {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardReport {
     pub shard: usize,
+    /// The driver and ring flags the shard's runtime was built with.
+    pub driver: ShardDriver,
     /// Idle keep-alive HTTP connections parked now (`http/park.rs`): no task, a record in the
     /// shard's lot. They are also in `ActiveConnectionCount`.
     pub parked_connections: u64,
@@ -309,15 +311,13 @@ impl ShardSnapshot {
         self.sessions += other.sessions;
         self.pipes_pooled += other.pipes_pooled;
         self.pipes_in_use += other.pipes_in_use;
-        self.drivers.extend(other.drivers.iter().cloned());
-        self.drivers.sort_by_key(|d| d.shard);
-        self.shard_gauges.extend(other.shard_gauges.iter().cloned());
-        self.shard_gauges.sort_by_key(|g| g.shard);
+        self.shards.extend(other.shards.iter().cloned());
+        self.shards.sort_by_key(|s| s.shard);
     }
 
     /// Parked connections now, over all shards.
     pub fn parked_connections(&self) -> u64 {
-        self.shard_gauges.iter().map(|g| g.parked_connections).sum()
+        self.shards.iter().map(|s| s.parked_connections).sum()
     }
 
     /// The figures of one listener, by name.
@@ -338,5 +338,26 @@ impl ShardSnapshot {
     /// The figures of one target, by address.
     pub fn target(&self, addr: SocketAddr) -> Option<&TargetSnapshot> {
         self.targets.iter().find(|t| t.addr == Some(addr))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one_shard(shard: usize, kind: DriverKind, parked: u64) -> ShardSnapshot {
+        let driver = ShardDriver { kind, ring_flags: Vec::new() };
+        ShardSnapshot { shards: vec![ShardReport { shard, driver, parked_connections: parked }], ..Default::default() }
+    }
+
+    #[test]
+    fn merged_shard_reports_keep_one_record_per_shard_in_shard_order() {
+        let mut sum = ShardSnapshot::default();
+        sum.merge(&one_shard(2, DriverKind::Epoll, 5));
+        sum.merge(&one_shard(0, DriverKind::IoUring, 1));
+        sum.merge(&one_shard(1, DriverKind::IoUring, 0));
+        let shards: Vec<_> = sum.shards.iter().map(|s| (s.shard, s.driver.kind, s.parked_connections)).collect();
+        assert_eq!(shards, [(0, DriverKind::IoUring, 1), (1, DriverKind::IoUring, 0), (2, DriverKind::Epoll, 5)]);
+        assert_eq!(sum.parked_connections(), 6);
     }
 }

@@ -21,6 +21,11 @@ impl Glob {
         Glob { pattern: bytes, ignore_case, literal }
     }
 
+    /// The pattern when it has no wildcard (lower-cased if it ignores case).
+    pub fn literal(&self) -> Option<&[u8]> {
+        self.literal.then_some(&self.pattern[..])
+    }
+
     pub fn matches(&self, value: &[u8]) -> bool {
         if self.literal {
             return if self.ignore_case {

@@ -70,6 +70,16 @@ impl Cond {
         }
     }
 
+    /// The exact host names this condition requires, if it requires some (see
+    /// `host_index.rs`): a case-insensitive host test with no wildcard, alone or in an `All`.
+    pub fn required_host(&self) -> Option<super::host_index::Required> {
+        match self {
+            Cond::Test(t) => t.required_host(),
+            Cond::All(list) => list.iter().find_map(Cond::required_host),
+            _ => None,
+        }
+    }
+
     pub fn holds(&self, s: &Subject) -> bool {
         match self {
             Cond::Always => true,
@@ -117,6 +127,26 @@ impl Test {
             Match::Int => Patterns::Int(t.patterns.iter().filter_map(|p| model::parse_int_range(p).ok()).collect()),
         };
         Test { fetch: t.fetch.clone(), patterns, ignore_case: ic }
+    }
+
+    fn required_host(&self) -> Option<super::host_index::Required> {
+        if !self.ignore_case {
+            return None;
+        }
+        let whole_field = match &self.fetch {
+            Fetch::HostName => false,
+            Fetch::Header(name) | Fetch::FullHeader(name) if name.eq_ignore_ascii_case("host") => true,
+            _ => return None,
+        };
+        let names = match &self.patterns {
+            Patterns::Glob(globs) => {
+                globs.iter().map(|g| g.literal().map(<[u8]>::to_vec)).collect::<Option<Vec<_>>>()?
+            }
+            // `hdr(host)` splits the value at commas; a key with one would never be looked up.
+            Patterns::Bytes(Match::Str, pats) if !pats.iter().any(|p| p.contains(&b',')) => pats.clone(),
+            _ => return None,
+        };
+        (!names.is_empty()).then_some(super::host_index::Required { names, whole_field })
     }
 
     fn holds(&self, s: &Subject) -> bool {

@@ -18,6 +18,7 @@
 mod edits;
 mod forward;
 mod glob;
+mod host_index;
 mod matcher;
 mod redirect;
 mod request;
@@ -45,6 +46,8 @@ pub const GROUP_COOKIE: &str = "AWSALBTG";
 #[derive(Debug, Default)]
 pub struct RuleSet {
     request: Vec<CompiledRule>,
+    /// Which request rules can hold for a given host (`host_index.rs`).
+    hosts: host_index::HostIndex,
     response: Vec<CompiledRule>,
     trusted: Vec<ipnet::IpNet>,
     /// Rules evaluated (ELB's `RuleEvaluations`: each rule whose condition was looked at).
@@ -61,6 +64,8 @@ pub struct CompiledRule {
     pub priority: u32,
     cond: Cond,
     action: Compiled,
+    /// For a header edit: its bit in the phase's edit mask.
+    edit_bit: Option<u32>,
     /// Requests (or responses) this rule held for.
     pub matched: Counter,
 }
@@ -101,6 +106,7 @@ impl RuleSet {
     /// answers 503 through the caller's "no target").
     pub fn compile(rules: &model::Rules, trusted: &[ipnet::IpNet], config: &Config) -> RuleSet {
         let compile = |r: &model::Rule| CompiledRule {
+            edit_bit: None,
             label: r.label.clone(),
             priority: r.priority,
             cond: Cond::compile(&r.condition),
@@ -112,9 +118,17 @@ impl RuleSet {
             },
             matched: Counter::default(),
         };
+        let number_edits = |mut list: Vec<CompiledRule>| {
+            for (bit, r) in list.iter_mut().filter(|r| matches!(r.action, Compiled::Header(_))).enumerate() {
+                r.edit_bit = Some(bit as u32);
+            }
+            list
+        };
+        let request = number_edits(rules.request.iter().map(compile).collect());
         RuleSet {
-            request: rules.request.iter().map(compile).collect(),
-            response: rules.response.iter().map(compile).collect(),
+            hosts: host_index::HostIndex::build(request.iter().map(|r| &r.cond)),
+            request,
+            response: number_edits(rules.response.iter().map(compile).collect()),
             trusted: trusted.to_vec(),
             ..RuleSet::default()
         }
@@ -156,24 +170,19 @@ impl RuleSet {
             trusted: &self.trusted,
         };
         let mut mask = 0u128;
-        let mut edit = 0;
         let mut evaluated = 0;
         let mut decision = Decision::Default;
-        for rule in &self.request {
+        // One rule: false to go on, true once it decided.
+        let mut visit = |rule: &'r CompiledRule| -> bool {
             evaluated += 1;
-            let is_edit = matches!(rule.action, Compiled::Header(_));
-            let bit = edit;
-            if is_edit {
-                edit += 1;
-            }
             if !rule.cond.holds(&subject) {
-                continue;
+                return false;
             }
             rule.matched.add(1);
             decision = match &rule.action {
                 Compiled::Header(_) => {
-                    mask |= 1u128.checked_shl(bit).unwrap_or(0);
-                    continue;
+                    mask |= rule.edit_bit.and_then(|b| 1u128.checked_shl(b)).unwrap_or(0);
+                    return false;
                 }
                 Compiled::Forward(f) => {
                     let (group, set_cookie) = f.pick(request);
@@ -188,7 +197,16 @@ impl RuleSet {
                     Decision::Fixed(f)
                 }
             };
-            break;
+            true
+        };
+        if self.hosts.enabled() {
+            self.hosts.candidates(request, |i| visit(&self.request[i as usize]));
+        } else {
+            for rule in &self.request {
+                if visit(rule) {
+                    break;
+                }
+            }
         }
         self.evaluations.add(evaluated);
         Outcome { decision, edits: Edits::new(&self.request, mask) }

@@ -232,3 +232,50 @@ fn header_edits_before_the_decision_apply() {
     assert_eq!(set.fixed_responses.get(), 1);
     let _ = Test { fetch: Fetch::Path, matcher: Match::Str, ignore_case: false, patterns: vec![] };
 }
+
+#[test]
+fn the_host_index_gives_the_same_decisions_as_a_full_scan() {
+    // Eight host rules (indexed), a wildcard one and a header edit (unindexed) in between, and
+    // an haproxy-style whole-field rule: every request decides as rule order says.
+    let mut request_rules = Vec::new();
+    for i in 1..=8u32 {
+        let host = format!("h{i}.example");
+        let group = if i % 2 == 0 { "api" } else { "blue" };
+        request_rules.push(rule(
+            i * 10,
+            Condition::All(vec![
+                test(Fetch::HostName, Match::Glob, true, &[host.as_str()]),
+                test(Fetch::Path, Match::Beg, false, &["/p"]),
+            ]),
+            forward(group),
+        ));
+        if i == 4 {
+            request_rules.push(rule(45, test(Fetch::HostName, Match::Glob, true, &["*.wild"]), forward("green")));
+            request_rules.push(rule(
+                46,
+                Condition::Always,
+                Action::Header(HeaderEdit { op: HeaderOp::Add, name: "X-Seen".into(), value: Template::literal("1") }),
+            ));
+        }
+    }
+    request_rules.push(rule(
+        99,
+        test(Fetch::Header("host".into()), Match::Str, true, &["whole.example:8080"]),
+        forward("green"),
+    ));
+    let rules = Rules { request: request_rules, response: vec![] };
+    let indexed = RuleSet::compile(&rules, &[], &config());
+    assert!(indexed.hosts.enabled());
+    let mut scan = RuleSet::compile(&rules, &[], &config());
+    scan.hosts = host_index::HostIndex::default();
+    for host in ["h1.example", "H6.EXAMPLE:80", "a.wild", "h4.example", "nope", "whole.example:8080", "whole.example"] {
+        for path in ["/p/x", "/q"] {
+            let head = Head(vec![("Host", Box::leak(host.to_string().into_boxed_str()))]);
+            let a = indexed.evaluate(&request(&head, "GET", path));
+            let b = scan.evaluate(&request(&head, "GET", path));
+            assert_eq!(format!("{:?}", a.decision), format!("{:?}", b.decision), "{host} {path}");
+            assert_eq!(a.edits.is_empty(), b.edits.is_empty(), "{host} {path}");
+        }
+    }
+    assert!(indexed.evaluations.get() < scan.evaluations.get(), "the index tests fewer rules");
+}

@@ -39,7 +39,7 @@ use crate::{
     http::HttpContext,
     latch::Latch,
     listener,
-    metrics::{ShardDriver, ShardGauges, ShardSnapshot},
+    metrics::{ShardDriver, ShardReport, ShardSnapshot},
     pipe::PipePool,
     surge::SurgeLocal,
 };
@@ -265,8 +265,11 @@ impl Shard {
             sessions: self.sessions() as u64,
             pipes_pooled: pipes.pooled() as u64,
             pipes_in_use: pipes.in_use() as u64,
-            drivers: vec![self.driver.clone()],
-            shard_gauges: vec![ShardGauges { shard: self.id, parked_connections: self.http.parking.len() as u64 }],
+            shards: vec![ShardReport {
+                shard: self.id,
+                driver: self.driver.clone(),
+                parked_connections: self.http.parking.len() as u64,
+            }],
         }
     }
 }
@@ -298,6 +301,14 @@ const CLOSE_WAIT_ROUNDS: usize = 1000;
 /// How often a draining shard looks whether its last session has ended.
 const DRAIN_POLL: Duration = Duration::from_millis(20);
 
+/// How a shard takes part in the start (`server.rs`): it reports on `ready` once its runtime
+/// and sockets are set up, then waits for `go` (sent once every socket listens) before it
+/// accepts, and reports again.
+pub struct Start {
+    pub ready: crossbeam_channel::Sender<Result<(), String>>,
+    pub go: futures_channel::oneshot::Receiver<()>,
+}
+
 /// The shard's life: start one accept loop per listening socket, then serve the mailbox until
 /// told to stop, or until a drain has finished.
 pub async fn run(
@@ -305,8 +316,9 @@ pub async fn run(
     sockets: Vec<(usize, std::net::TcpListener)>,
     admin: Option<std::net::TcpListener>,
     mailbox: MailboxReceiver,
-    ready: crossbeam_channel::Sender<Result<(), String>>,
+    start: Start,
 ) {
+    let Start { ready, go } = start;
     let mailbox = match Mailbox::open(mailbox) {
         Ok(m) => m,
         Err(e) => {
@@ -314,17 +326,25 @@ pub async fn run(
             return;
         }
     };
+    let mut registered = Vec::with_capacity(sockets.len());
     for (index, socket) in sockets {
         let listener = shard.listeners[index].clone();
         match monoio::net::TcpListener::from_std(socket) {
-            Ok(socket) => {
-                monoio::spawn(listener::accept_loop(shard.context.clone(), listener, socket));
-            }
+            Ok(socket) => registered.push((listener, socket)),
             Err(e) => {
                 let _ = ready.send(Err(format!("shard {}: listener {}: {e}", shard.id, listener.name)));
                 return;
             }
         }
+    }
+    // Everything that can fail in this shard has succeeded: the sockets may listen now. A
+    // `go` dropped unsent means the start failed elsewhere.
+    let _ = ready.send(Ok(()));
+    if go.await.is_err() {
+        return;
+    }
+    for (listener, socket) in registered {
+        monoio::spawn(listener::accept_loop(shard.context.clone(), listener, socket));
     }
     shard.sync_checkers(&shard.control.current());
     if shard.id == 0 {

@@ -114,28 +114,28 @@ static REFUSAL_LOGGED: AtomicU32 = AtomicU32::new(0);
 /// cannot be built (a memlock limit, `io_uring_disabled`, seccomp).
 fn build_runtime(id: usize, driver: Driver) -> io::Result<ShardRuntime> {
     match driver {
-        Driver::Epoll => epoll_runtime(id),
-        Driver::IoUring => tuned_uring_runtime(id),
+        Driver::Epoll => epoll_runtime(),
+        Driver::IoUring => tuned_uring_runtime(),
         Driver::Auto if !monoio::utils::detect_uring() => {
             debug!(shard = id, "io_uring is not available here; the shard runs on epoll");
-            epoll_runtime(id)
+            epoll_runtime()
         }
-        Driver::Auto => tuned_uring_runtime(id).or_else(|e| {
+        Driver::Auto => tuned_uring_runtime().or_else(|e| {
             warn!(shard = id, error = %e, "cannot build the io_uring ring; falling back to epoll");
-            epoll_runtime(id)
+            epoll_runtime()
         }),
     }
 }
 
-fn epoll_runtime(id: usize) -> io::Result<ShardRuntime> {
+fn epoll_runtime() -> io::Result<ShardRuntime> {
     let rt = RuntimeBuilder::<LegacyDriver>::new().enable_timer().build()?;
-    Ok(ShardRuntime::Epoll(rt, ShardDriver { shard: id, driver: DriverKind::Epoll, ring_flags: Vec::new() }))
+    Ok(ShardRuntime::Epoll(rt, ShardDriver { kind: DriverKind::Epoll, ring_flags: Vec::new() }))
 }
 
 /// The io_uring runtime with every flag of [`RING_FLAGS`] the kernel accepts. A kernel refuses
 /// a flag it does not know with `EINVAL`; any other error (no memory, not permitted) is not
 /// about the flags and is returned as it is.
-fn tuned_uring_runtime(id: usize) -> io::Result<ShardRuntime> {
+fn tuned_uring_runtime() -> io::Result<ShardRuntime> {
     let mut wanted = RING_FLAGS.len();
     loop {
         let mut ring = io_uring::IoUring::builder();
@@ -150,10 +150,7 @@ fn tuned_uring_runtime(id: usize) -> io::Result<ShardRuntime> {
         match built {
             Ok(rt) => {
                 let ring_flags = RING_FLAGS[..wanted].iter().map(|f| f.name).collect();
-                return Ok(ShardRuntime::IoUring(
-                    rt,
-                    ShardDriver { shard: id, driver: DriverKind::IoUring, ring_flags },
-                ));
+                return Ok(ShardRuntime::IoUring(rt, ShardDriver { kind: DriverKind::IoUring, ring_flags }));
             }
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) && wanted > 0 => {
                 wanted -= 1;

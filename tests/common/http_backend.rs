@@ -12,6 +12,7 @@
 //! | `/garbage` | answers bytes that are not HTTP |
 //! | `/chunked` | 200 with a chunked body `hello, world` in three chunks |
 //! | `/big?bytes=N` | 200 with N bytes (a repeating pattern) |
+//! | `/stall-tail?bytes=N&ms=M` | 200 with N bytes, the last 16 KiB of them sent M ms after the rest |
 //! | `/close` | 200 with `Connection: close`, then closes |
 //! | `/status?code=N` | N with a short body |
 //! | `/ws` (with Upgrade) | 101, then echoes every byte until EOF |
@@ -185,6 +186,14 @@ fn serve(stream: TcpStream, seen: &Seen, delay: Duration, keep_alive: Duration) 
                 b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n2\r\n, \r\n5\r\nworld\r\n0\r\n\r\n",
             )?,
             "/big" => respond(&mut out, "200 OK", "", &pattern(query(&path, "bytes").unwrap_or(1024) as usize))?,
+            "/stall-tail" => {
+                let body = pattern(query(&path, "bytes").unwrap_or(32 * 1024) as usize);
+                let split = body.len().saturating_sub(16 * 1024);
+                out.write_all(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes())?;
+                out.write_all(&body[..split])?;
+                std::thread::sleep(Duration::from_millis(query(&path, "ms").unwrap_or(100)));
+                out.write_all(&body[split..])?
+            }
             "/close" => {
                 respond(&mut out, "200 OK", "Connection: close\r\n", b"bye")?;
                 return Ok(());

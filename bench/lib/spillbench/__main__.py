@@ -7,8 +7,13 @@
                                 one measured run: the raw readings in D -> one row of F and
                                 the run's log lines on stderr
     report MODE --csv F --head H --out MD CONTEXT [...]
-                                the summary of MODE (l4, http, tls, idle): H (the head that
-                                compare.sh wrote: versions, command) followed by the tables
+                                the summary of MODE (l4, http, tls, idle, rules): H (the head that
+                                compare.sh wrote: versions, command) followed by the tables;
+                                rules also writes --json OUT.json
+    rules-config toml|haproxy --rules N --port P --admin-port A --backend ADDR --miss ADDR [...]
+                                mode rules: the configuration of target spillway-rules (toml) or
+                                of haproxy-rules and spillway-haproxy-cfg (haproxy), on stdout
+    rules-request --rules N     mode rules: "HOST PATH" of the request that matches only rule N
     mem PID                     "VmRSS RssAnon smaps-Anonymous mappings" of PID (KiB, KiB, KiB, count)
     driver-report LOG           each shard's driver and ring flags from spillway's log
     s-client                    "protocol cipher group" from `openssl s_client` output on stdin
@@ -19,10 +24,11 @@ CONTEXT: --mode --load --targets --runs --seconds --quiet --proxy-cpu --backend-
 
 import argparse
 import csv
+import json
 import os
 import sys
 
-from . import parse, record, report
+from . import parse, record, report, rules
 from .stats import write_header
 
 
@@ -68,7 +74,7 @@ def main(argv=None):
     context_args(p)
 
     p = sub.add_parser("report")
-    p.add_argument("what", choices=("l4", "http", "tls", "idle"))
+    p.add_argument("what", choices=("l4", "http", "tls", "idle", "rules"))
     p.add_argument("--csv", required=True)
     p.add_argument("--head", required=True, help="the summary's head (written by compare.sh)")
     p.add_argument("--out", required=True)
@@ -77,7 +83,24 @@ def main(argv=None):
     p.add_argument("--parts", default="keepalive,handshakes", help="tls: TLS_PARTS")
     p.add_argument("--offer", default="", help="tls: the suites and groups of loadgen's offer")
     p.add_argument("--counts", default="1000,10000", help="idle: the connection counts (IDLE_CONNS)")
+    p.add_argument("--rules", type=int, default=rules.DEFAULT_RULES, help="rules: the number of rules")
+    p.add_argument("--json", help="rules: where the JSON summary goes")
     context_args(p)
+
+    p = sub.add_parser("rules-config")
+    p.add_argument("kind", choices=("toml", "haproxy"))
+    p.add_argument("--rules", type=int, default=rules.DEFAULT_RULES)
+    p.add_argument("--port", type=int, required=True, help="the listener's (frontend's) port on 127.0.0.1")
+    p.add_argument("--admin-port", type=int, required=True, help="spillway's admin API / HAProxy's stats listener")
+    p.add_argument("--backend", required=True, help="ADDR:PORT of the backend nginx (every rule's group)")
+    p.add_argument("--miss", required=True, help="ADDR:PORT of the default group (no rule matched)")
+    p.add_argument("--proxy-cpu", type=int, default=0, help="haproxy: cpu-map")
+    p.add_argument("--maxconn", type=int, default=12000, help="haproxy: global maxconn")
+    p.add_argument("--runtime-extra", default="", help="toml: lines added to [runtime]")
+    p.add_argument("--group-extra", default="", help="toml: lines added to every [[target_group]]")
+
+    p = sub.add_parser("rules-request")
+    p.add_argument("--rules", type=int, default=rules.DEFAULT_RULES)
 
     p = sub.add_parser("mem")
     p.add_argument("pid")
@@ -104,12 +127,28 @@ def main(argv=None):
             with open(a.negotiated, newline="") as f:
                 negotiated = list(csv.DictReader(f))
             lines = report.tls_report(ctx, a.csv, a.hs_csv, negotiated, a.parts, a.offer)
+        elif a.what == "rules":
+            host, path = rules.request(a.rules)
+            lines, data = report.rules_report(ctx, a.csv, a.rules, host, path)
+            if a.json:
+                with open(a.json, "w") as f:
+                    json.dump(data, f, indent=1, ensure_ascii=False)
+                    f.write("\n")
         else:
             lines = report.idle_report(ctx, a.csv, a.counts.split(","))
         with open(a.head) as f:
             head = f.read()
         with open(a.out, "w") as f:
             f.write(head + "\n".join(lines) + "\n")
+    elif a.cmd == "rules-config":
+        if a.kind == "toml":
+            sys.stdout.write(rules.toml_config(a.rules, a.port, a.admin_port, a.backend, a.miss,
+                                               a.runtime_extra, a.group_extra))
+        else:
+            sys.stdout.write(rules.haproxy_config(a.rules, a.port, a.admin_port, a.backend, a.miss,
+                                                  a.proxy_cpu, a.maxconn))
+    elif a.cmd == "rules-request":
+        print(*rules.request(a.rules))
     elif a.cmd == "mem":
         try:
             print(*parse.proc_memory(a.pid))

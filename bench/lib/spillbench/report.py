@@ -59,6 +59,40 @@ def _met(ok):
     return "**met**" if ok else "**missed**"
 
 
+def _millis(x):
+    """Microseconds (or None) in milliseconds."""
+    return None if x is None else x / 1000
+
+
+# The header lines of every goals table.
+_GOALS_HEAD = ["| goal | result | |", "|---|---|---|"]
+
+# The first columns of every raw-runs table.
+_RAW_HEAD = [Col("round", "r", lambda r: r["round"]), Col("target", "l", lambda r: r["target"])]
+
+# The proxy's threads at most and their names, in one cell (HTTP and handshake raw tables).
+_PROXY_THREADS = Col("proxy threads", "l", lambda r: "—" if r["proxy_threads_max"] == "" else "%s (%s)" % (
+    r["proxy_threads_max"], r["proxy_thread_names"]))
+
+# What the proxy held after the run, and the rustc processes seen (HTTP and handshake raw tables).
+_AFTER_RUN = [
+    Col("proxy fds after", "r", lambda r: _dash(r["proxy_fds_after"])),
+    Col("proxy RSS KiB after", "r", lambda r: _dash(r["proxy_rss_kib_after"])),
+    Col("rustc seen", "r", lambda r: _dash(r["rustc_max"])),
+]
+
+
+def _medians_head(med):
+    """The first columns of every medians table (one row per target)."""
+    return [Col("target", "l", lambda t: t), Col("runs", "r", lambda t: med[t]["n"])]
+
+
+def _foreign(ctx):
+    """The foreign load on the proxy's CPU and on the backend's, per run."""
+    return [Col("CPU%d foreign %%" % ctx.proxy_cpu, "r", lambda r: r["cpu0_foreign_pct"]),
+            Col("CPU%d foreign %%" % ctx.backend_cpu, "r", lambda r: r["cpu1_foreign_pct"])]
+
+
 class Medians(dict):
     """One target's medians over a set of runs (keys per Spec), with n = the number of runs."""
 
@@ -66,6 +100,7 @@ class Medians(dict):
 class Spec:
     """How one kind of run is summarised. Subclasses fill in the parts."""
 
+    # the kind of run (a key of columns.BY_KIND), which is also the Spec's key in SPECS
     csv_kind = None
 
     def medians(self, rows):
@@ -143,9 +178,7 @@ class L4(Spec):
     def medians_cols(self, ctx, med):
         gd = self.base(ctx, med, "direct", "gib")
         ch = self.base(ctx, med, "haproxy", "cpu")
-        return [
-            Col("target", "l", lambda t: t),
-            Col("runs", "r", lambda t: med[t]["n"]),
+        return _medians_head(med) + [
             Col("GiB/s (median)", "r", lambda t: fmt(med[t]["gib"], "%.3f")),
             Col("CPU s/GiB (median)", "r", lambda t: fmt(med[t]["cpu"], "%.3f")),
             Col("GiB/s ÷ direct", "r", lambda t: fmt(ratio(med[t]["gib"], gd), "%.3f")),
@@ -154,10 +187,7 @@ class L4(Spec):
         ]
 
     def raw_cols(self, ctx):
-        p, b = ctx.proxy_cpu, ctx.backend_cpu
-        return [
-            Col("round", "r", lambda r: r["round"]),
-            Col("target", "l", lambda r: r["target"]),
+        return _RAW_HEAD + [
             Col("GiB/s", "r", lambda r: r["gib_per_s"]),
             Col("proxy CPU s", "r", lambda r: _dash(r["proxy_cpu_s"])),
             Col("CPU s/GiB", "r", lambda r: _dash(r["proxy_cpu_s_per_gib"])),
@@ -168,10 +198,7 @@ class L4(Spec):
             Col("proxy threads (max)", "r", lambda r: _dash(r["proxy_threads_max"])),
             Col("thread names", "l", lambda r: _dash(r["proxy_thread_names"])),
             Col("iou-wrk (max)", "r", lambda r: _dash(r["iou_wrk_max"])),
-            Col("CPU%d foreign %%" % p, "r", lambda r: r["cpu0_foreign_pct"]),
-            Col("CPU%d foreign %%" % b, "r", lambda r: r["cpu1_foreign_pct"]),
-            Col("CPU%d busy %%" % b, "r", lambda r: r["cpu1_busy_pct"]),
-        ]
+        ] + _foreign(ctx) + [Col("CPU%d busy %%" % ctx.backend_cpu, "r", lambda r: r["cpu1_busy_pct"])]
 
     def goals(self, ctx, med):
         out = []
@@ -242,13 +269,10 @@ class Http(Spec):
         hr = self.base(ctx, med, "haproxy", "rps")
         hc = self.base(ctx, med, "haproxy", "cpu")
         h9 = self.base(ctx, med, "haproxy", "p99")
-        ms = lambda x: None if x is None else x / 1000  # noqa: E731
-        return [
-            Col("target", "l", lambda t: t),
-            Col("runs", "r", lambda t: med[t]["n"]),
+        return _medians_head(med) + [
             Col("req/s (median)", "r", lambda t: fmt(med[t]["rps"], "%.0f")),
-            Col("p50 ms", "r", lambda t: fmt(ms(med[t]["p50"]), "%.3f")),
-            Col("p99 ms", "r", lambda t: fmt(ms(med[t]["p99"]), "%.3f")),
+            Col("p50 ms", "r", lambda t: fmt(_millis(med[t]["p50"]), "%.3f")),
+            Col("p99 ms", "r", lambda t: fmt(_millis(med[t]["p99"]), "%.3f")),
             Col("proxy CPU µs/req", "r", lambda t: fmt(med[t]["cpu"], "%.2f")),
             Col("req/s ÷ HAProxy", "r", lambda t: fmt(ratio(med[t]["rps"], hr), "%.3f")),
             Col("CPU/req ÷ HAProxy", "r", lambda t: fmt(ratio(med[t]["cpu"], hc), "%.3f")),
@@ -259,9 +283,7 @@ class Http(Spec):
 
     def raw_cols(self, ctx):
         load = ctx.load
-        return [
-            Col("round", "r", lambda r: r["round"]),
-            Col("target", "l", lambda r: r["target"]),
+        return _RAW_HEAD + [
             Col("req/s", "r", lambda r: r["rps"]),
             Col("p50 ms", "r", lambda r: _ms(r["p50_us"], "%.3f")),
             Col("p99 ms", "r", lambda r: _ms(r["p99_us"], "%.3f")),
@@ -275,16 +297,9 @@ class Http(Spec):
             Col("backend req", "r", lambda r: r["backend_requests"]),
             Col("reuse %", "r", lambda r: _dash(r["reuse_pct"])),
             Col("backend conns open after (all)", "r", lambda r: r["backend_estab_after"]),
-            Col("proxy threads", "l", lambda r: "—" if r["proxy_threads_max"] == "" else "%s (%s)" % (
-                r["proxy_threads_max"], r["proxy_thread_names"])),
+            _PROXY_THREADS,
             Col("iou-wrk", "r", lambda r: _dash(r["iou_wrk_max"])),
-            Col("CPU%d foreign %%" % ctx.proxy_cpu, "r", lambda r: r["cpu0_foreign_pct"]),
-            Col("CPU%d foreign %%" % ctx.backend_cpu, "r", lambda r: r["cpu1_foreign_pct"]),
-            Col("proxy fds after", "r", lambda r: _dash(r["proxy_fds_after"])),
-            Col("proxy RSS KiB after", "r", lambda r: _dash(r["proxy_rss_kib_after"])),
-            Col("rustc seen", "r", lambda r: _dash(r["rustc_max"])),
-            Col("spillway driver", "l", lambda r: _dash(r.get("proxy_driver", ""))),
-        ]
+        ] + _foreign(ctx) + _AFTER_RUN + [Col("spillway driver", "l", lambda r: _dash(r.get("proxy_driver", "")))]
 
     def goals(self, ctx, med):
         """The issues' goals for spillway against HAProxy, from the medians of all runs."""
@@ -292,7 +307,7 @@ class Http(Spec):
         if s["cpu"] is None or h["cpu"] is None or h["cpu"] <= 0:
             return ["- goals: n/a (needs haproxy and spillway)"]
         c = s["cpu"] / h["cpu"]
-        out = ["| goal | result | |", "|---|---|---|"]
+        out = list(_GOALS_HEAD)
         if ctx.mode == "l7":
             r = _div(s["rps"], h["rps"])
             s9, h9 = _nan(s["p99"]), _nan(h["p99"])
@@ -357,16 +372,13 @@ class Handshakes(Spec):
     def medians_cols(self, ctx, med):
         hr = self.base(ctx, med, "haproxy", "hs")
         hp = self.base(ctx, med, "haproxy", "per_cpu_s")
-        ms = lambda x: None if x is None else x / 1000  # noqa: E731
-        return [
-            Col("target", "l", lambda t: t),
-            Col("runs", "r", lambda t: med[t]["n"]),
+        return _medians_head(med) + [
             Col("handshakes/s (median)", "r", lambda t: fmt(med[t]["hs"], "%.0f")),
             Col("proxy CPU µs/handshake", "r", lambda t: fmt(med[t]["cpu"], "%.1f")),
             Col("handshakes per proxy CPU-second", "r", lambda t: fmt(med[t]["per_cpu_s"], "%.0f")),
             Col("proxy CPU busy %", "r", lambda t: fmt(med[t]["busy"], "%.0f")),
-            Col("p50 ms", "r", lambda t: fmt(ms(med[t]["p50"]), "%.2f")),
-            Col("p99 ms", "r", lambda t: fmt(ms(med[t]["p99"]), "%.2f")),
+            Col("p50 ms", "r", lambda t: fmt(_millis(med[t]["p50"]), "%.2f")),
+            Col("p99 ms", "r", lambda t: fmt(_millis(med[t]["p99"]), "%.2f")),
             Col("handshakes/s ÷ HAProxy", "r", lambda t: fmt(ratio(med[t]["hs"], hr), "%.3f")),
             Col("per CPU-second ÷ HAProxy", "r", lambda t: fmt(ratio(med[t]["per_cpu_s"], hp), "%.3f")),
             Col("full / resumed / failed+errors", "l", lambda t: med[t]["counts"]),
@@ -374,9 +386,7 @@ class Handshakes(Spec):
         ]
 
     def raw_cols(self, ctx):
-        return [
-            Col("round", "r", lambda r: r["round"]),
-            Col("target", "l", lambda r: r["target"]),
+        return _RAW_HEAD + [
             Col("handshakes/s", "r", lambda r: r["hs_per_s"]),
             Col("full", "r", lambda r: r["full"]),
             Col("resumed", "r", lambda r: r["resumed"]),
@@ -393,20 +403,14 @@ class Handshakes(Spec):
             Col("new backend conns", "r", lambda r: r["backend_new_conns"]),
             Col("server TLS conns (HAProxy)", "r", lambda r: "—" if r["server_tls_conns"] == "-" else r["server_tls_conns"]),
             Col("HAProxy reuse % (last s)", "r", lambda r: "—" if r["server_reuse_pct"] == "-" else r["server_reuse_pct"]),
-            Col("proxy threads", "l", lambda r: "—" if r["proxy_threads_max"] == "" else "%s (%s)" % (
-                r["proxy_threads_max"], r["proxy_thread_names"])),
-            Col("CPU%d foreign %%" % ctx.proxy_cpu, "r", lambda r: r["cpu0_foreign_pct"]),
-            Col("CPU%d foreign %%" % ctx.backend_cpu, "r", lambda r: r["cpu1_foreign_pct"]),
-            Col("proxy fds after", "r", lambda r: _dash(r["proxy_fds_after"])),
-            Col("proxy RSS KiB after", "r", lambda r: _dash(r["proxy_rss_kib_after"])),
-            Col("rustc seen", "r", lambda r: _dash(r["rustc_max"])),
-        ]
+            _PROXY_THREADS,
+        ] + _foreign(ctx) + _AFTER_RUN
 
     def goals(self, ctx, med):
         s, h = med["spillway"]["per_cpu_s"], med["haproxy"]["per_cpu_s"]
         if s is None or h is None or h <= 0:
             return ["- goal: n/a (needs haproxy and spillway)"]
-        return ["| goal | result | |", "|---|---|---|",
+        return _GOALS_HEAD + [
                 "| spillway handshakes per CPU-second ≥ HAProxy's | %.0f vs %.0f (%.3f×) | %s |" % (s, h, s / h, _met(s >= h))]
 
     def after_all(self, ctx, rows, med):
@@ -427,18 +431,24 @@ class Handshakes(Spec):
         ]
 
 
-SPECS = {"l4": L4(), "http": Http(), "hs": Handshakes()}
+# Each Spec by the kind of run it summarises (its csv_kind: compare.sh's measure KIND).
+SPECS = {s.csv_kind: s for s in (L4(), Http(), Handshakes())}
 
 
 # ------------------------------------------------------------------ whole reports
 
 
+def _summary_of(kind, ctx, csv_path):
+    """The summary of the runs of KIND (a key of SPECS) in the CSV at CSV_PATH."""
+    return summary(SPECS[kind], ctx, read_rows(csv_path))
+
+
 def l4_report(ctx, csv_path):
-    return summary(SPECS["l4"], ctx, read_rows(csv_path))
+    return _summary_of("l4", ctx, csv_path)
 
 
 def http_report(ctx, csv_path):
-    return summary(SPECS["http"], ctx, read_rows(csv_path))
+    return _summary_of("http", ctx, csv_path)
 
 
 def tls_report(ctx, csv_path, hs_csv_path, negotiated, parts, offer):
@@ -457,10 +467,10 @@ def tls_report(ctx, csv_path, hs_csv_path, negotiated, parts, offer):
         lines.append("Measured: %s only (TLS_PARTS)." % parts)
     if "keepalive" in parts:
         lines += ["", "## Keep-alive requests over TLS (%s -t1 -c%s https://…)" % (ctx.load, ctx.conns), ""]
-        lines += summary(SPECS["http"], ctx, read_rows(csv_path))
+        lines += _summary_of("http", ctx, csv_path)
     if "handshakes" in parts:
         lines += ["", "## New full TLS handshakes (loadgen --new-conn --no-resume -c %s -t 1)" % ctx.hs_conns, ""]
-        lines += summary(SPECS["hs"], ctx, read_rows(hs_csv_path))
+        lines += _summary_of("hs", ctx, hs_csv_path)
     return lines
 
 
@@ -477,9 +487,7 @@ def idle_report(ctx, csv_path, counts):
     lines = table([("target", "l"), ("connections", "r"), ("KiB/conn VmRSS (median)", "r"),
                    ("KiB/conn RssAnon (median)", "r")], med)
     lines += ["", "Raw runs:", ""]
-    lines += render([
-        Col("round", "r", lambda r: r["round"]),
-        Col("target", "l", lambda r: r["target"]),
+    lines += render(_RAW_HEAD + [
         Col("conns", "r", lambda r: r["conns"]),
         Col("VmRSS before KiB", "r", lambda r: r["rss_before_kib"]),
         Col("VmRSS idle KiB", "r", lambda r: r["rss_idle_kib"]),
@@ -492,3 +500,181 @@ def idle_report(ctx, csv_path, counts):
         Col("client", "l", lambda r: "%s; %s" % (r["client_ready"].replace(";", " "), r["client_done"].replace(";", " "))),
     ], rows)
     return lines
+
+
+# ------------------------------------------------------------------ rules
+
+
+# Mode rules' targets (see rules.py) by their letter in the issue's wording, and what they are.
+RULES_TARGETS = (
+    ("spillway", "a", "spillway, no rules"),
+    ("spillway-rules", "b", "spillway, the rules in TOML"),
+    ("haproxy-rules", "c", "HAProxy, the same rules as acl + use_backend"),
+    ("spillway-haproxy-cfg", "d", "spillway on (c)'s haproxy.cfg"),
+    ("haproxy", "", "HAProxy, no rules (reference)"),
+)
+_RULES_LETTER = {t: l for t, l, _ in RULES_TARGETS}
+_RULES_WHAT = {t: w for t, _, w in RULES_TARGETS}
+
+# The ratios mode rules reports: (name, numerator target, denominator target).
+RULES_RATIOS = (
+    ("(b)/(a)", "spillway-rules", "spillway"),
+    ("(d)/(a)", "spillway-haproxy-cfg", "spillway"),
+    ("(b)/(c)", "spillway-rules", "haproxy-rules"),
+    ("(d)/(c)", "spillway-haproxy-cfg", "haproxy-rules"),
+    ("(c)/HAProxy without rules", "haproxy-rules", "haproxy"),
+)
+
+# Issue 17's goals on the CPU per request: (ratio, at most, what it says).
+RULES_GOALS = (
+    ("(b)/(a)", 1.05, "%d rules cost ≤ 5 %% over none (TOML)"),
+    ("(d)/(a)", 1.05, "%d rules cost ≤ 5 %% over none (haproxy.cfg)"),
+    ("(b)/(c)", 1.00, "≤ HAProxy's cost for the same rules (TOML)"),
+    ("(d)/(c)", 1.00, "≤ HAProxy's cost for the same rules (haproxy.cfg)"),
+)
+
+
+def rules_label(target):
+    """A target of mode rules as the tables name it: "(b) spillway-rules"."""
+    letter = _RULES_LETTER.get(target, "")
+    return "(%s) %s" % (letter, target) if letter else target
+
+
+class Rules(Http):
+    """Mode rules: the HTTP runs of the four targets, the ratios between them and issue 17's goals."""
+
+    def __init__(self, rules=20, host="", path=""):
+        self.rules = rules
+        self.host = host
+        self.path = path
+
+    def medians(self, rows):
+        m = Http.medians(self, rows)
+        m["user"] = median_of(rows, "proxy_user_us_per_req")
+        m["sys"] = median_of(rows, "proxy_sys_us_per_req")
+        m["errors"] = int(total(rows, "errors"))
+        m["non2xx"] = int(total(rows, "non2xx"))
+        return m
+
+    def medians_cols(self, ctx, med):
+        ca = self.base(ctx, med, "spillway", "cpu")
+        cc = self.base(ctx, med, "haproxy-rules", "cpu")
+        return [Col("target", "l", rules_label), Col("what", "l", lambda t: _RULES_WHAT.get(t, "")),
+                Col("runs", "r", lambda t: med[t]["n"]),
+                Col("req/s (median)", "r", lambda t: fmt(med[t]["rps"], "%.0f")),
+                Col("p50 ms", "r", lambda t: fmt(_millis(med[t]["p50"]), "%.3f")),
+                Col("p99 ms", "r", lambda t: fmt(_millis(med[t]["p99"]), "%.3f")),
+                Col("proxy CPU µs/req", "r", lambda t: fmt(med[t]["cpu"], "%.2f")),
+                Col("user / kernel", "l", lambda t: "%s / %s" % (fmt(med[t]["user"], "%.2f"), fmt(med[t]["sys"], "%.2f"))),
+                Col("CPU/req ÷ (a)", "r", lambda t: fmt(ratio(med[t]["cpu"], ca), "%.3f")),
+                Col("CPU/req ÷ (c)", "r", lambda t: fmt(ratio(med[t]["cpu"], cc), "%.3f")),
+                Col("errors (non-2xx)", "l", lambda t: "%d (%d)" % (med[t]["errors"], med[t]["non2xx"]))]
+
+    def ratios(self, ctx, rows, med):
+        """The ratios whose two targets were run: a list of dicts (name, num, den, cpu, cpu_paired,
+        rps, p99); None for what cannot be worked out."""
+        out = []
+        for name, a, b in RULES_RATIOS:
+            if not ctx.has(a, b):
+                continue
+            out.append({"name": name, "num": a, "den": b,
+                        "cpu": ratio(med[a]["cpu"], med[b]["cpu"]),
+                        "cpu_paired": paired_ratio(rows, "proxy_us_per_req", a, b),
+                        "rps": ratio(med[a]["rps"], med[b]["rps"]),
+                        "p99": ratio(med[a]["p99"], med[b]["p99"])})
+        return out
+
+    def goals(self, ctx, rows, med):
+        """Issue 17's goals that this run can judge: dicts (goal, ratio, limit, value, met)."""
+        by = {r["name"]: r for r in self.ratios(ctx, rows, med)}
+        out = []
+        for name, limit, what in RULES_GOALS:
+            if name in by:
+                v = by[name]["cpu"]
+                out.append({"goal": what % self.rules if "%d" in what else what, "ratio": name, "limit": limit, "value": v,
+                            "met": None if v is None else v <= limit})
+        return out
+
+    def goal_lines(self, ctx, rows, med):
+        g = self.goals(ctx, rows, med)
+        if not g:
+            return ["- goals: n/a (they need spillway and spillway-rules or spillway-haproxy-cfg, and haproxy-rules)"]
+        out = list(_GOALS_HEAD)
+        for x in g:
+            out.append("| %s: proxy CPU/request %s ≤ %.2f | %s | %s |" % (
+                x["goal"], x["ratio"], x["limit"], fmt(x["value"], "%.3f", "n/a"),
+                "n/a" if x["met"] is None else _met(x["met"])))
+        return out
+
+    def routing_line(self, ctx, rows):
+        bad = int(total([r for r in rows if r["target"] != "spillway" and r["target"] != "haproxy"], "non2xx"))
+        if bad:
+            return "**Routing: %d answers of the rules' targets were not 2xx**: requests the rules did not route went to the default (421)." % bad
+        return "Routing: every answer through the rules' targets was 2xx (a request no rule routes gets the default's 421)."
+
+    def rule_cost_line(self, ctx, med):
+        """The rules' own cost per request, spillway's against HAProxy's (needs target haproxy)."""
+        if not ctx.has("spillway", "spillway-rules", "haproxy", "haproxy-rules"):
+            return []
+        s = _nan(med["spillway-rules"]["cpu"]) - _nan(med["spillway"]["cpu"])
+        h = _nan(med["haproxy-rules"]["cpu"]) - _nan(med["haproxy"]["cpu"])
+        return ["- the rules' own cost (medians): spillway (b) − (a) %.2f µs/req, HAProxy (c) − (no rules) %.2f µs/req" % (s, h)]
+
+    def ratio_lines(self, ctx, rows, med):
+        rs = self.ratios(ctx, rows, med)
+        if not rs:
+            return []
+        return table([("ratio", "l"), ("CPU/req (of the medians)", "r"), ("CPU/req (median of per-round ratios)", "r"),
+                      ("req/s", "r"), ("p99", "r")],
+                     [[r["name"] + " = %s ÷ %s" % (r["num"], r["den"]), fmt(r["cpu"], "%.3f"), fmt(r["cpu_paired"], "%.3f"),
+                       fmt(r["rps"], "%.3f"), fmt(r["p99"], "%.3f")] for r in rs])
+
+    def after_all(self, ctx, rows, med):
+        return (self.ratio_lines(ctx, rows, med) + [""] + self.goal_lines(ctx, rows, med) + [""]
+                + self.rule_cost_line(ctx, med) + [self.routing_line(ctx, rows)])
+
+    def after_quiet(self, ctx, rows, med):
+        rows = quiet(rows, ctx.quiet_pct)  # the per-round ratios of the quiet runs too
+        return [""] + self.ratio_lines(ctx, rows, med) + [""] + self.goal_lines(ctx, rows, med)
+
+    def notes(self, ctx):
+        out = [
+            "The request: `GET %s` with `Host: %s`, %s -t1 -c%d keep-alive; it matches only rule %d of %d" % (
+                self.path, self.host, ctx.load, ctx.conns, self.rules, self.rules),
+            "(rule i: host hI.example and path /pI/*), so every rule before it is evaluated and fails. Every rule's group",
+            "(backend) is the same backend nginx; the default, which no measured request should reach, answers 421.",
+            "Each run starts its proxy afresh (HAProxy and spillway (d) read the same file, so they cannot run side by",
+            "side), checks the routing with curl, warms it up (--warmup s, not recorded), then measures it and stops it.",
+            "CPU µs/req: the proxy process's utime+stime (all threads, /proc/PID/stat) over the run ÷ requests completed.",
+            "The goals are judged on the ratios of the medians over all runs (and again over the quiet runs).",
+        ]
+        return out + [ctx.rounds_line()]
+
+
+def rules_report(ctx, csv_path, rules=20, host="", path=""):
+    """Mode rules: the summary body (lines) and what the JSON summary holds (a dict)."""
+    spec = Rules(rules, host, path)
+    rows = read_rows(csv_path)
+    lines = summary(spec, ctx, rows)
+    return lines, rules_json(spec, ctx, rows)
+
+
+def rules_json(spec, ctx, rows):
+    """The figures of mode rules' summary as data: medians per target, ratios and goals, over all
+    runs and over the quiet runs."""
+
+    def part(max_noise):
+        sel = quiet(rows, max_noise)
+        med = {}
+        for t in ctx.targets:
+            mine = of_target(sel, t)
+            m = spec.medians(mine)
+            med[t] = {"runs": len(mine), "rps": m["rps"], "p50_us": m["p50"], "p99_us": m["p99"],
+                      "cpu_us_per_req": m["cpu"], "user_us_per_req": m["user"], "sys_us_per_req": m["sys"],
+                      "errors": m["errors"], "non2xx": m["non2xx"]}
+        inner = {t: {"cpu": med[t]["cpu_us_per_req"], "rps": med[t]["rps"], "p99": med[t]["p99_us"]} for t in med}
+        return {"targets": med, "ratios": spec.ratios(ctx, sel, inner), "goals": spec.goals(ctx, sel, inner)}
+
+    return {"mode": "rules", "rules": spec.rules, "host": spec.host, "path": spec.path, "load": ctx.load,
+            "conns": ctx.conns, "runs": ctx.runs, "seconds": ctx.seconds, "targets": ctx.targets,
+            "all": part(100), "quiet": dict(part(ctx.quiet_pct), max_foreign_pct=ctx.quiet_pct)}

@@ -1,7 +1,8 @@
 //! Machine-readable report files: the JSON summary (the contract's schema, plus extra fields),
-//! the timeline CSV (one row per second), and the HdrHistogram interval log in the layout Java's
-//! `HistogramLogWriter` emits (comment, format version, StartTime, legend, then one line per
-//! interval: `start,length,max,base64(V2 deflate histogram)`).
+//! the timeline CSV (one row per second), and the HdrHistogram interval log, written whole by
+//! the hdrhistogram crate's `IntervalLogWriter` (comments, StartTime, BaseTime, MaxValueDivisor,
+//! then one line per interval: `start,length,max,base64(V2 deflate histogram)`), which Java's
+//! `HistogramLogReader` and the crate's `IntervalLogIterator` read.
 //!
 //! Invariants: interval log values are microseconds and `Interval_Max` is in milliseconds
 //! (`MaxValueDivisor` 1000, as Java logs nanoseconds with a divisor of 10⁶: Java's
@@ -11,9 +12,9 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
-use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+use hdrhistogram::serialization::interval_log::{IntervalLogWriter, IntervalLogWriterBuilder, Tag};
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::Histogram;
 
@@ -65,88 +66,84 @@ pub fn timeline(rows: &[Row]) -> String {
     out
 }
 
-/// An HdrHistogram interval log being written, one interval per second.
-pub struct HdrLog {
-    start: SystemTime,
-    body: Vec<u8>,
+/// Where an HdrHistogram interval log is written: its text and the serializer (V2 with deflate,
+/// as Java's `HistogramLogWriter` writes).
+pub struct HdrLogBuf {
+    text: Vec<u8>,
     ser: V2DeflateSerializer,
+}
+
+/// An HdrHistogram interval log being written, one interval per second.
+pub struct HdrLog<'a> {
+    writer: IntervalLogWriter<'a, 'a, Vec<u8>, V2DeflateSerializer>,
 }
 
 const DIVISOR: f64 = 1000.0;
 
-impl HdrLog {
-    /// `start`: wall-clock time of the first interval (the measurement start).
-    pub fn new(start: SystemTime) -> HdrLog {
-        HdrLog { start, body: Vec::new(), ser: V2DeflateSerializer::new() }
+/// Java's legend line. The crate's writer puts only comments before the intervals, so it is
+/// written as one: readers skip it either way.
+const LEGEND: &str = "\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"";
+
+impl HdrLogBuf {
+    pub fn new() -> HdrLogBuf {
+        HdrLogBuf { text: Vec::new(), ser: V2DeflateSerializer::new() }
     }
 
-    /// Add the interval `[at, at + length)` seconds after the start.
-    pub fn interval(&mut self, at: f64, length: f64, latency: &Histogram<u64>, service: &Histogram<u64>) {
-        let mut buf = Vec::new();
-        let Ok(mut w) =
-            IntervalLogWriterBuilder::new().with_max_value_divisor(DIVISOR).begin_log_with(&mut buf, &mut self.ser)
-        else {
-            return;
-        };
-        let (at, length) = (Duration::from_secs_f64(at.max(0.0)), Duration::from_secs_f64(length.max(0.0)));
-        // Writing into a Vec only fails if serialization fails, which an in-memory histogram
-        // does not; a lost interval is then the worst outcome.
-        let _ = w.write_histogram(latency, at, length, None);
-        let _ = w.write_histogram(service, at, length, Tag::new("service"));
-        drop(w);
-        // The builder writes its own "#[MaxValueDivisor ...]" line first: the header has it.
-        let text = String::from_utf8_lossy(&buf);
-        for line in text.lines().filter(|l| !l.starts_with('#')) {
-            self.body.extend_from_slice(line.as_bytes());
-            self.body.push(b'\n');
-        }
+    /// Start the log. `start`: wall-clock time of the first interval (the measurement start):
+    /// the StartTime, and the BaseTime the intervals' timestamps count from.
+    pub fn begin(&mut self, start: SystemTime) -> HdrLog<'_> {
+        let mut writer = IntervalLogWriterBuilder::new()
+            .add_comment(&format!("[Logged with loadgen {} (values in microseconds)]", env!("CARGO_PKG_VERSION")))
+            .add_comment("[Histogram log format version 1.3]")
+            .with_start_time(start)
+            .with_base_time(start)
+            .with_max_value_divisor(DIVISOR)
+            .begin_log_with(&mut self.text, &mut self.ser)
+            .expect("writing to a Vec does not fail");
+        let _ = writer.write_comment(LEGEND);
+        HdrLog { writer }
     }
 
-    /// The whole log: header lines then the intervals.
-    pub fn finish(self) -> String {
-        let since = self.start.duration_since(UNIX_EPOCH).unwrap_or_default();
-        let mut out = String::new();
-        let _ = writeln!(out, "#[Logged with loadgen {} (values in microseconds)]", env!("CARGO_PKG_VERSION"));
-        out.push_str("#[Histogram log format version 1.3]\n");
-        let _ = writeln!(out, "#[StartTime: {:.3} (seconds since epoch), {}]", since.as_secs_f64(), java_date(since));
-        let _ = writeln!(out, "#[MaxValueDivisor: {DIVISOR:.3}]");
-        out.push_str("\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"\n");
-        out.push_str(&String::from_utf8_lossy(&self.body));
-        out
+    /// The whole log.
+    pub fn into_text(self) -> String {
+        String::from_utf8_lossy(&self.text).into_owned()
     }
 }
 
-/// `Wed Sep 09 15:24:39 UTC 2015`, the way Java's `Date.toString()` prints (in UTC).
-fn java_date(since_epoch: Duration) -> String {
-    let secs = since_epoch.as_secs();
-    let days = (secs / 86_400) as i64;
-    let (h, m, s) = ((secs % 86_400) / 3600, (secs % 3600) / 60, secs % 60);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    const WD: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MO: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let wd = WD[days.rem_euclid(7) as usize];
-    let mo = MO[((month - 1) as usize).min(11)];
-    format!("{wd} {mo} {d:02} {h:02}:{m:02}:{s:02} UTC {year}")
+impl Default for HdrLogBuf {
+    fn default() -> Self {
+        HdrLogBuf::new()
+    }
+}
+
+impl HdrLog<'_> {
+    /// Add the interval `[at, at + length)` seconds after the start: the latency untagged, the
+    /// service time tagged `service`.
+    pub fn interval(&mut self, at: f64, length: f64, latency: &Histogram<u64>, service: &Histogram<u64>) {
+        let (at, length) = (Duration::from_secs_f64(at.max(0.0)), Duration::from_secs_f64(length.max(0.0)));
+        // Writing into a Vec only fails if serialization fails, which an in-memory histogram
+        // does not; a lost interval is then the worst outcome.
+        let _ = self.writer.write_histogram(latency, at, length, None);
+        let _ = self.writer.write_histogram(service, at, length, Tag::new("service"));
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::{engine::general_purpose::STANDARD, Engine as _};
     use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+    use hdrhistogram::serialization::Deserializer;
+    use std::time::UNIX_EPOCH;
 
-    #[test]
-    fn java_dates() {
-        assert_eq!(java_date(Duration::from_secs(0)), "Thu Jan 01 00:00:00 UTC 1970");
-        assert_eq!(java_date(Duration::from_secs(1_441_837_479)), "Wed Sep 09 22:24:39 UTC 2015");
+    /// The log of two intervals, each with `latency` untagged and `service` tagged.
+    fn two_intervals(start: SystemTime, latency: &Histogram<u64>, service: &Histogram<u64>) -> String {
+        let mut buf = HdrLogBuf::new();
+        let mut log = buf.begin(start);
+        log.interval(0.0, 1.0, latency, service);
+        log.interval(1.0, 0.5, latency, service);
+        drop(log);
+        buf.into_text()
     }
 
     #[test]
@@ -156,10 +153,7 @@ mod tests {
         lat.record(1500).unwrap();
         lat.record(250_000).unwrap();
         svc.record(900).unwrap();
-        let mut log = HdrLog::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
-        log.interval(0.0, 1.0, &lat, &svc);
-        log.interval(1.0, 0.5, &lat, &svc);
-        let text = log.finish();
+        let text = two_intervals(UNIX_EPOCH + Duration::from_secs(1_700_000_000), &lat, &svc);
         let mut start = None;
         let mut intervals = Vec::new();
         for e in IntervalLogIterator::new(text.as_bytes()) {
@@ -174,6 +168,55 @@ mod tests {
         assert_eq!(intervals[0].0, None);
         assert_eq!(intervals[1].0.as_deref(), Some("service"));
         assert!((intervals[0].1 - 250.0).abs() < 1.0, "max in ms: {}", intervals[0].1);
+    }
+
+    #[test]
+    fn interval_log_counts_and_times_read_back() {
+        let (mut lat, mut svc) = (crate::record::new_histogram(), crate::record::new_histogram());
+        for us in [120, 480, 1_500, 1_500, 90_000] {
+            lat.record(us).unwrap();
+        }
+        lat.record_n(3_000, 10).unwrap();
+        svc.record_n(800, 7).unwrap();
+        let start = UNIX_EPOCH + Duration::from_millis(1_700_000_123_456);
+        let text = two_intervals(start, &lat, &svc);
+        assert!(text.starts_with("#[Logged with loadgen "), "{text}");
+        assert!(text.contains("\n#[Histogram log format version 1.3]\n"), "{text}");
+        assert!(text.contains("\n#[MaxValueDivisor: 1000.000]\n"), "{text}");
+
+        let since_epoch = Duration::from_millis(1_700_000_123_456);
+        let (mut starts, mut bases, mut seen) = (Vec::new(), Vec::new(), Vec::new());
+        let mut de = Deserializer::new();
+        for e in IntervalLogIterator::new(text.as_bytes()) {
+            match e.expect("every line parses") {
+                LogEntry::StartTime(t) => starts.push(t),
+                LogEntry::BaseTime(t) => bases.push(t),
+                LogEntry::Interval(i) => {
+                    let bytes = STANDARD.decode(i.encoded_histogram()).expect("base64");
+                    let h: Histogram<u64> = de.deserialize(&mut bytes.as_slice()).expect("histogram decodes");
+                    let tag = i.tag().map(|t| t.as_str().to_string());
+                    seen.push((tag, i.start_timestamp(), i.duration(), h));
+                }
+            }
+        }
+        assert_eq!(starts, [since_epoch]);
+        assert_eq!(bases, [since_epoch]);
+        assert_eq!(seen.len(), 4);
+        let at = |s: u64, ms: u64| Duration::from_secs(s) + Duration::from_millis(ms);
+        for (k, (tag, begin, length, h)) in seen.iter().enumerate() {
+            let (want, want_tag) = if k % 2 == 0 { (&lat, None) } else { (&svc, Some("service")) };
+            assert_eq!(tag.as_deref(), want_tag, "interval {k}");
+            assert_eq!(*begin, if k < 2 { at(0, 0) } else { at(1, 0) }, "interval {k}");
+            assert_eq!(*length, if k < 2 { at(1, 0) } else { at(0, 500) }, "interval {k}");
+            // The same counts, value by value.
+            assert_eq!(h.len(), want.len(), "interval {k}");
+            assert_eq!(h.max(), want.max(), "interval {k}");
+            for v in want.iter_recorded() {
+                assert_eq!(h.count_at(v.value_iterated_to()), v.count_at_value(), "interval {k}");
+            }
+        }
+        assert_eq!(seen[0].3.len(), 15);
+        assert_eq!(seen[1].3.len(), 7);
     }
 
     #[test]

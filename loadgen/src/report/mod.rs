@@ -202,7 +202,8 @@ pub fn build(
         surge: polled.map(|p| p.summary(duration)).unwrap_or_default(),
         tls: cfg.tls.as_ref().map(|_| merged.tls.clone()),
     };
-    let mut hdr = hdr_log.map(files::HdrLog::new);
+    let mut hdr_buf = files::HdrLogBuf::new();
+    let mut hdr = hdr_log.map(|start| hdr_buf.begin(start));
     let mut rows = Vec::with_capacity(merged.seconds());
     for s in 0..merged.seconds() {
         let sec = merged.second(s);
@@ -234,5 +235,7 @@ pub fn build(
             h.interval(s as f64, width, &sec.latency, &sec.service);
         }
     }
-    Report { summary, rows, latency: merged.latency, service: merged.service, hdr_log: hdr.map(files::HdrLog::finish) }
+    drop(hdr);
+    let hdr_log = hdr_log.map(|_| hdr_buf.into_text());
+    Report { summary, rows, latency: merged.latency, service: merged.service, hdr_log }
 }

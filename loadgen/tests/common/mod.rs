@@ -84,6 +84,10 @@ pub fn run_json(dir: &std::path::Path, args: &[&str]) -> serde_json::Value {
 
 /// A fake spillway admin answering `GET /stats`: queue length 5 in group "a" and 2 in "b",
 /// spillover growing by one per poll. Returns its address and the poll counter.
+///
+/// It reads the whole request head before it answers, as a real server does: a request may
+/// arrive in several reads, and closing a socket with unread bytes resets the connection, so
+/// answering after the first read made polls fail at random (more often on a loaded machine).
 pub fn fake_stats() -> (String, Arc<AtomicU64>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap().to_string();
@@ -92,8 +96,9 @@ pub fn fake_stats() -> (String, Arc<AtomicU64>) {
     std::thread::spawn(move || {
         for s in l.incoming() {
             let Ok(mut s) = s else { continue };
-            let mut buf = [0u8; 4096];
-            let _ = s.read(&mut buf);
+            if !read_head(&mut s) {
+                continue;
+            }
             let n = p.fetch_add(1, Ordering::Relaxed) + 1;
             let body = format!(
                 r#"{{"target_groups":{{"a":{{"SurgeQueueLength":5,"SpilloverCount":{n}}},"b":{{"SurgeQueueLength":2,"SpilloverCount":0}}}}}}"#
@@ -102,4 +107,18 @@ pub fn fake_stats() -> (String, Arc<AtomicU64>) {
         }
     });
     (addr, polls)
+}
+
+/// Reads from `s` until the end of an HTTP request head (a blank line); `false` when the peer
+/// closes, fails or stays silent for 5 s first.
+fn read_head(s: &mut TcpStream) -> bool {
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let (mut head, mut buf) = (Vec::new(), [0u8; 4096]);
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    true
 }
