@@ -1,7 +1,7 @@
 //! The command line: HAProxy's flags where HAProxy has them, so that a performance test that
 //! starts `haproxy -f x.cfg -D -p pid` can start `spillway` the same way.
 //!
-//! HAProxy spells some flags as one dash and two letters (`-sf`, `-st`, `-db`), which no
+//! HAProxy spells some flags as one dash and two letters (`-sf`, `-st`, `-db`, `-dr`), which no
 //! argument parser reads as one flag; [`parse`] rewrites them to long flags before clap sees
 //! them.
 
@@ -41,6 +41,10 @@ pub struct Cli {
     /// Debug: stay in the foreground and log at debug level (HAProxy's -d).
     #[arg(short = 'd')]
     pub debug: bool,
+    /// Start servers whose host names do not resolve without an address instead of failing
+    /// (HAProxy's -dr).
+    #[arg(long = "dr", hide = true)]
+    pub dns_relaxed: bool,
     /// Quiet: log warnings and errors only (HAProxy's -q).
     #[arg(short = 'q')]
     pub quiet: bool,
@@ -73,6 +77,7 @@ pub fn parse() -> Cli {
         Some("-sf") => "--sf".into(),
         Some("-st") => "--st".into(),
         Some("-db") => "--db".into(),
+        Some("-dr") => "--dr".into(),
         _ => a,
     }))
 }

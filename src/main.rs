@@ -31,7 +31,8 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let paths = cli.file.clone();
-    let config = match Config::load_files(&paths) {
+    let load = spillway::config::haproxy::Options { unresolved_down: cli.dns_relaxed };
+    let config = match Config::load_files_with(&paths, load) {
         Ok((mut c, notes)) => {
             // HAProxy directives accepted without effect: said once, where the user looks.
             for n in &notes {
@@ -135,7 +136,7 @@ fn main() -> ExitCode {
     if let Some(r) = report {
         r.ready();
     }
-    let code = supervise(&mut server, &mut signals, &paths, drain_timeout);
+    let code = supervise(&mut server, &mut signals, &paths, load, drain_timeout);
     if let Some(pidfile) = &pidfile {
         daemon::remove_pidfile_if_ours(pidfile);
     }
@@ -153,6 +154,7 @@ fn supervise(
     server: &mut Server,
     signals: &mut Signals,
     paths: &[std::path::PathBuf],
+    load: spillway::config::haproxy::Options,
     drain: std::time::Duration,
 ) -> ExitCode {
     let mut draining = false;
@@ -165,7 +167,7 @@ fn supervise(
                     draining = true;
                 }
                 SIGUSR1 => {}
-                SIGHUP => reload(server, paths),
+                SIGHUP => reload(server, paths, load),
                 _ => {
                     info!("stopping now");
                     return ExitCode::SUCCESS;
@@ -185,9 +187,11 @@ fn supervise(
 
 /// SIGHUP: re-read the file and apply its target groups and certificates; a bad file (or a
 /// certificate that does not load) changes nothing.
-fn reload(server: &mut Server, paths: &[std::path::PathBuf]) {
+/// Host names are resolved again here, so a server that did not resolve at start (`-dr`,
+/// `init-addr none`) joins its group once its name resolves.
+fn reload(server: &mut Server, paths: &[std::path::PathBuf], load: spillway::config::haproxy::Options) {
     let file = paths.first().map(|p| p.display().to_string()).unwrap_or_default();
-    match Config::load_files(paths) {
+    match Config::load_files_with(paths, load) {
         Ok((new, _notes)) => match server.update_groups(new) {
             Ok(()) => info!(%file, "SIGHUP: target groups and certificates reloaded"),
             Err(e) => warn!(%file, "SIGHUP: {e}"),

@@ -99,7 +99,7 @@ max_connections = 0
 
 [[listener]]
 name = "web"
-bind = "localhost:8080"
+bind = "127.0.0.1"
 target_group = "app"
 idle_timeout = "60"
 
@@ -117,7 +117,7 @@ targets = [{ addr = "127.0.0.1:9001" }]
         &file,
         &[
             (3, "max_connections must be greater than 0"),
-            (7, "invalid address \"localhost:8080\": expected IP:PORT"),
+            (7, "invalid address \"127.0.0.1\": expected IP:PORT"),
             (9, "invalid duration \"60\""),
             (12, "duplicate listener name \"web\" (first defined at line 6)"),
             (14, "target group \"missing\" does not exist"),

@@ -30,6 +30,22 @@ pub use least_outstanding::LeastOutstanding;
 pub use random_two::RandomTwo;
 pub use round_robin::RoundRobin;
 
+/// A balancer seed for shard `shard` of `shards`: its high 32 bits are the shard's place in the
+/// process (`⌈shard·2³²/shards⌉`, which [`rotation_start`] turns into round robin's starting
+/// offset), its low 32 bits `random`'s (the randomised algorithms' seed differs per shard and
+/// per start).
+pub fn shard_seed(shard: usize, shards: usize, random: u64) -> u64 {
+    let shards = shards.max(1) as u64;
+    let place = ((shard as u64 % shards) << 32).div_ceil(shards);
+    (place << 32) | (random & 0xffff_ffff)
+}
+
+/// Round robin's starting offset in a rotation of `n` targets: `⌊shard·n/shards⌋` for a seed
+/// from [`shard_seed`] (exact while `n·shards < 2³²`).
+pub fn rotation_start(seed: u64, n: usize) -> usize {
+    (((seed >> 32) * n as u64) >> 32) as usize
+}
+
 /// Which targets a pick may return: routable now and not tried yet for this request.
 #[derive(Debug, Clone, Copy)]
 pub struct Eligible<'a> {
@@ -90,10 +106,14 @@ pub enum Balancer {
 
 impl Balancer {
     /// Builds the balancer for `algorithm` over `targets` (indices into that slice are what
-    /// `pick` returns). `seed` feeds the randomised algorithms (differs per shard).
+    /// `pick` returns). `seed` (from [`shard_seed`]) feeds the randomised algorithms (it differs
+    /// per shard) and says where in the process the shard is, for round robin's starting offset.
     pub fn new(algorithm: Algorithm, targets: &[Target], seed: u64) -> Balancer {
         match algorithm {
-            Algorithm::RoundRobin => Balancer::RoundRobin(RoundRobin::new(targets)),
+            Algorithm::RoundRobin => {
+                let picks = rotation_start(seed, RoundRobin::active(targets));
+                Balancer::RoundRobin(RoundRobin::starting_at(targets, picks))
+            }
             Algorithm::LeastOutstandingRequests => Balancer::LeastOutstanding(LeastOutstanding::new(targets)),
             Algorithm::LeastConnections => Balancer::LeastConnections(LeastConnections::new(targets)),
             Algorithm::FlowHash => Balancer::FlowHash(FlowHash::new(targets)),
@@ -167,6 +187,16 @@ pub(crate) mod tests {
     }
 
     /// Every algorithm skips targets that are not usable, and says None when none is.
+    #[test]
+    fn each_shard_starts_its_rotation_at_its_share() {
+        for (shards, n) in [(4, 8), (3, 3), (7, 16), (2, 5), (1, 4), (5, 1)] {
+            for i in 0..shards {
+                let seed = shard_seed(i, shards, 0xdead_beef_1234);
+                assert_eq!(rotation_start(seed, n), i * n / shards, "shard {i} of {shards}, {n} targets");
+            }
+        }
+    }
+
     #[test]
     fn unusable_targets_are_never_picked() {
         let algorithms = [

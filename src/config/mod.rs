@@ -437,6 +437,16 @@ impl Config {
     /// one file) and answers the configuration with the notes on what was accepted without
     /// effect.
     pub fn load_files(paths: &[PathBuf]) -> Result<(Config, Vec<Problem>), ConfigErrors> {
+        Config::load_files_with(paths, haproxy::Options::default())
+    }
+
+    /// [`Config::load_files`] with the command line's say on what the file leaves open
+    /// (`-dr`: servers whose names do not resolve start without an address). Host names are
+    /// resolved here, in the load path (start, `-c`, SIGHUP), never on a shard.
+    pub fn load_files_with(
+        paths: &[PathBuf],
+        options: haproxy::Options,
+    ) -> Result<(Config, Vec<Problem>), ConfigErrors> {
         let mut files = Vec::with_capacity(paths.len());
         for path in paths {
             let text = std::fs::read_to_string(path)
@@ -445,7 +455,7 @@ impl Config {
         }
         let toml_files = paths.iter().filter(|p| p.extension().is_some_and(|e| e == "toml")).count();
         match (toml_files, files.len()) {
-            (0, _) => haproxy::parse_files(&files).map(|p| (p.config, p.notes)),
+            (0, _) => haproxy::parse_files_with(&files, options).map(|p| (p.config, p.notes)),
             (1, 1) => toml::parse(&files[0].0, &files[0].1).map(|c| (c, Vec::new())),
             _ => Err(ConfigErrors::single(
                 files[0].1.clone(),

@@ -316,13 +316,14 @@ impl<'t> Reader<'t> {
         default
     }
 
-    /// An IP:PORT address; absent or unreadable ones give a placeholder marked unreadable.
+    /// An IP:PORT or HOST:PORT address (a host name resolved now, the first address it has);
+    /// absent or unreadable ones give a placeholder marked unreadable.
     fn addr(&mut self, site: Site, found: Option<(String, usize)>) -> SocketAddr {
         let placeholder = SocketAddr::from(([0, 0, 0, 0], 0));
         let Some((text, line)) = found else {
             return placeholder;
         };
-        validate::parse_addr(&text).unwrap_or_else(|message| {
+        validate::resolve_addr(&text).unwrap_or_else(|message| {
             self.fail(site, line, format!("{site}: {message}"));
             placeholder
         })

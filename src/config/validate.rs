@@ -177,11 +177,42 @@ pub fn check(config: &Config, lines: &SourceLines, file: &str, files: Files) -> 
 /// Parses a socket address as written in a file: an IP and a port, never a name to resolve.
 pub fn parse_addr(text: &str) -> Result<SocketAddr, String> {
     text.parse().map_err(|_| {
-        format!(
-            "invalid address \"{text}\": expected IP:PORT, like 127.0.0.1:8080 or [::1]:8080 \
-             (names are not resolved)"
-        )
+        format!("invalid address \"{text}\": expected IP:PORT or HOST:PORT, like 127.0.0.1:8080 or [::1]:8080")
     })
+}
+
+/// An `IP:PORT`, or a `HOST:PORT` resolved now through the system resolver (`/etc/hosts`,
+/// DNS): the configuration is read off the shards, at start and at every reload.
+pub fn resolve_addr(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(a) = text.parse() {
+        return Ok(a);
+    }
+    match text.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && !host.contains(':') && port.parse::<u16>().is_ok() => {
+            resolve_host(host, port.parse().unwrap_or(0), None)
+        }
+        _ => parse_addr(text),
+    }
+}
+
+/// The first address the system resolver answers for `host` (of the `prefer`red family when
+/// it answers one), with `port`. The error is `cannot resolve "HOST"`.
+pub fn resolve_host(host: &str, port: u16, prefer: Option<IpFamily>) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    let all: Vec<SocketAddr> = (host, port).to_socket_addrs().map(Iterator::collect).unwrap_or_default();
+    let preferred = all.iter().find(|a| match prefer {
+        Some(IpFamily::V4) => a.is_ipv4(),
+        Some(IpFamily::V6) => a.is_ipv6(),
+        None => true,
+    });
+    preferred.or(all.first()).copied().ok_or_else(|| format!("cannot resolve \"{host}\""))
+}
+
+/// HAProxy's `resolve-prefer ipv4|ipv6`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpFamily {
+    V4,
+    V6,
 }
 
 /// Parses a health-check matcher: `"200"`, `"200-299"`, `"200,302"` or a mix (`"200-204,302"`).
@@ -576,7 +607,7 @@ target_group = "ap"
 idle_timeout = "10"
 [[listener]]
 name = "web"
-bind = "localhost:80"
+bind = "127.0.0.1"
 target_group = "app"
 [[target_group]]
 name = "app"
@@ -589,7 +620,7 @@ health_check = { matcher = "600", healthy_threshold = 0 }
             "t.toml:7: listener \"web\": target group \"ap\" does not exist",
             "t.toml:8: listener[0].idle_timeout: invalid duration \"10\": expected a number with a unit (ms, s, m, h)",
             "t.toml:10: duplicate listener name \"web\" (first defined at line 5)",
-            "t.toml:11: listener[1].bind: invalid address \"localhost:80\": expected IP:PORT, like 127.0.0.1:8080 or [::1]:8080 (names are not resolved)",
+            "t.toml:11: listener[1].bind: invalid address \"127.0.0.1\": expected IP:PORT or HOST:PORT, like 127.0.0.1:8080 or [::1]:8080",
             "t.toml:15: target group \"app\": target 127.0.0.1:9001: weight 300 is out of range (0 to 256)",
             "t.toml:15: target group \"app\": target 127.0.0.1:9001 is listed twice (first at line 15)",
             "t.toml:16: target_group[0].health_check.matcher: invalid matcher \"600\": \"600\" is not an HTTP status code (100 to 599); write \"200\", \"200-299\" or \"200,302\"",
@@ -604,15 +635,15 @@ health_check = { matcher = "600", healthy_threshold = 0 }
     fn a_value_the_reader_could_not_read_gives_one_message() {
         // Two unreadable binds do not "conflict"; an unknown protocol does not make tls wrong;
         // a missing group name is not also a missing group; a bad interval is not compared.
-        let text = listener("a", "localhost:1", "protocol = \"htps\"\ntls = { cert = \"c\", key = \"k\" }\n")
-            + &listener("b", "localhost:1", "")
+        let text = listener("a", "127.0.0.1", "protocol = \"htps\"\ntls = { cert = \"c\", key = \"k\" }\n")
+            + &listener("b", "127.0.0.1", "")
             + "[[listener]]\nname = \"c\"\nbind = \"127.0.0.1:2\"\n"
             + "[[target_group]]\nname = \"b\"\nhealth_check = { interval = \"1\", timeout = \"9s\" }\n";
         let found = problems(&text);
         assert_eq!(found.len(), 5, "{found:#?}");
-        assert!(found[0].starts_with("10: listener[1].bind: invalid address \"localhost:1\""));
+        assert!(found[0].starts_with("10: listener[1].bind: invalid address \"127.0.0.1\""));
         assert!(found[1].starts_with("12: listener[1].protocol: unknown value \"htps\""));
-        assert!(found[2].starts_with("16: listener[2].bind: invalid address \"localhost:1\""));
+        assert!(found[2].starts_with("16: listener[2].bind: invalid address \"127.0.0.1\""));
         assert_eq!(found[3], "18: missing key listener[3].target_group");
         assert!(found[4].starts_with("23: target_group[1].health_check.interval: invalid duration \"1\""));
     }

@@ -126,7 +126,7 @@ impl Shard {
             .map(|g| {
                 let surge = surge_local(&surges, id, &control, &set, g);
                 let tls = control.tls().for_group(&config.target_groups[g].name);
-                Rc::new(GroupRuntime::new(&set, g, None, balancer_seed(id), surge, tls))
+                Rc::new(GroupRuntime::new(&set, g, None, balancer_seed(id, control.shard_count()), surge, tls))
             })
             .collect();
         let listeners = config
@@ -161,7 +161,8 @@ impl Shard {
                 let previous = old.iter().find(|o| o.config.name == config.target_groups[g].name);
                 let surge = surge_local(&self.surges, self.id, &self.control, set, g);
                 let tls = self.control.tls().for_group(&config.target_groups[g].name);
-                Rc::new(GroupRuntime::new(set, g, previous.map(|p| &**p), balancer_seed(self.id), surge, tls))
+                let seed = balancer_seed(self.id, self.shard_count);
+                Rc::new(GroupRuntime::new(set, g, previous.map(|p| &**p), seed, surge, tls))
             })
             .collect();
         // Idle pooled connections to targets no group routes to any more are closed now.
@@ -273,10 +274,12 @@ impl Shard {
     }
 }
 
-/// A seed for the randomised balancers: different per shard and per start.
-fn balancer_seed(shard: usize) -> u64 {
+/// A seed for the balancers: random bits different per shard and per start, and the shard's
+/// place among the shards, where its round-robin rotation starts (`balance::shard_seed`).
+fn balancer_seed(shard: usize, shards: usize) -> u64 {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos() as u64;
-    now ^ (shard as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    let random = now ^ (shard as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    crate::balance::shard_seed(shard, shards, random ^ (random >> 32))
 }
 
 /// How often a shard closes idle backend connections that expired or were closed by the target.

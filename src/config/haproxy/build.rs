@@ -32,6 +32,8 @@ impl Reader {
                 self.stats_page(p);
                 continue;
             }
+            let tcp_default = self.tcp_use_backend(p);
+            let p = tcp_default.as_ref().unwrap_or(p);
             // Without default_backend, the first use_backend's backend stands for the default;
             // the rules end with HAProxy's 503 for the requests no use_backend takes.
             let first_switch = p.rules.iter().find_map(|s| match (&s.phase, &s.step) {
@@ -91,6 +93,31 @@ impl Reader {
         }
     }
 
+    /// `use_backend NAME` without a condition in a `mode tcp` frontend: it takes every
+    /// connection, which is what a default backend is (a TCP listener has no rules). Answers the
+    /// proxy with it as its `default_backend` and no rules, when every switching line is so.
+    fn tcp_use_backend(&mut self, p: &Proxy) -> Option<Proxy> {
+        if p.common.mode.unwrap_or(Mode::Tcp) != Mode::Tcp || p.rules.is_empty() {
+            return None;
+        }
+        let all_plain = p.rules.iter().all(|s| s.phase == Phase::Switch && s.cond.is_none());
+        let (first, line) = p.rules.iter().find_map(|s| match &s.step {
+            Step::Act(crate::config::rules::Action::Forward(f)) => f.groups.first().map(|(g, _)| (g.clone(), s.line)),
+            _ => None,
+        })?;
+        if !all_plain {
+            return None;
+        }
+        if let Some((b, l)) = &p.default_backend {
+            let (_, l) = self.locate(*l);
+            self.note(line, format!("use_backend {first} without a condition takes every connection: default_backend {b} (line {l}) is never used"));
+        }
+        let mut q = p.clone();
+        q.default_backend = Some((first, line));
+        q.rules.clear();
+        Some(q)
+    }
+
     /// A `listen` with `stats enable`: spillway's admin API answers there (`/stats;csv`,
     /// `/stats`, `/metrics`), on loopback.
     fn stats_page(&mut self, p: &Proxy) {
@@ -131,17 +158,45 @@ impl Reader {
         let mut caps: Vec<u32> = Vec::new();
         let mut queue_sum: u64 = 0;
         let mut unbounded = false;
-        for (k, s) in p.servers.iter().enumerate() {
+        // The server that made each target: two servers on one address share it.
+        let mut made_by: Vec<&Server> = Vec::new();
+        for s in &p.servers {
             let o = &s.options;
             if let Some(port) = o.port {
                 group.health_check.port = port;
             }
             let weight = if o.disabled { 0 } else { o.weight.unwrap_or(defaults::WEIGHT) };
-            let cookie = o.cookie.clone().unwrap_or_default();
-            group.targets.push(Target { addr: s.addr, weight, zone: String::new(), cookie });
-            self.lines.set(Site::Target(g, k, ""), s.line);
-            self.lines.set(Site::Target(g, k, "addr"), s.line);
-            self.lines.set(Site::Target(g, k, "weight"), s.line);
+            // A server without an address (init-addr none, -dr) is no target until a reload
+            // resolves it: the model keys targets by address.
+            let Some(addr) = s.addr else { continue };
+            if let Some(k) = group.targets.iter().position(|t| t.addr == addr) {
+                // HAProxy allows two servers on one address; spillway's targets are keyed by
+                // address, so they become one target carrying both weights.
+                let t = &mut group.targets[k];
+                let sum = t.weight.saturating_add(weight).min(defaults::MAX_WEIGHT);
+                self.note(
+                    s.line,
+                    format!(
+                        "server {} has the address of server {} (line {}): one target {addr} of weight {} \
+                         ({} + {}{})",
+                        s.name,
+                        made_by[k].name,
+                        self.locate(made_by[k].line).1,
+                        sum,
+                        t.weight,
+                        weight,
+                        if sum < t.weight + weight { ", capped at 256" } else { "" }
+                    ),
+                );
+                t.weight = sum;
+            } else {
+                let k = group.targets.len();
+                group.targets.push(Target { addr, weight, zone: String::new(), cookie: o.cookie.clone().unwrap_or_default() });
+                made_by.push(s);
+                self.lines.set(Site::Target(g, k, ""), s.line);
+                self.lines.set(Site::Target(g, k, "addr"), s.line);
+                self.lines.set(Site::Target(g, k, "weight"), s.line);
+            }
             if let Some(m) = o.maxconn.filter(|&m| m > 0) {
                 caps.push(m);
                 match o.maxqueue {

@@ -30,22 +30,37 @@ mod server;
 mod stats;
 mod words;
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+mod cond;
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 pub use actions::error_page;
 use server::server_options;
-use words::{number, parse_endpoint};
+use words::{number, parse_endpoint, words_env, Endpoint};
 pub use words::{parse_time, words};
 
 use super::{
     defaults,
-    validate::{self, Site, SourceLines},
+    validate::{self, IpFamily, Site, SourceLines},
     Algorithm, CertKeyPair, Config, ConfigErrors, HealthCheck, HealthProtocol, Listener, ListenerTls, Problem,
     Protocol, StatusMatcher, Stickiness, Target, TargetGroup,
 };
 
 /// A queue without `maxqueue` is unbounded in HAProxy; this stands for it.
 pub const UNBOUNDED_QUEUE: u32 = 1_000_000;
+
+/// How a read treats what the file alone does not decide.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// HAProxy's `-dr`: a server whose name does not resolve starts without an address (left
+    /// out of its group until a reload resolves it) instead of failing the read.
+    pub unresolved_down: bool,
+}
 
 /// What a read produced: the configuration and the notes on what was accepted without effect.
 #[derive(Debug)]
@@ -67,7 +82,6 @@ const NO_EFFECT: &[&str] = &[
     "chroot",
     "ulimit-n",
     "spread-checks",
-    "hard-stop-after",
     "master-worker",
     "http-reuse",
     "retries",
@@ -83,6 +97,53 @@ const NO_EFFECT: &[&str] = &[
     "maxsessrate",
     "server-state-file",
     "zero-warning",
+    "log-format-sd",
+    "error-log-format",
+    "unique-id-format",
+    "unique-id-header",
+    "capture",
+    "declare",
+    "email-alert",
+    "node",
+    "localpeer",
+    "busy-polling",
+    "max-spread-checks",
+    "noepoll",
+    "nopoll",
+    "nosplice",
+    "nogetaddrinfo",
+    "noreuseport",
+    "set-dumpable",
+    "insecure-fork-wanted",
+    "insecure-setuid-wanted",
+    "numa-cpu-mapping",
+    "issuers-chain-path",
+    "ssl-dh-param-file",
+    "ssl-load-extra-files",
+    "ssl-load-extra-del-ext",
+    "ssl-mode-async",
+    "ssl-engine",
+    "ssl-propquery",
+    "ssl-provider",
+    "ssl-provider-path",
+];
+
+/// Directives accepted with a warning of their own: what they do in HAProxy that spillway
+/// does not do.
+const WARNED: &[(&str, &str)] = &[
+    ("log-format", "no effect (spillway writes no access log)"),
+    ("errorfile", "not served: spillway answers its own (HAProxy's default) error pages"),
+    ("errorloc", "not served: spillway answers its own (HAProxy's default) error pages"),
+    ("errorloc302", "not served: spillway answers its own (HAProxy's default) error pages"),
+    ("errorloc303", "not served: spillway answers its own (HAProxy's default) error pages"),
+    ("compression", "no effect: responses are not compressed"),
+    ("fullconn", "no effect: spillway has no dynamic maxconn (minconn); server maxconn is the cap"),
+    ("strict-limits", "no effect: spillway does not raise RLIMIT_NOFILE; a failed accept is retried"),
+    ("ca-base", "no effect: spillway reads no ca-file"),
+    ("backlog", "no effect: listening sockets use the system's somaxconn"),
+    ("rate-limit", "no effect: sessions are not rate limited"),
+    ("ignore-persist", "no effect"),
+    ("persist", "no effect"),
 ];
 
 /// `option X` values accepted with no effect.
@@ -103,7 +164,48 @@ const NO_EFFECT_OPTIONS: &[&str] = &[
     "abortonclose",
     "forwardfor",
     "http-buffer-request",
+    "socket-stats",
+    "http-ignore-probes",
+    "prefer-last-server",
+    "httpclose",
+    "http-no-delay",
+    "http-pretend-keepalive",
+    "tcpka",
+    "clitcpka",
+    "srvtcpka",
+    "nolinger",
+    "allbackups",
+    "log-separate-errors",
+    "logasap",
+    "independent-streams",
+    "accept-invalid-http-request",
+    "accept-invalid-http-response",
+    "disable-h2-upgrade",
+    "http-use-htx",
+    "idle-close-on-response",
+    "h1-case-adjust-bogus-client",
+    "h1-case-adjust-bogus-server",
 ];
+
+/// Why an `option` is accepted without effect: said in its warning.
+fn option_note(o: &str, w: &[String]) -> String {
+    let why = match o {
+        "forwardfor" if w.len() > 2 => {
+            " (spillway always appends X-Forwarded-For; except/header/if-none are not honoured)"
+        }
+        "forwardfor" => " (spillway always adds X-Forwarded-For)",
+        "tcpka" | "clitcpka" | "srvtcpka" => " (SO_KEEPALIVE is not set; idle sessions end at timeout client/server)",
+        "httpclose" => " (spillway keeps client and backend connections alive unless a side sends Connection: close)",
+        "http-server-close" | "http-keep-alive" => {
+            " (spillway keeps client connections alive and pools backend connections)"
+        }
+        "prefer-last-server" => " (each request is balanced on its own)",
+        "socket-stats" => " (statistics are per listener and group)",
+        "http-ignore-probes" => " (a connection closed without a request is not logged in any case)",
+        _ => "",
+    };
+    format!("option {o}: no effect{why}")
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -151,11 +253,18 @@ struct ServerOptions {
     port: Option<u16>,
     /// `cookie VALUE`: the stickiness cookie's value naming this server.
     cookie: Option<String>,
+    /// `init-addr`: the methods tried in order for a server named by host.
+    init_addr: Option<Vec<String>>,
+    /// `resolve-prefer ipv4|ipv6`.
+    prefer: Option<IpFamily>,
 }
 
 #[derive(Debug, Clone)]
 struct Server {
-    addr: SocketAddr,
+    name: String,
+    /// `None`: the host name did not resolve and `init-addr none` or `-dr` started the server
+    /// without an address.
+    addr: Option<SocketAddr>,
     options: ServerOptions,
     line: usize,
 }
@@ -209,6 +318,20 @@ struct Reader {
     /// (first global line, label) of each file read: where a line of the concatenated text
     /// comes from.
     starts: Vec<(usize, String)>,
+    options: Options,
+    /// `setenv`/`presetenv` values, over the process environment, for `"$VAR"` expansion.
+    env: HashMap<String, String>,
+    /// Named `defaults NAME` sections, for `from NAME`.
+    named_defaults: HashMap<String, Common>,
+    /// The `defaults` section being read, when it has a name.
+    defaults_name: Option<String>,
+    /// `crt-base`: the directory of relative `crt` paths.
+    crt_base: Option<PathBuf>,
+    /// `default-path`: the directory other relative paths are read from (`None`: the current
+    /// directory, HAProxy's `current`).
+    default_path: Option<PathBuf>,
+    /// The open `.if` blocks.
+    conds: cond::Blocks,
 }
 
 /// The file and the line in it of a line of the concatenated text.
@@ -223,17 +346,26 @@ pub fn parse(text: &str, label: &str) -> Result<Parsed, ConfigErrors> {
 
 /// Reads several files as HAProxy does with repeated `-f`: in order, as one text.
 pub fn parse_files(files: &[(String, String)]) -> Result<Parsed, ConfigErrors> {
+    parse_files_with(files, Options::default())
+}
+
+/// [`parse_files`] with the command line's say (`-dr`).
+pub fn parse_files_with(files: &[(String, String)], options: Options) -> Result<Parsed, ConfigErrors> {
     let mut text = String::new();
     // (first global line, label) of each file, to name the right file in messages.
     let mut starts = Vec::new();
     let mut line = 1;
+    // The last line of each file that does not end with a newline.
+    let mut unterminated = Vec::new();
     for (content, label) in files {
         starts.push((line, label.clone()));
         text.push_str(content);
-        if !content.ends_with('\n') {
+        let count = content.lines().count().max(usize::from(!content.is_empty()));
+        if !content.is_empty() && !content.ends_with('\n') {
             text.push('\n');
+            unterminated.push(line + count - 1);
         }
-        line += content.lines().count().max(usize::from(!content.is_empty()));
+        line += count;
     }
     let locate = |p: Problem| -> Problem {
         match locate(&starts, p.line) {
@@ -248,7 +380,9 @@ pub fn parse_files(files: &[(String, String)]) -> Result<Parsed, ConfigErrors> {
         notes: Vec::new(),
         config: Config {
             runtime: Default::default(),
-            admin: Default::default(),
+            // A haproxy.cfg run opens only the sockets the file names: the admin API only on
+            // a stats listener (`stats_page`).
+            admin: super::Admin { listen: None, token: String::new() },
             listeners: Vec::new(),
             target_groups: Vec::new(),
         },
@@ -256,7 +390,20 @@ pub fn parse_files(files: &[(String, String)]) -> Result<Parsed, ConfigErrors> {
         proxies: Vec::new(),
         lines: SourceLines::default(),
         starts: starts.clone(),
+        options,
+        env: HashMap::new(),
+        named_defaults: HashMap::new(),
+        defaults_name: None,
+        crt_base: None,
+        default_path: None,
+        conds: cond::Blocks::default(),
     };
+    for line in unterminated {
+        r.note(
+            line,
+            "the file does not end with a newline (HAProxy 2.3+ refuses it as possibly truncated; spillway reads it)",
+        );
+    }
     r.read(&text);
     r.build();
     let notes = std::mem::take(&mut r.notes).into_iter().map(locate).collect();
@@ -275,23 +422,71 @@ impl Reader {
         self.notes.push(Problem { file: self.file.clone(), line, message: message.into() });
     }
 
+    /// The warning of a directive of [`WARNED`].
+    fn warned(&mut self, d: &str, line: usize) {
+        let why = WARNED.iter().find(|(k, _)| *k == d).map_or("no effect", |(_, why)| why);
+        self.note(line, format!("{d}: {why}"));
+    }
+
+    /// The directory of the file this line is in (`default-path config`).
+    fn config_dir(&self, line: usize) -> PathBuf {
+        let (file, _) = self.locate(line);
+        Path::new(&file).parent().map(Path::to_path_buf).unwrap_or_default()
+    }
+
+    /// A path as written, read from `default-path` when relative.
+    fn path(&self, text: &str) -> PathBuf {
+        match &self.default_path {
+            Some(base) if Path::new(text).is_relative() => base.join(text),
+            _ => PathBuf::from(text),
+        }
+    }
+
+    /// A `crt` path: relative ones from `crt-base`, else from `default-path`.
+    fn crt_path(&self, text: &str) -> PathBuf {
+        match &self.crt_base {
+            Some(base) if Path::new(text).is_relative() => base.join(text),
+            _ => self.path(text),
+        }
+    }
+
     /// The file label and the line in that file of a line of the concatenated text.
     fn locate(&self, line: usize) -> (String, usize) {
         locate(&self.starts, line).unwrap_or_else(|| (self.file.clone(), line))
     }
 
+    /// A variable's value for `"$VAR"`: `setenv`/`presetenv` lines, then the environment.
+    fn var(&self, name: &str) -> Option<String> {
+        self.env.get(name).cloned().or_else(|| std::env::var(name).ok())
+    }
+
     fn read(&mut self, text: &str) {
         let mut section = Section::None;
+        let mut last = 0;
         for (i, raw) in text.lines().enumerate() {
             let line = i + 1;
-            let w = match words(raw) {
+            last = line;
+            let w = match words_env(raw, &|name| self.var(name)) {
                 Ok(w) if w.is_empty() => continue,
                 Ok(w) => w,
                 Err(e) => {
-                    self.fail(line, e);
+                    if self.conds.active() {
+                        self.fail(line, e);
+                    }
                     continue;
                 }
             };
+            // `.if`/`.elif`/`.else`/`.endif` and the messages: read before anything else, and
+            // lines in a block whose condition fails are skipped.
+            if w[0].starts_with('.') {
+                if let Err(message) = self.directive(&w, line) {
+                    self.fail(line, message);
+                }
+                continue;
+            }
+            if !self.conds.active() {
+                continue;
+            }
             if let Some(s) = self.section_start(&w, line) {
                 section = s;
                 continue;
@@ -312,40 +507,121 @@ impl Reader {
                 self.fail(line, message);
             }
         }
+        self.end_defaults();
+        if let Some(open) = self.conds.unclosed() {
+            self.fail(last.max(open), format!(".if at line {} has no .endif", self.locate(open).1));
+        }
+    }
+
+    /// A line starting with a dot: conditional blocks and messages (`.notice` ...).
+    fn directive(&mut self, w: &[String], line: usize) -> Result<(), String> {
+        let active = self.conds.active();
+        match w[0].as_str() {
+            ".if" => {
+                let holds = if active { cond::eval(&w[1..], &|n| self.var(n))? } else { false };
+                self.conds.open(holds, line);
+            }
+            ".elif" => {
+                let parent = self.conds.parent_active().ok_or(".elif without .if")?;
+                let holds = if parent && !self.conds.taken() { cond::eval(&w[1..], &|n| self.var(n))? } else { false };
+                self.conds.elif(holds)?;
+            }
+            ".else" => self.conds.otherwise()?,
+            ".endif" => self.conds.close()?,
+            ".notice" | ".warning" | ".diag" if active => {
+                self.note(line, format!("{}: {}", &w[0][1..], w[1..].join(" ")))
+            }
+            ".alert" if active => return Err(format!("alert: {}", w[1..].join(" "))),
+            ".notice" | ".warning" | ".diag" | ".alert" => {}
+            d => return Err(format!("unknown directive \"{d}\"")),
+        }
+        Ok(())
+    }
+
+    /// Keeps a named `defaults` section for the proxies and defaults that name it in `from`.
+    fn end_defaults(&mut self) {
+        if let Some(name) = self.defaults_name.take() {
+            self.named_defaults.insert(name, self.defaults.clone());
+        }
+    }
+
+    /// The defaults a `from NAME` names, or an error naming it.
+    fn named(&self, w: &[String]) -> Result<Option<Common>, String> {
+        let Some(i) = w.iter().position(|x| x == "from") else { return Ok(None) };
+        let name = w.get(i + 1).ok_or("from needs the name of a defaults section")?;
+        if let Some(extra) = w.get(i + 2) {
+            return Err(format!("{} {}: unexpected \"{extra}\"", w[0], w[1]));
+        }
+        self.named_defaults
+            .get(name)
+            .cloned()
+            .map(Some)
+            .ok_or_else(|| format!("from {name}: no defaults section of that name before this line"))
     }
 
     fn section_start(&mut self, w: &[String], line: usize) -> Option<Section> {
         let kind = match w[0].as_str() {
-            "global" => return Some(Section::Global),
+            "global" => {
+                self.end_defaults();
+                return Some(Section::Global);
+            }
             "defaults" => {
-                if w.iter().any(|x| x == "from") {
-                    self.fail(line, "defaults ... from: named defaults inheritance is not supported");
-                }
-                // A new defaults section starts from nothing, as in HAProxy.
-                self.defaults = Common::default();
+                self.end_defaults();
+                // A new defaults section starts from nothing (or from the one it names), as
+                // in HAProxy; `defaults NAME` is kept for `from NAME`.
+                let from = match self.named(w) {
+                    Ok(from) => from,
+                    Err(e) => {
+                        self.fail(line, e);
+                        None
+                    }
+                };
+                self.defaults = from.unwrap_or_default();
+                self.defaults_name = w.get(1).filter(|n| *n != "from").cloned();
                 return Some(Section::Defaults);
             }
             "frontend" => Kind::Frontend,
             "backend" => Kind::Backend,
             "listen" => Kind::Listen,
-            "resolvers" | "peers" | "userlist" | "program" | "cache" | "http-errors" | "mailers" | "ring" => {
+            "resolvers" => {
+                self.end_defaults();
+                self.note(
+                    line,
+                    format!(
+                        "resolvers {}: host names are resolved by the system resolver at start and at each \
+                         reload (SIGHUP) only; this section's nameservers and background re-resolution are not used",
+                        w.get(1).map_or("", String::as_str)
+                    ),
+                );
+                return Some(Section::Unsupported);
+            }
+            "peers" | "userlist" | "program" | "cache" | "http-errors" | "mailers" | "ring" => {
+                self.end_defaults();
                 self.fail(line, format!("section \"{}\" is not supported", w[0]));
                 return Some(Section::Unsupported);
             }
             _ => return None,
         };
+        self.end_defaults();
         let Some(name) = w.get(1) else {
             self.fail(line, format!("{} needs a name", w[0]));
             return Some(Section::Unsupported);
         };
-        if w.len() > 2 {
+        let common = match self.named(w) {
+            Ok(from) => from.unwrap_or_else(|| self.defaults.clone()),
+            Err(e) => {
+                self.fail(line, e);
+                self.defaults.clone()
+            }
+        };
+        if w.len() > 2 && w[2] != "from" {
             self.fail(line, format!("{} {name}: unexpected \"{}\"", w[0], w[2]));
         }
         self.proxies.push(Proxy {
             kind,
             name: name.clone(),
             line,
-            common: self.defaults.clone(),
+            common,
             binds: Vec::new(),
             default_backend: None,
             servers: Vec::new(),
@@ -385,6 +661,39 @@ impl Reader {
                 }
             }
             "stats" => self.note(line, format!("{}: no effect", w.join(" "))),
+            "setenv" | "presetenv" => {
+                let (Some(name), Some(value)) = (w.get(1), w.get(2)) else {
+                    return Err(format!("{} needs a name and a value", w[0]));
+                };
+                // Kept by the reader (not put in the process environment) for the "$VAR" of
+                // the lines after it; presetenv does not override a variable already set.
+                if w[0] == "setenv" || self.var(name).is_none() {
+                    self.env.insert(name.clone(), value.clone());
+                }
+            }
+            "unsetenv" | "resetenv" => self.note(
+                line,
+                format!("{}: no effect: \"$VAR\" expands from the environment and setenv/presetenv lines", w[0]),
+            ),
+            "hard-stop-after" => {
+                rt.drain_timeout = parse_time(w.get(1).ok_or("hard-stop-after needs a time")?)?;
+                self.lines.set(Site::Runtime("drain_timeout"), line);
+            }
+            "crt-base" => self.crt_base = Some(self.path(w.get(1).ok_or("crt-base needs a directory")?)),
+            "default-path" => {
+                let dir = self.config_dir(line);
+                self.default_path = match (w.get(1).map(String::as_str), w.get(2)) {
+                    (Some("current"), _) => None,
+                    (Some("config"), _) => Some(dir),
+                    (Some("parent"), _) => Some(dir.parent().map(Path::to_path_buf).unwrap_or(dir)),
+                    (Some("origin"), Some(path)) => Some(PathBuf::from(path)),
+                    _ => return Err("default-path: expected current, config, parent or origin PATH".into()),
+                };
+            }
+            d if d.starts_with("profiling.") => {
+                self.note(line, format!("{d}: no effect (spillway has no task profiler)"))
+            }
+            d if WARNED.iter().any(|(k, _)| *k == d) => self.warned(d, line),
             d if NO_EFFECT.contains(&d) || d.starts_with("tune.") => self.note(line, format!("{d}: no effect")),
             "nbproc" => return Err("nbproc is not supported: use nbthread".into()),
             "debug" | "quiet" => self.note(line, format!("{}: no effect (use -d / -q)", w[0])),
@@ -490,10 +799,7 @@ impl Reader {
                     }
                     c.httpchk = Some(uri.to_string());
                 }
-                Some(o) if NO_EFFECT_OPTIONS.contains(&o) => {
-                    let why = if o == "forwardfor" { " (spillway always adds X-Forwarded-For)" } else { "" };
-                    self.note(line, format!("option {o}: no effect{why}"));
-                }
+                Some(o) if NO_EFFECT_OPTIONS.contains(&o) => self.note(line, option_note(o, w)),
                 Some(o) => return Err(format!("option {o}: unsupported")),
                 None => return Err("option needs a name".into()),
             },
@@ -529,9 +835,12 @@ impl Reader {
             "cookie" => c.cookie = Some(cookie::cookie_line(w, line)?),
             "default-server" => {
                 let mut options = c.default_server.clone();
-                server_options(&mut options, &w[1..])?;
+                for n in server_options(&mut options, &w[1..])? {
+                    self.note(line, format!("default-server {n}"));
+                }
                 c.default_server = options;
             }
+            d if WARNED.iter().any(|(k, _)| *k == d) => self.warned(d, line),
             d if NO_EFFECT.contains(&d) => self.note(line, format!("{d}: no effect")),
             old @ ("contimeout" | "clitimeout" | "srvtimeout") => {
                 let new = match old {
@@ -546,6 +855,55 @@ impl Reader {
             d => return Err(format!("unsupported directive \"{d}\"")),
         }
         Ok(())
+    }
+
+    /// A server named by host: HAProxy's `init-addr` methods in order (default `last,libc`):
+    /// `last` (a state file: spillway keeps none, so it is skipped), `libc` (the system
+    /// resolver, first address), `none` (start without an address), or an IP address. With
+    /// none left, `-dr` starts the server without an address too; else the read fails.
+    fn resolve_server(
+        &mut self,
+        server: &str,
+        host: &str,
+        port: u16,
+        o: &ServerOptions,
+        line: usize,
+    ) -> Result<Option<SocketAddr>, String> {
+        let default = ["last".to_string(), "libc".to_string()];
+        let methods = o.init_addr.as_deref().unwrap_or(&default);
+        let unresolved = |why: &str| {
+            format!(
+                "server {server}: cannot resolve \"{host}\": started without an address ({why}): \
+                 it takes no traffic until a reload (SIGHUP) resolves it"
+            )
+        };
+        for m in methods {
+            match m.as_str() {
+                "last" => {}
+                "libc" => {
+                    if let Ok(addr) = validate::resolve_host(host, port, o.prefer) {
+                        return Ok(Some(addr));
+                    }
+                }
+                "none" => {
+                    self.note(line, unresolved("init-addr none"));
+                    return Ok(None);
+                }
+                ip => match ip.parse::<std::net::IpAddr>() {
+                    Ok(ip) => return Ok(Some(SocketAddr::new(ip, port))),
+                    Err(_) => {
+                        return Err(format!(
+                            "server {server}: init-addr {ip}: expected last, libc, none or an IP address"
+                        ))
+                    }
+                },
+            }
+        }
+        if self.options.unresolved_down {
+            self.note(line, unresolved("-dr"));
+            return Ok(None);
+        }
+        Err(format!("server {server}: cannot resolve \"{host}\""))
     }
 
     fn proxy(&mut self, p: usize, w: &[String], line: usize) -> Result<(), String> {
@@ -565,11 +923,23 @@ impl Reader {
                         "name" => i += 1,
                         "crt" => {
                             i += 1;
-                            crt = Some(PathBuf::from(w.get(i).ok_or("crt needs a file")?));
+                            crt = Some(self.crt_path(w.get(i).ok_or("crt needs a file")?));
+                        }
+                        "alpn" => {
+                            i += 1;
+                            self.note(line, format!("bind ... alpn {}: no effect (spillway negotiates http/1.1)", w.get(i).map_or("", String::as_str)));
+                        }
+                        "allow-0rtt" => self.note(line, "bind ... allow-0rtt: no effect (TLS early data is not accepted)"),
+                        o @ ("maxconn" | "backlog" | "process" | "thread" | "nice" | "ssl-min-ver" | "ssl-max-ver" | "ciphers" | "ciphersuites" | "curves") => {
+                            i += 1;
+                            self.note(line, format!("bind ... {o}: no effect"));
+                        }
+                        o @ ("tfo" | "defer-accept" | "transparent" | "v4v6" | "v6only" | "no-sslv3" | "no-tlsv10" | "no-tlsv11" | "prefer-client-ciphers" | "strict-sni") => {
+                            self.note(line, format!("bind ... {o}: no effect"))
                         }
                         o => {
                             return Err(format!(
-                                "bind option \"{o}\" is not supported (supported: ssl crt FILE, name N)"
+                                "bind option \"{o}\" is not supported (supported: ssl crt FILE, name N, and those accepted without effect: alpn, allow-0rtt, ...)"
                             ))
                         }
                     }
@@ -579,7 +949,12 @@ impl Reader {
                     return Err("bind ... ssl needs crt FILE (and crt needs ssl)".into());
                 }
                 for a in addrs.split(',') {
-                    let addr = parse_endpoint(a, "bind")?;
+                    let addr = match parse_endpoint(a, "bind")? {
+                        Endpoint::Addr(addr) => addr,
+                        Endpoint::Name(host, port) => {
+                            validate::resolve_host(&host, port, None).map_err(|e| format!("bind: {e}"))?
+                        }
+                    };
                     self.proxies[p].binds.push((addr, crt.clone(), line));
                 }
             }
@@ -603,16 +978,24 @@ impl Reader {
             }
             "server" if back => {
                 let addr = w.get(2).ok_or("server needs a name and an address")?;
-                let addr = parse_endpoint(addr, "server")?;
-                if addr.ip().is_unspecified() || addr.port() == 0 {
-                    return Err(format!("server {}: needs a real address and port", w[1]));
-                }
+                let server = &w[1];
+                let endpoint = parse_endpoint(addr, "server")?;
                 let mut options = self.proxies[p].common.default_server.clone();
                 let (cookie, rest) =
-                    cookie::split_server_words(&w[3..]).map_err(|e| format!("server {}: {e}", w[1]))?;
-                server_options(&mut options, &rest).map_err(|e| format!("server {}: {e}", w[1]))?;
+                    cookie::split_server_words(&w[3..]).map_err(|e| format!("server {server}: {e}"))?;
+                let notes = server_options(&mut options, &rest).map_err(|e| format!("server {server}: {e}"))?;
                 options.cookie = cookie.or(options.cookie);
-                self.proxies[p].servers.push(Server { addr, options, line });
+                for n in notes {
+                    self.note(line, format!("server {server}: {n}"));
+                }
+                let addr = match endpoint {
+                    Endpoint::Addr(addr) => Some(addr),
+                    Endpoint::Name(host, port) => self.resolve_server(server, &host, port, &options, line)?,
+                };
+                if addr.is_some_and(|a| a.ip().is_unspecified() || a.port() == 0) {
+                    return Err(format!("server {server}: needs a real address and port"));
+                }
+                self.proxies[p].servers.push(Server { name: server.clone(), addr, options, line });
             }
             "stats" => self.stats_line(p, w, line)?,
             "maxconn" if front => self.note(

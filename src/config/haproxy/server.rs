@@ -2,11 +2,32 @@
 
 use super::{
     words::{number, parse_time},
-    ServerOptions,
+    IpFamily, ServerOptions,
 };
 
-/// `check inter T rise N fall N weight W maxconn N maxqueue N disabled port N`.
-pub(super) fn server_options(o: &mut ServerOptions, w: &[String]) -> Result<(), String> {
+/// Server options accepted with no effect, with their warning; they take a value.
+const NO_EFFECT: &[(&str, &str)] = &[
+    ("minconn", "no effect: spillway has no dynamic maxconn; maxconn is the cap"),
+    ("downinter", "no effect: a down server is checked every inter"),
+    ("fastinter", "no effect: a server going up or down is checked every inter"),
+    ("slowstart", "no effect: a server takes its full weight at once"),
+    ("on-marked-down", "no effect: sessions in flight on a server marked down go on"),
+    ("on-marked-up", "no effect"),
+    ("on-error", "no effect: only health checks mark a server down"),
+    ("error-limit", "no effect: only health checks mark a server down"),
+    ("observe", "no effect: only health checks mark a server down"),
+    ("resolve-opts", "no effect"),
+    ("resolve-net", "no effect"),
+    ("id", "no effect"),
+    ("pool-max-conn", "no effect: backend connections are pooled per shard"),
+    ("pool-purge-delay", "no effect: backend connections are pooled per shard"),
+    ("max-reuse", "no effect"),
+];
+
+/// `check inter T rise N fall N weight W maxconn N maxqueue N disabled port N init-addr L
+/// resolve-prefer F resolvers R`, and those of [`NO_EFFECT`]: answers their warnings.
+pub(super) fn server_options(o: &mut ServerOptions, w: &[String]) -> Result<Vec<String>, String> {
+    let mut notes = Vec::new();
     let mut i = 0;
     while i < w.len() {
         let value = w.get(i + 1);
@@ -24,9 +45,26 @@ pub(super) fn server_options(o: &mut ServerOptions, w: &[String]) -> Result<(), 
                     "maxconn" => o.maxconn = Some(number(value, "maxconn")?),
                     "maxqueue" => o.maxqueue = Some(number(value, "maxqueue")?),
                     "port" => o.port = Some(number(value, "port")?),
+                    "init-addr" => {
+                        let list = value.ok_or("init-addr needs a list of methods")?;
+                        o.init_addr = Some(list.split(',').map(String::from).collect());
+                    }
+                    "resolve-prefer" => {
+                        o.prefer = Some(match value.map(String::as_str) {
+                            Some("ipv4") => IpFamily::V4,
+                            Some("ipv6") => IpFamily::V6,
+                            _ => return Err("resolve-prefer: expected ipv4 or ipv6".into()),
+                        })
+                    }
+                    // The section's warning says what a `resolvers` section does here.
+                    "resolvers" => {}
+                    flag if NO_EFFECT.iter().any(|(k, _)| *k == flag) => {
+                        let why = NO_EFFECT.iter().find(|(k, _)| *k == flag).map_or("", |(_, why)| why);
+                        notes.push(format!("{flag} {}: {why}", value.map_or("", String::as_str)));
+                    }
                     other => {
                         return Err(format!(
-                            "option \"{other}\" is not supported (supported: check inter rise fall weight maxconn maxqueue disabled port)"
+                            "option \"{other}\" is not supported (supported: check inter rise fall weight maxconn maxqueue disabled port init-addr resolve-prefer resolvers, and minconn downinter fastinter slowstart on-marked-down without effect)"
                         ))
                     }
                 }
@@ -35,5 +73,5 @@ pub(super) fn server_options(o: &mut ServerOptions, w: &[String]) -> Result<(), 
         }
         i += 1;
     }
-    Ok(())
+    Ok(notes)
 }

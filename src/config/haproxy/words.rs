@@ -5,7 +5,15 @@ use std::{net::SocketAddr, time::Duration};
 use super::defaults;
 
 /// Splits a line into words as HAProxy does; `Ok(vec![])` for a blank or comment line.
+/// `"$VAR"` and `"${VAR}"` inside double quotes expand from the process environment.
 pub fn words(line: &str) -> Result<Vec<String>, String> {
+    words_env(line, &|name| std::env::var(name).ok())
+}
+
+/// [`words`] with the environment given: `env` answers a variable's value (the reader's
+/// `setenv`/`presetenv` lines over the process environment). Only inside double quotes, as
+/// HAProxy: `$NAME` or `${NAME}`, an undefined variable expands to nothing, `\$` is a dollar.
+pub(super) fn words_env(line: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     let mut word = String::new();
     let mut in_word = false;
@@ -25,6 +33,29 @@ pub fn words(line: &str) -> Result<Vec<String>, String> {
                     match chars.next() {
                         None => return Err("unterminated double quote".into()),
                         Some('"') => break,
+                        Some('$') => {
+                            let braced = chars.peek() == Some(&'{');
+                            if braced {
+                                chars.next();
+                            }
+                            let mut name = String::new();
+                            while let Some(&c) = chars.peek() {
+                                if c.is_ascii_alphanumeric() || c == '_' {
+                                    name.push(c);
+                                    chars.next();
+                                } else {
+                                    break;
+                                }
+                            }
+                            if braced && chars.next() != Some('}') {
+                                return Err(format!("\"${{{name}\": missing '}}'"));
+                            }
+                            if name.is_empty() && !braced {
+                                word.push('$');
+                            } else {
+                                word.push_str(&env(&name).unwrap_or_default());
+                            }
+                        }
                         Some('\\') => match chars.next() {
                             Some(e) => word.push(e),
                             None => return Err("unterminated double quote".into()),
@@ -82,9 +113,17 @@ pub fn parse_time(text: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// A `bind` or `server` address as written: an IP address or a host name to resolve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Endpoint {
+    Addr(SocketAddr),
+    /// A host name and its port: resolved by the reader (`init-addr`, `-dr`).
+    Name(String, u16),
+}
+
 /// A `bind` or `server` address: `IP:PORT`, `:PORT` or `*:PORT` (every IPv4 address),
-/// `[IPv6]:PORT`, or an `ipv4@`/`ipv6@` prefixed form. Names are not resolved.
-pub(super) fn parse_endpoint(text: &str, what: &str) -> Result<SocketAddr, String> {
+/// `[IPv6]:PORT`, `HOST:PORT`, or an `ipv4@`/`ipv6@` prefixed form.
+pub(super) fn parse_endpoint(text: &str, what: &str) -> Result<Endpoint, String> {
     let t = text.strip_prefix("ipv4@").or_else(|| text.strip_prefix("ipv6@")).unwrap_or(text);
     let t = match t.strip_prefix('*') {
         Some(rest) => format!("0.0.0.0{rest}"),
@@ -92,15 +131,28 @@ pub(super) fn parse_endpoint(text: &str, what: &str) -> Result<SocketAddr, Strin
         None => t.to_string(),
     };
     if let Ok(a) = t.parse::<SocketAddr>() {
-        return Ok(a);
+        return Ok(Endpoint::Addr(a));
     }
-    // A bare IPv6 address with its port after the last colon, as HAProxy also accepts.
-    if let Some((ip, port)) = t.rsplit_once(':') {
-        if let (Ok(ip), Ok(port)) = (ip.parse::<std::net::Ipv6Addr>(), port.parse::<u16>()) {
-            return Ok(SocketAddr::from((ip, port)));
+    if let Some((host, port)) = t.rsplit_once(':') {
+        if let Ok(port) = port.parse::<u16>() {
+            // A bare IPv6 address with its port after the last colon, as HAProxy also accepts.
+            if let Ok(ip) = host.parse::<std::net::Ipv6Addr>() {
+                return Ok(Endpoint::Addr(SocketAddr::from((ip, port))));
+            }
+            if is_host_name(host) {
+                return Ok(Endpoint::Name(host.to_string(), port));
+            }
         }
     }
-    Err(format!("{what} address \"{text}\" is not IP:PORT (host names are not resolved; a port is required)"))
+    Err(format!("{what} address \"{text}\" is not IP:PORT or HOST:PORT (a port is required)"))
+}
+
+/// Letters, digits, `-`, `_` and dots: what a resolver may be asked for.
+pub(super) fn is_host_name(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 253
+        && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !host.starts_with(['-', '.'])
 }
 
 pub(super) fn number<T: std::str::FromStr>(text: Option<&String>, what: &str) -> Result<T, String> {
