@@ -180,7 +180,7 @@ fn dash_c_says_valid_or_lists_every_problem() {
         Command::new(bin).arg("-c").arg("-f").arg(corpus("haproxy-examples-tcp-splicing-sample.cfg")).output().unwrap();
     assert_eq!(bad.status.code(), Some(1));
     let err = String::from_utf8_lossy(&bad.stderr);
-    assert!(err.lines().count() >= 10 && err.contains("tcp-splicing-sample.cfg:71: "), "{err}");
+    assert!(err.lines().count() >= 10 && err.contains("tcp-splicing-sample.cfg:65: "), "{err}");
 }
 
 /// From HAProxy's repository (examples/basic-config-edge.cfg, haproxy/haproxy commit 3ce3959):

@@ -191,7 +191,12 @@ impl Reader {
                 t.weight = sum;
             } else {
                 let k = group.targets.len();
-                group.targets.push(Target { addr, weight, zone: String::new(), cookie: o.cookie.clone().unwrap_or_default() });
+                group.targets.push(Target {
+                    addr,
+                    weight,
+                    zone: String::new(),
+                    cookie: o.cookie.clone().unwrap_or_default(),
+                });
                 made_by.push(s);
                 self.lines.set(Site::Target(g, k, ""), s.line);
                 self.lines.set(Site::Target(g, k, "addr"), s.line);

@@ -382,7 +382,7 @@ pub fn parse_files_with(files: &[(String, String)], options: Options) -> Result<
             runtime: Default::default(),
             // A haproxy.cfg run opens only the sockets the file names: the admin API only on
             // a stats listener (`stats_page`).
-            admin: super::Admin { listen: None, token: String::new() },
+            admin: super::Admin { listen: None, ..Default::default() },
             listeners: Vec::new(),
             target_groups: Vec::new(),
         },
