@@ -54,7 +54,7 @@ fn codec(c: &mut Criterion) {
         listener_port: 8080,
         proto: "http",
         listener_host: "127.0.0.1:8080",
-        edits: &spillway::http::headers::NoEdits,
+        edits: None,
     };
     let mut out = Vec::with_capacity(1024);
     group.bench_function("write_request_head/browser_get", |b| {

@@ -320,18 +320,7 @@ mod tests {
     fn elb_cookies_renew_and_app_cookie_follows_the_application() {
         let mut g = haproxy();
         g.targets.iter_mut().for_each(|t| t.cookie.clear());
-        g.stickiness = Some(Stickiness {
-            cookie: "AWSALB".into(),
-            insert: true,
-            app_cookie: None,
-            max_age: Some(std::time::Duration::from_secs(86_400)),
-            renew: true,
-            indirect: false,
-            nocache: false,
-            postonly: false,
-            attributes: Vec::new(),
-            derive_values: true,
-        });
+        g.stickiness = Some(Stickiness::elb(None, std::time::Duration::from_secs(86_400)));
         let s = Sticky::build(&g).unwrap();
         let line = String::from_utf8(s.lines[0].to_vec()).unwrap();
         assert!(line.starts_with("Set-Cookie: AWSALB=") && line.ends_with("; Max-Age=86400; Path=/\r\n"), "{line}");

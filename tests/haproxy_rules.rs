@@ -13,9 +13,9 @@ use std::{
     time::Duration,
 };
 
-use common::http_backend::*;
+use common::{http_backend::*, on_loopback_ports};
 use spillway::{
-    config::{Config, Driver, Target},
+    config::{Config, Target},
     Server, StartOptions,
 };
 
@@ -27,13 +27,7 @@ struct Setup {
 fn start(file: &str) -> Setup {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/haproxy/rules").join(file);
     let (mut config, _) = Config::load_files(&[path]).unwrap_or_else(|e| panic!("{file}:\n{e}"));
-    config.runtime.threads = 1;
-    config.runtime.pin = false;
-    config.runtime.driver = Driver::Auto;
-    config.admin.listen = Some("127.0.0.1:0".parse().unwrap());
-    for l in &mut config.listeners {
-        l.bind = "127.0.0.1:0".parse().unwrap();
-    }
+    on_loopback_ports(&mut config);
     let mut backends = Vec::new();
     for g in &mut config.target_groups {
         let b = http_backend();

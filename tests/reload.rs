@@ -6,7 +6,6 @@ mod common;
 use std::{
     io::{Read, Write},
     net::TcpStream,
-    process::{Command, Stdio},
     sync::Arc,
     time::Duration,
 };
@@ -102,22 +101,10 @@ fn sighup_rereads_the_file() {
         .unwrap()
     };
     write(0, old.addr);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_spillway"))
-        .arg("-f")
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
     // Started on port 0, the process tells which port it got; the re-read file names that
     // port (a file that still said 0 would count as a changed listener and be refused).
-    let mut ports = Vec::new();
-    assert!(wait_until(Duration::from_secs(10), || {
-        ports = listening_ports(child.id());
-        !ports.is_empty()
-    }));
-    let addr: std::net::SocketAddr = ([127, 0, 0, 1], ports[0]).into();
-    write(ports[0], new.addr);
+    let (mut child, addr) = spawn_on_file(&path);
+    write(addr.port(), new.addr);
     // SAFETY: signalling the child this test started.
     unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
     let switched = wait_until(Duration::from_secs(5), || {

@@ -391,19 +391,7 @@ fn sighup_with_a_bad_rule_keeps_the_old_rules_running() {
         .unwrap()
     };
     write(0, "api");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_spillway"))
-        .arg("-f")
-        .arg(&path)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut ports = Vec::new();
-    assert!(wait_until(Duration::from_secs(10), || {
-        ports = listening_ports(child.id());
-        !ports.is_empty()
-    }));
-    let addr: std::net::SocketAddr = ([127, 0, 0, 1], ports[0]).into();
+    let (mut child, addr) = spawn_on_file(&path);
     let counts = || backends.iter().map(|(_, b)| b.seen.requests.load(Ordering::SeqCst)).collect::<Vec<_>>();
     let went = || {
         let before = counts();
@@ -419,14 +407,14 @@ fn sighup_with_a_bad_rule_keeps_the_old_rules_running() {
     };
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         assert_eq!(went(), Some("api"));
-        write(ports[0], "nope");
+        write(addr.port(), "nope");
         hup();
         // Given time to (not) apply it: every request still goes by the old rule.
         for _ in 0..20 {
             assert_eq!(went(), Some("api"), "a refused reload changed the rules");
             std::thread::sleep(Duration::from_millis(25));
         }
-        write(ports[0], "green");
+        write(addr.port(), "green");
         hup();
         assert!(wait_until(Duration::from_secs(5), || went() == Some("green")), "the good file was not applied");
     }));

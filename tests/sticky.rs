@@ -13,11 +13,8 @@ use std::{
     time::Duration,
 };
 
-use common::{http_backend::*, wait_until};
-use spillway::{
-    config::{Config, Driver},
-    Server, StartOptions,
-};
+use common::{http_backend::*, on_loopback_ports, wait_until};
+use spillway::{config::Config, Server, StartOptions};
 
 struct Setup {
     server: Server,
@@ -27,13 +24,7 @@ struct Setup {
 /// Starts `config` on loopback ports of its own, the targets of its first group replaced by
 /// test backends (their cookie values kept).
 fn start(mut config: Config) -> Setup {
-    config.runtime.threads = 1;
-    config.runtime.pin = false;
-    config.runtime.driver = Driver::Auto;
-    config.admin.listen = Some("127.0.0.1:0".parse().unwrap());
-    for l in &mut config.listeners {
-        l.bind = "127.0.0.1:0".parse().unwrap();
-    }
+    on_loopback_ports(&mut config);
     let mut backends = Vec::new();
     for t in &mut config.target_groups[0].targets {
         let b = http_backend();

@@ -313,6 +313,9 @@ pub mod defaults {
     pub const CROSS_ZONE: bool = true;
     pub const WEIGHT: u32 = 1;
     pub const MAX_WEIGHT: u32 = 256;
+    /// ELB's stickiness durations, target group (`stickiness`) and rule group stickiness
+    /// alike: 1 second to 7 days.
+    pub const STICKINESS: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(7 * 24 * 3600));
     /// Verify the targets' certificates when a group has `tls = { ... }` without `verify`.
     pub const TARGET_TLS_VERIFY: bool = true;
 
@@ -369,6 +372,30 @@ impl Default for HealthCheck {
             healthy_threshold: defaults::HEALTHY_THRESHOLD,
             unhealthy_threshold: defaults::UNHEALTHY_THRESHOLD,
             matcher: StatusMatcher { ranges: vec![(200, 200)] },
+        }
+    }
+}
+
+impl Stickiness {
+    /// ELB's cookie names for `lb_cookie` and `app_cookie` stickiness.
+    pub const LB_COOKIE: &'static str = "AWSALB";
+    pub const APP_COOKIE: &'static str = "AWSALBAPP-0";
+
+    /// ELB's stickiness: `lb_cookie` (cookie `AWSALB`), or `app_cookie` following the
+    /// application's cookie `app_cookie` (cookie `AWSALBAPP-0`); set by spillway, renewed on
+    /// every response, valid for `duration`.
+    pub fn elb(app_cookie: Option<String>, duration: Duration) -> Stickiness {
+        Stickiness {
+            cookie: if app_cookie.is_some() { Self::APP_COOKIE } else { Self::LB_COOKIE }.to_string(),
+            insert: true,
+            app_cookie,
+            max_age: Some(duration),
+            renew: true,
+            indirect: false,
+            nocache: false,
+            postonly: false,
+            attributes: Vec::new(),
+            derive_values: true,
         }
     }
 }

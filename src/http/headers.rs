@@ -26,19 +26,6 @@ pub trait EditHook {
     fn append(&self, out: &mut Vec<u8>);
 }
 
-/// No edits.
-pub struct NoEdits;
-
-impl EditHook for NoEdits {
-    #[inline]
-    fn drops(&self, _: &[u8]) -> bool {
-        false
-    }
-
-    #[inline]
-    fn append(&self, _: &mut Vec<u8>) {}
-}
-
 pub struct ForwardContext<'a> {
     pub client_ip: IpAddr,
     /// The listener's port, sent as `X-Forwarded-Port`.
@@ -47,9 +34,10 @@ pub struct ForwardContext<'a> {
     pub proto: &'a str,
     /// Sent as `Host` for an HTTP/1.0 request without one, e.g. "127.0.0.1:8080".
     pub listener_host: &'a str,
-    /// The rules' header edits (applied to the received fields; spillway's own fields, the
-    /// `X-Forwarded-*` ones and the framing, are written as they always are).
-    pub edits: &'a dyn EditHook,
+    /// The rules' header edits, if any hold (applied to the received fields; spillway's own
+    /// fields, the `X-Forwarded-*` ones and the framing, are written as they always are).
+    /// `None` costs nothing per field.
+    pub edits: Option<&'a dyn EditHook>,
 }
 
 /// Writes the request head to send to the target into `out` (cleared first): the request line
@@ -84,12 +72,14 @@ pub fn write_request_head(
             || name.eq_ignore_ascii_case(b"x-forwarded-proto")
             || name.eq_ignore_ascii_case(b"x-forwarded-port")
             || listed.names(name)
-            || ctx.edits.drops(name);
+            || ctx.edits.is_some_and(|e| e.drops(name));
         if !dropped {
             push_field(out, name, h.value(buf));
         }
     }
-    ctx.edits.append(out);
+    if let Some(e) = ctx.edits {
+        e.append(out);
+    }
     out.extend_from_slice(b"X-Forwarded-For: ");
     if xff {
         for h in headers.iter().filter(|h| h.is(buf, "x-forwarded-for")) {
@@ -130,7 +120,7 @@ pub fn write_response_head(
     client_version: Version,
     close_client: bool,
 ) {
-    write_response_head_edited(out, buf, head, headers, client_version, close_client, &NoEdits);
+    write_response_head_edited(out, buf, head, headers, client_version, close_client, None);
 }
 
 /// [`write_response_head`] with the rules' edits: fields they drop are left out, the fields
@@ -142,7 +132,7 @@ pub fn write_response_head_edited(
     headers: &[Header],
     client_version: Version,
     close_client: bool,
-    edits: &dyn EditHook,
+    edits: Option<&dyn EditHook>,
 ) {
     out.clear();
     out.reserve(head.head_len + 32);
@@ -162,13 +152,15 @@ pub fn write_response_head_edited(
         let kept = if switching && name.eq_ignore_ascii_case(b"connection") {
             true
         } else {
-            !is_hop_by_hop(name, switching) && !listed.names(name) && !edits.drops(name)
+            !is_hop_by_hop(name, switching) && !listed.names(name) && !edits.is_some_and(|e| e.drops(name))
         };
         if kept {
             push_field(out, name, h.value(buf));
         }
     }
-    edits.append(out);
+    if let Some(e) = edits {
+        e.append(out);
+    }
     if !(100..200).contains(&head.status) {
         if close_client {
             out.extend_from_slice(b"Connection: close\r\n");

@@ -35,7 +35,7 @@ pub fn check_request(input: &[u8]) {
             listener_port: 8080,
             proto: "http",
             listener_host: "127.0.0.1:8080",
-            edits: &super::headers::NoEdits,
+            edits: None,
         };
         let mut out = Vec::new();
         write_request_head(&mut out, input, h, &headers, &ctx);

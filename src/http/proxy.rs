@@ -427,7 +427,7 @@ async fn forward(
             listener_port: listener.port,
             proto: listener.scheme,
             listener_host: &listener.host,
-            edits: &edits,
+            edits: (!edits.is_empty()).then_some(&edits as &dyn headers::EditHook),
         };
         headers::write_request_head(&mut scratch.out, fields.buf, &head, fields.headers, &ctx);
     }
@@ -646,20 +646,9 @@ async fn respond(
         tls,
     };
     let close = close_client && !upgrade;
-    if hook.is_empty() {
-        headers::write_response_head(&mut scratch.out, fields.buf, &response, fields.headers, request.version, close);
-    } else {
-        let version = request.version;
-        headers::write_response_head_edited(
-            &mut scratch.out,
-            fields.buf,
-            &response,
-            fields.headers,
-            version,
-            close,
-            &hook,
-        );
-    }
+    let edits = (!hook.is_empty()).then_some(&hook as &dyn headers::EditHook);
+    let (buf, fields) = (fields.buf, fields.headers);
+    headers::write_response_head_edited(&mut scratch.out, buf, &response, fields, request.version, close, edits);
     scratch.target_in.consume(response.head_len);
     let head_bytes = scratch.out.len() as u64;
     listener.counters.bytes_out.add(head_bytes);

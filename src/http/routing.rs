@@ -146,6 +146,13 @@ pub(super) struct RequestEdits<'x, 'r, 'a> {
     pub strip_cookie: Option<&'x [u8]>,
 }
 
+impl RequestEdits<'_, '_, '_> {
+    /// Nothing to change: the writer is given no hook at all.
+    pub fn is_empty(&self) -> bool {
+        self.strip_cookie.is_none() && self.edits.iter().all(|e| e.is_empty())
+    }
+}
+
 impl EditHook for RequestEdits<'_, '_, '_> {
     fn drops(&self, name: &[u8]) -> bool {
         (self.strip_cookie.is_some() && name.eq_ignore_ascii_case(b"cookie"))

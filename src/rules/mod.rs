@@ -23,7 +23,7 @@ mod matcher;
 mod redirect;
 mod request;
 
-use std::{net::SocketAddr, time::Duration};
+use std::net::SocketAddr;
 
 pub use edits::{Edits, ResponseEdits, Values};
 pub use forward::Forwarding;
@@ -229,9 +229,6 @@ impl RuleSet {
         ResponseEdits(Edits::new(&self.response, mask))
     }
 }
-
-/// How long a stickiness cookie lasts at most (ELB: 7 days).
-pub const MAX_STICKINESS: Duration = Duration::from_secs(7 * 24 * 3600);
 
 #[cfg(test)]
 mod tests;

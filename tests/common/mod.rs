@@ -157,6 +157,40 @@ fn empty_config() -> Config {
     Config { runtime: Default::default(), admin: Default::default(), listeners: Vec::new(), target_groups: Vec::new() }
 }
 
+/// Moves a configuration read from a file onto this test's own loopback ports: one unpinned
+/// shard on the default driver, the admin API and every listener on 127.0.0.1:0.
+pub fn on_loopback_ports(config: &mut Config) {
+    config.runtime.threads = 1;
+    config.runtime.pin = false;
+    config.runtime.driver = Driver::Auto;
+    config.admin.listen = Some("127.0.0.1:0".parse().unwrap());
+    for l in &mut config.listeners {
+        l.bind = "127.0.0.1:0".parse().unwrap();
+    }
+}
+
+/// Starts the spillway binary on `file` (whose listener binds port 0, output discarded) and
+/// answers the child and the address of the port it listens on, once it listens.
+pub fn spawn_on_file(file: &std::path::Path) -> (std::process::Child, SocketAddr) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_spillway"))
+        .arg("-f")
+        .arg(file)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut ports = Vec::new();
+    if !wait_until(Duration::from_secs(10), || {
+        ports = listening_ports(child.id());
+        !ports.is_empty()
+    }) {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("spillway -f {} never listened", file.display());
+    }
+    (child, ([127, 0, 0, 1], ports[0]).into())
+}
+
 /// Calls `f` until it returns true or `limit` passes; returns whether it did.
 pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + limit;

@@ -15,14 +15,8 @@ use serde::Deserialize;
 use super::{parse_duration, Leaf, Reader};
 use crate::config::{validate::Site, Stickiness};
 
-/// ELB's stickiness duration range and default.
-const MIN_DURATION: Duration = Duration::from_secs(1);
-const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
+/// ELB's default stickiness duration (the range is `config::defaults::STICKINESS`).
 const DEFAULT_DURATION: Duration = Duration::from_secs(24 * 3600);
-
-/// ELB's cookie names.
-pub const LB_COOKIE: &str = "AWSALB";
-pub const APP_COOKIE: &str = "AWSALBAPP-0";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a table")]
@@ -58,7 +52,7 @@ impl Reader<'_> {
                     other => Err(format!("invalid duration {other}: expected a string like \"1d\"")),
                 }
                 .and_then(|d| {
-                    if (MIN_DURATION..=MAX_DURATION).contains(&d) {
+                    if (crate::config::defaults::STICKINESS.0..=crate::config::defaults::STICKINESS.1).contains(&d) {
                         Ok(d)
                     } else {
                         Err(format!("{d:?} is out of range (1s to 7 days, \"7d\")"))
@@ -113,18 +107,7 @@ impl Reader<'_> {
         if !enabled {
             return None;
         }
-        Some(Stickiness {
-            cookie: if app_cookie.is_some() { APP_COOKIE } else { LB_COOKIE }.to_string(),
-            insert: true,
-            app_cookie,
-            max_age: Some(duration),
-            renew: true,
-            indirect: false,
-            nocache: false,
-            postonly: false,
-            attributes: Vec::new(),
-            derive_values: true,
-        })
+        Some(Stickiness::elb(app_cookie, duration))
     }
 }
 

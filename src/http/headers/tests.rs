@@ -11,7 +11,7 @@ fn ctx(ip: &str) -> ForwardContext<'static> {
         listener_port: 8080,
         proto: "http",
         listener_host: "127.0.0.1:8080",
-        edits: &NoEdits,
+        edits: None,
     }
 }
 

@@ -23,8 +23,6 @@ pub const MAX_GROUPS: usize = 5;
 pub const MAX_GROUP_WEIGHT: i64 = 999;
 /// Bytes of a fixed response's body.
 pub const MAX_BODY: usize = 1024;
-/// Group stickiness: 1 second to 7 days.
-pub const STICKINESS: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(7 * 24 * 3600));
 pub const CONTENT_TYPES: &[&str] =
     &["text/plain", "text/css", "text/html", "application/javascript", "application/json"];
 /// The placeholders a redirect component may hold.
@@ -144,7 +142,7 @@ impl Reader<'_> {
             toml::Value::String(text) => parse_duration(&text),
             other => Err(format!("invalid duration {other}: expected a string like \"1h\"")),
         };
-        let (min, max) = STICKINESS;
+        let (min, max) = crate::config::defaults::STICKINESS;
         match parsed {
             Ok(d) if (min..=max).contains(&d) => Some(d),
             Ok(d) => {
