@@ -41,6 +41,9 @@ pub use builder::{Buildable, RuntimeBuilder};
 pub use driver::Driver;
 #[cfg(all(target_os = "linux", feature = "iouring"))]
 pub use driver::IoUringDriver;
+/// Spillway's addition: the program's own operations on the runtime's ring.
+#[cfg(all(target_os = "linux", feature = "iouring"))]
+pub use driver::uring_ext;
 #[cfg(feature = "legacy")]
 pub use driver::LegacyDriver;
 #[cfg(feature = "macros")]

@@ -24,6 +24,7 @@ use super::{
 };
 use crate::utils::slab::Slab;
 
+pub mod ext;
 mod lifecycle;
 #[cfg(feature = "sync")]
 mod waker;
@@ -391,6 +392,7 @@ impl UringInner {
                     self.poll.tick(Some(Duration::ZERO))?;
                 }
                 _ if index >= MIN_REVERSED_USERDATA => (),
+                _ if index & ext::TAG != 0 => ext::dispatch(index, cqe.result(), cqe.flags()),
                 _ => self.ops.complete(index as _, resultify(&cqe), cqe.flags()),
             }
         }
