@@ -27,6 +27,7 @@
 //! health
 //! stream
 //! tls
+//! ring
 //! io
 //! sticky
 //! rules
@@ -57,8 +58,9 @@
 //! - [`surge`]: the surge queue: shared figures, slot counters, waiting, hand-off.
 //! - [`balance`]: picking a target, one algorithm per file, over a load view it defines.
 //! - [`health`]: the lock-free health table and the checkers.
-//! - [`stream`], [`tls`], [`io`]: plain or TLS streams; rustls contexts and connections;
-//!   readiness-driven non-blocking socket I/O.
+//! - [`stream`], [`tls`], [`ring`], [`io`]: plain or TLS streams; rustls contexts and
+//!   connections; the io_uring data path (multishot receives into a provided-buffer ring,
+//!   sends as ring entries); readiness-driven non-blocking socket I/O.
 //! - [`sticky`]: target stickiness by cookie: the values and `Set-Cookie` lines a group
 //!   prepares, the request's cookie read, what a response gets.
 //! - [`rules`]: listener rules compiled for the request path: conditions, forwards, redirects,
@@ -89,6 +91,7 @@ pub mod metrics;
 pub mod pem;
 pub mod pipe;
 pub mod pool;
+pub mod ring;
 pub mod rules;
 pub mod server;
 pub mod shard;

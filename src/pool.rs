@@ -96,8 +96,12 @@ impl BackendConn {
         Ok(BackendConn { stream, target, reused: false, tls: identity })
     }
 
-    /// Still open, and nothing unasked-for waiting to be read.
+    /// Still open, and nothing unasked-for waiting to be read (in the kernel, or taken in by a
+    /// ring stream's receive).
     fn is_idle_and_open(&self) -> bool {
+        if self.stream.has_buffered_input() {
+            return false;
+        }
         let mut byte = 0u8;
         // SAFETY: one-byte peek into a valid local.
         let n = unsafe {
@@ -132,7 +136,8 @@ impl Pool {
         let list = idle.get_mut(&(addr, tls))?;
         while let Some(Idle { mut conn, since }) = list.pop() {
             let age = since.elapsed();
-            let trusted = can_retry && age < TRUST_RECENT;
+            // A ring stream knows without a syscall when its target closed or spoke unasked.
+            let trusted = can_retry && age < TRUST_RECENT && !conn.stream.has_buffered_input();
             if age < POOL_IDLE_TIMEOUT && (trusted || conn.is_idle_and_open()) {
                 conn.reused = true;
                 return Some(conn);

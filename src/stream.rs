@@ -3,7 +3,9 @@
 //!
 //! The HTTP listener, the backend pool and the HTTP health check speak through this type, so
 //! HTTPS needs no second copy of the request flow. It is an enum, not a trait object: the plain
-//! arm is the same syscall path as before (`io.rs`), one predictable branch per call.
+//! arm is the same syscall path as before (`io.rs`), the ring arm the io_uring data path
+//! (`ring/`, on io_uring shards unless `uring_data_path = false`), one predictable branch per
+//! call.
 
 use std::{
     os::fd::{AsRawFd, RawFd},
@@ -14,11 +16,14 @@ use monoio::net::TcpStream;
 
 use crate::{
     io::{self, IoError},
+    ring::{self, RingStream},
     tls::{HandshakeError, TlsStream},
 };
 
 pub enum Stream {
     Plain(TcpStream),
+    /// Plain TCP through the shard's ring: multishot receives, sends as ring entries.
+    Ring(RingStream),
     /// Boxed: rustls' connection state is large, and most streams are plain.
     Tls(Box<TlsStream>),
 }
@@ -35,10 +40,20 @@ impl Stream {
         deadline: Instant,
     ) -> Result<Stream, HandshakeError> {
         match tls {
-            None => Ok(Stream::Plain(tcp)),
+            None => Ok(Stream::plain(tcp)),
             Some((config, name)) => {
                 Ok(Stream::Tls(Box::new(TlsStream::connect(tcp, config.clone(), name, deadline).await?)))
             }
+        }
+    }
+
+    /// A plain connection: through the ring where this shard runs the io_uring data path,
+    /// with readiness I/O otherwise.
+    pub fn plain(tcp: TcpStream) -> Stream {
+        if ring::enabled() {
+            Stream::Ring(RingStream::new(tcp))
+        } else {
+            Stream::Plain(tcp)
         }
     }
 
@@ -46,6 +61,7 @@ impl Stream {
     pub fn tcp(&self) -> &TcpStream {
         match self {
             Stream::Plain(s) => s,
+            Stream::Ring(r) => r.tcp(),
             Stream::Tls(t) => t.tcp(),
         }
     }
@@ -60,10 +76,12 @@ impl Stream {
 
     /// Input already taken off the socket and not yet read: TLS plaintext rustls decrypted
     /// beyond what the caller asked for, or a `close_notify`. Always false for a plain socket
-    /// (bytes in the kernel are the pool's liveness peek's business).
+    /// (bytes in the kernel are the pool's liveness peek's business); for a ring stream, what
+    /// its receive delivered and nobody read yet (bytes, or the peer's EOF).
     pub fn has_buffered_input(&self) -> bool {
         match self {
             Stream::Plain(_) => false,
+            Stream::Ring(r) => r.has_buffered_input(),
             Stream::Tls(t) => t.has_pending(),
         }
     }
@@ -72,6 +90,7 @@ impl Stream {
     pub async fn readable(&self, deadline: Option<Instant>) -> Result<(), IoError> {
         match self {
             Stream::Plain(s) => io::readable(s, deadline).await,
+            Stream::Ring(r) => r.readable(deadline).await,
             Stream::Tls(t) => t.readable(deadline).await,
         }
     }
@@ -80,6 +99,7 @@ impl Stream {
     pub async fn read_some(&self, buf: &mut [u8], deadline: Option<Instant>) -> Result<usize, IoError> {
         match self {
             Stream::Plain(s) => io::read_some(s, buf, deadline).await,
+            Stream::Ring(r) => r.read_some(buf, deadline).await,
             Stream::Tls(t) => t.read_some(buf, deadline).await,
         }
     }
@@ -88,6 +108,7 @@ impl Stream {
     pub async fn write_all(&self, data: &[u8], deadline: Option<Instant>) -> Result<(), IoError> {
         match self {
             Stream::Plain(s) => io::write_all(s, data, deadline).await,
+            Stream::Ring(r) => r.write_all(data, deadline).await,
             Stream::Tls(t) => t.write_all(data, deadline).await,
         }
     }
@@ -100,5 +121,13 @@ impl Stream {
         }
         // SAFETY: shutdown on a socket this stream owns; ENOTCONN is harmless.
         unsafe { libc::shutdown(self.fd(), libc::SHUT_WR) };
+    }
+
+    /// Gives the socket's input back to syscalls: a ring stream's receive leaves the kernel
+    /// (see `RingStream::disarm`); nothing to do for the others.
+    pub async fn disarm(&self) {
+        if let Stream::Ring(r) = self {
+            r.disarm().await;
+        }
     }
 }

@@ -200,7 +200,7 @@ fn quantiles(h: &Histogram<u64>) -> Value {
 }
 
 /// The `/stats` document: `{"target_groups": {NAME: {...}}, "zonal_shift": [...],
-/// "parked_connections": N, "shards": [{"shard", "driver", "ring_flags", "parked_connections"}]}`
+/// "parked_connections": N, "shards": [{"shard", "driver", "ring_flags", "data_path", "parked_connections"}]}`
 /// (`parked_connections` at the top is the sum over the shards).
 pub fn to_json(groups: &[GroupStats], set: &TargetSet, figures: &ShardSnapshot) -> String {
     let groups: serde_json::Map<String, Value> = groups.iter().map(|g| (g.name.clone(), g.json())).collect();
@@ -212,6 +212,7 @@ pub fn to_json(groups: &[GroupStats], set: &TargetSet, figures: &ShardSnapshot) 
                 "shard": s.shard,
                 "driver": s.driver.kind.name(),
                 "ring_flags": s.driver.ring_flags,
+                "data_path": s.driver.data_path,
                 "parked_connections": s.parked_connections,
             })
         })

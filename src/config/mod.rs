@@ -50,6 +50,10 @@ pub struct Runtime {
     pub drain_timeout: Duration,
     /// Forward layer-4 bytes with splice(2); `false` forces the user-space copy loop.
     pub splice: bool,
+    /// HTTP sockets of an io_uring shard receive and send through the ring (multishot receives
+    /// into a provided-buffer ring, sends batched into the shard's `io_uring_enter`, `ring.rs`);
+    /// `false` keeps them on readiness and plain `recv`/`send`, as the epoll driver does.
+    pub uring_data_path: bool,
     /// Run in the background (HAProxy's `daemon` in `global`; the command line's `-D`).
     pub daemon: bool,
     /// Where to write the pid (HAProxy's `pidfile`; the command line's `-p` wins).
@@ -287,6 +291,7 @@ pub mod defaults {
     pub const THREADS: usize = 0;
     pub const PIN: bool = true;
     pub const DRIVER: Driver = Driver::Auto;
+    pub const URING_DATA_PATH: bool = true;
     pub const MAX_CONNECTIONS: usize = 100_000;
     pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
     pub const SPLICE: bool = true;
@@ -344,6 +349,7 @@ impl Default for Runtime {
             upgrade_socket: None,
             drain_timeout: defaults::DRAIN_TIMEOUT,
             splice: defaults::SPLICE,
+            uring_data_path: defaults::URING_DATA_PATH,
             daemon: false,
             pidfile: None,
         }

@@ -99,6 +99,7 @@ struct RawRuntime {
     upgrade_socket: Leaf<String>,
     drain_timeout: Leaf<toml::Value>,
     splice: Leaf<bool>,
+    uring_data_path: Leaf<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -344,7 +345,7 @@ impl<'t> Reader<'t> {
         let at = Site::Runtime;
         let mut rt = Runtime::default();
         read!(self.number(at, raw => rt.threads, max_connections));
-        read!(self.value(at, raw => rt.pin, splice));
+        read!(self.value(at, raw => rt.pin, splice, uring_data_path));
         rt.driver = self.choice(at("driver"), raw.driver, rt.driver, DRIVERS);
         read!(self.duration(at, raw => rt.drain_timeout));
         read!(self.path(at, raw => rt.upgrade_socket));
@@ -547,6 +548,7 @@ max_connections = 500
 upgrade_socket = "/run/spillway.sock"
 drain_timeout = "1m"
 splice = false
+uring_data_path = false
 [admin]
 listen = "127.0.0.1:9901"
 token = "secret"
@@ -607,6 +609,7 @@ weight = 2
         let mut rt = Runtime::default();
         (rt.threads, rt.pin, rt.cpus, rt.driver) = (2, false, vec![2, 3], Driver::Epoll);
         (rt.max_connections, rt.drain_timeout, rt.splice) = (500, secs(60), false);
+        rt.uring_data_path = false;
         rt.upgrade_socket = Some("/run/spillway.sock".into());
         let admin = Admin { listen: Some("127.0.0.1:9901".parse().unwrap()), token: "secret".into(), stats_page: None };
         let pair = |cert: &str, key: &str| CertKeyPair { cert: cert.into(), key: key.into() };

@@ -35,6 +35,15 @@ pub async fn close_in_stages(stream: &Stream) {
 async fn discard_input(stream: &Stream, deadline: Instant, budget: usize) {
     let tcp = stream.tcp();
     let mut left = budget;
+    // A ring stream's receive leaves the kernel; what it had taken in is thrown away here.
+    if let Stream::Ring(ring) = stream {
+        ring.disarm().await;
+        let (n, ended) = ring.discard_arrived();
+        if ended {
+            return;
+        }
+        left = left.saturating_sub(n);
+    }
     while left > 0 {
         match io::discard(stream.fd(), left) {
             Ok(0) => return,

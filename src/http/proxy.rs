@@ -172,6 +172,14 @@ pub async fn serve(
             Ok(Next::Close) => break,
             Ok(Next::Park(deadline)) => match client.stream {
                 Stream::Plain(tcp) => return Some((tcp, deadline)),
+                // Its receive leaves the kernel first; bytes that arrived meanwhile are served.
+                Stream::Ring(ring) => match ring.into_tcp().await {
+                    Ok(tcp) => return Some((tcp, deadline)),
+                    Err(ring) => {
+                        client.stream = Stream::Ring(ring);
+                        continue;
+                    }
+                },
                 Stream::Tls(_) => break, // never asked for: TLS connections do not park
             },
             Err(e) => {

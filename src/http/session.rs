@@ -20,7 +20,7 @@ pub fn spawn_plain(http: Rc<HttpContext>, guard: SessionGuard, stream: monoio::n
     monoio::spawn(async move {
         let listener = guard.listener.clone();
         let parked = monoio::select! {
-            p = proxy::serve(http.clone(), listener, Stream::Plain(stream), peer) => p,
+            p = proxy::serve(http.clone(), listener, Stream::plain(stream), peer) => p,
             _ = http.closing() => None,
         };
         match parked {

@@ -43,8 +43,13 @@ pub async fn run(
     }
     let target = &upstream.target;
     let idle = listener.tunnel_timeout;
-    if let (Stream::Plain(c), Stream::Plain(u)) = (client, &upstream.stream) {
-        let _ = crate::l4::relay(shard, c, u, idle, listener, target).await;
+    // Ring streams give their input back to syscalls first; splicing needs nothing of theirs
+    // left unread (else the copy loop below forwards it).
+    client.disarm().await;
+    upstream.stream.disarm().await;
+    let spliceable = |s: &Stream| matches!(s, Stream::Plain(_)) || (matches!(s, Stream::Ring(_)) && !s.has_buffered_input());
+    if spliceable(client) && spliceable(&upstream.stream) {
+        let _ = crate::l4::relay(shard, client.tcp(), upstream.stream.tcp(), idle, listener, target).await;
         return;
     }
     let last_activity = Cell::new(Instant::now());

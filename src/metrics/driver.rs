@@ -14,6 +14,9 @@ pub struct ShardDriver {
     /// The io_uring setup flags the kernel accepted, by their short names (`coop_taskrun`,
     /// `single_issuer`), in the order they were asked for; empty on epoll.
     pub ring_flags: Vec<&'static str>,
+    /// What the HTTP data path runs on the ring (`recv_multishot`, `pbuf_ring`, `send`); empty
+    /// when HTTP sockets use readiness I/O (epoll, `uring_data_path = false`, an old kernel).
+    pub data_path: Vec<&'static str>,
 }
 
 /// The two drivers a shard can run on.

@@ -346,7 +346,7 @@ mod tests {
     use super::*;
 
     fn one_shard(shard: usize, kind: DriverKind, parked: u64) -> ShardSnapshot {
-        let driver = ShardDriver { kind, ring_flags: Vec::new() };
+        let driver = ShardDriver { kind, ring_flags: Vec::new(), data_path: Vec::new() };
         ShardSnapshot { shards: vec![ShardReport { shard, driver, parked_connections: parked }], ..Default::default() }
     }
 

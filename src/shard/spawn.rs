@@ -43,10 +43,17 @@ pub fn shard_count(threads: usize, cpus: &[usize]) -> usize {
     }
 }
 
-/// Starts thread `spillway-shard-{id}`, pins it to `cpu`, builds the runtime for `driver` and
-/// runs `make_future(report)` on it to the end; `report` says which driver and ring flags the
-/// shard got.
-pub fn spawn_shard<F, Fut>(id: usize, cpu: Option<usize>, driver: Driver, make_future: F) -> io::Result<JoinHandle<()>>
+/// Starts thread `spillway-shard-{id}`, pins it to `cpu`, builds the runtime for `driver`, sets
+/// up the io_uring data path on it when `uring_data_path` asks for it and the ring has it
+/// (`ring::init`), and runs `make_future(report)` on it to the end; `report` says which driver,
+/// ring flags and data path the shard got.
+pub fn spawn_shard<F, Fut>(
+    id: usize,
+    cpu: Option<usize>,
+    driver: Driver,
+    uring_data_path: bool,
+    make_future: F,
+) -> io::Result<JoinHandle<()>>
 where
     F: FnOnce(ShardDriver) -> Fut + Send + 'static,
     Fut: Future<Output = ()>,
@@ -58,10 +65,12 @@ where
             }
         }
         match build_runtime(id, driver) {
-            Ok(ShardRuntime::IoUring(mut rt, report)) => {
-                info!(shard = id, driver = "io_uring", ring_flags = %report.flags_label(), "shard started");
-                rt.block_on(make_future(report));
-            }
+            Ok(ShardRuntime::IoUring(mut rt, mut report)) => rt.block_on(async move {
+                report.data_path = crate::ring::init(uring_data_path);
+                let data_path = if report.data_path.is_empty() { "readiness".into() } else { report.data_path.join(",") };
+                info!(shard = id, driver = "io_uring", ring_flags = %report.flags_label(), %data_path, "shard started");
+                make_future(report).await
+            }),
             Ok(ShardRuntime::Epoll(mut rt, report)) => {
                 info!(shard = id, driver = "epoll", "shard started");
                 rt.block_on(make_future(report));
@@ -129,7 +138,7 @@ fn build_runtime(id: usize, driver: Driver) -> io::Result<ShardRuntime> {
 
 fn epoll_runtime() -> io::Result<ShardRuntime> {
     let rt = RuntimeBuilder::<LegacyDriver>::new().enable_timer().build()?;
-    Ok(ShardRuntime::Epoll(rt, ShardDriver { kind: DriverKind::Epoll, ring_flags: Vec::new() }))
+    Ok(ShardRuntime::Epoll(rt, ShardDriver { kind: DriverKind::Epoll, ring_flags: Vec::new(), data_path: Vec::new() }))
 }
 
 /// The io_uring runtime with every flag of [`RING_FLAGS`] the kernel accepts. A kernel refuses
@@ -150,7 +159,7 @@ fn tuned_uring_runtime() -> io::Result<ShardRuntime> {
         match built {
             Ok(rt) => {
                 let ring_flags = RING_FLAGS[..wanted].iter().map(|f| f.name).collect();
-                return Ok(ShardRuntime::IoUring(rt, ShardDriver { kind: DriverKind::IoUring, ring_flags }));
+                return Ok(ShardRuntime::IoUring(rt, ShardDriver { kind: DriverKind::IoUring, ring_flags, data_path: Vec::new() }));
             }
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) && wanted > 0 => {
                 wanted -= 1;
