@@ -4,6 +4,10 @@
 //!
 //! What the kernel offers is found out here independently of spillway's code: a ring is asked
 //! for with each setup flag, and the flags it accepts are the ones a shard must report.
+//!
+//! The HTTP data path (issue 20): on an io_uring shard of a 6.0+ kernel, HTTP sockets receive
+//! and send through the ring (`data_path` in `/stats`), serve traffic that way without any
+//! io_uring kernel worker thread (`iou-wrk`), and `uring_data_path = false` turns it off.
 
 mod common;
 
@@ -41,6 +45,29 @@ fn expected_on_this_kernel() -> (&'static str, Vec<&'static str>) {
 }
 
 /// `(driver, ring_flags)` of every shard in `/stats`, in shard order.
+/// The HTTP data path an io_uring shard must report on this kernel: the ring's receives and
+/// sends from Linux 6.0 (multishot receive), readiness I/O before.
+fn expected_data_path() -> Vec<String> {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let mut v = release.trim().split(|c: char| !c.is_ascii_digit()).filter_map(|p| p.parse::<u32>().ok());
+    let at_least_6_0 = (v.next().unwrap_or(0), v.next().unwrap_or(0)) >= (6, 0);
+    if monoio::utils::detect_uring() && at_least_6_0 {
+        vec!["recv_multishot".into(), "pbuf_ring".into(), "send".into()]
+    } else {
+        Vec::new()
+    }
+}
+
+/// `data_path` of every shard in `/stats`, in shard order.
+fn shard_data_paths(server: &Server) -> Vec<Vec<String>> {
+    let stats = stats(server);
+    let shards = stats["shards"].as_array().expect("/stats has a shards list");
+    shards
+        .iter()
+        .map(|s| s["data_path"].as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_string()).collect())
+        .collect()
+}
+
 fn shard_drivers(server: &Server) -> Vec<(String, Vec<String>)> {
     let stats = stats(server);
     let shards = stats["shards"].as_array().expect("/stats has a shards list");
@@ -171,6 +198,75 @@ fn an_haproxy_cfg_gets_the_tuned_ring_too() {
     assert_eq!(reported.len(), 2, "nbthread 2: {reported:?}");
     for (d, f) in reported {
         assert_eq!((d.as_str(), f), (driver, flags.iter().map(|f| f.to_string()).collect()));
+    }
+    serves(&server, "web");
+    server.stop();
+}
+
+#[test]
+fn http_on_an_io_uring_shard_runs_through_the_ring_with_no_io_worker_thread() {
+    use std::{
+        sync::{atomic::AtomicBool, atomic::Ordering, Arc},
+        time::Duration,
+    };
+    let b = http_backend();
+    let server = Server::start(native_config(b.addr, ""), StartOptions::default()).unwrap();
+    let expected = expected_data_path();
+    for reported in shard_data_paths(&server) {
+        assert_eq!(reported, expected, "the default config runs the ring's data path where the kernel has it");
+    }
+    let addr = server.listener_addr("web").unwrap();
+
+    // No io_uring kernel worker may serve the ring's receives and sends: they would run off
+    // the shard's core (the l4 test asserts the same of splice).
+    let watching = Arc::new(AtomicBool::new(true));
+    let watcher = {
+        let watching = watching.clone();
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            while watching.load(Ordering::SeqCst) {
+                seen.extend(common::thread_names().into_iter().filter(|n| n.starts_with("iou-wrk")));
+                // Kept: the sampling period of the watch, not a wait for an outcome.
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            seen
+        })
+    };
+    // Keep-alive clients at once, small answers and answers larger than the shard's whole
+    // buffer ring (256 × 4 KiB), so receives run out of buffers and fall back, and come back.
+    let clients: Vec<_> = (0..8)
+        .map(|c| {
+            std::thread::spawn(move || {
+                let s = std::net::TcpStream::connect(addr).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let mut r = std::io::BufReader::new(s.try_clone().unwrap());
+                for i in 0..150 {
+                    let bytes = if (i + c) % 50 == 0 { 3 * 1024 * 1024 } else { 100 };
+                    write!(&s, "GET /big?bytes={bytes} HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+                    let (status, _, body) = read_response(&mut r).unwrap();
+                    assert_eq!(status, 200);
+                    assert!(body == pattern(bytes), "body of {bytes} bytes differs");
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    watching.store(false, Ordering::SeqCst);
+    let workers = watcher.join().unwrap();
+    assert!(workers.is_empty(), "io_uring kernel workers appeared while serving HTTP: {workers:?}");
+    server.stop();
+}
+
+#[test]
+fn uring_data_path_false_keeps_http_on_readiness_io() {
+    let b = http_backend();
+    let config = native_config(b.addr, "uring_data_path = false");
+    assert!(!config.runtime.uring_data_path);
+    let server = Server::start(config, StartOptions::default()).unwrap();
+    for reported in shard_data_paths(&server) {
+        assert!(reported.is_empty(), "{reported:?}");
     }
     serves(&server, "web");
     server.stop();

@@ -104,6 +104,11 @@ class Servers(unittest.TestCase):
                'INFO shard started shard=1 driver="epoll" ring_flags=\n')
         self.assertEqual(parse.driver_report(log), "io_uring[coop_taskrun+single_issuer] epoll[]")
         self.assertEqual(parse.driver_report(""), "")
+        ring = ('INFO shard started shard=0 driver="io_uring" ring_flags=coop_taskrun,single_issuer '
+                'data_path=recv_multishot,pbuf_ring,send\n'
+                'INFO shard started shard=1 driver="io_uring" ring_flags=coop_taskrun data_path=readiness\n')
+        self.assertEqual(parse.driver_report(ring),
+                         "io_uring[coop_taskrun+single_issuer]{recv_multishot+pbuf_ring+send} io_uring[coop_taskrun]")
 
 
 if __name__ == "__main__":

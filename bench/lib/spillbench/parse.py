@@ -233,16 +233,21 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 def driver_report(text):
     """Each shard's driver and io_uring ring flags from spillway's "shard started" log lines, as
     "io_uring[coop_taskrun+single_issuer]" (epoll: "epoll[]"), shards separated by spaces; no
-    commas, so it fits a CSV cell."""
+    commas, so it fits a CSV cell. A shard whose HTTP data path runs on the ring (issue 20) gets
+    it appended in braces: "io_uring[coop_taskrun+single_issuer]{recv_multishot+pbuf_ring+send}"
+    (a line with data_path=readiness, or none, gets nothing)."""
     out = []
     for line in ANSI.sub("", text).splitlines():
         if "shard started" not in line:
             continue
-        driver = flags = ""
+        driver = flags = data_path = ""
         for w in line.split():
             if w.startswith("driver="):
                 driver = w[len("driver="):].replace('"', "")
             elif w.startswith("ring_flags="):
                 flags = w[len("ring_flags="):].replace(",", "+")
-        out.append("%s[%s]" % (driver, flags))
+            elif w.startswith("data_path="):
+                data_path = w[len("data_path="):].replace('"', "").replace(",", "+")
+        ring = "{%s}" % data_path if data_path and data_path != "readiness" else ""
+        out.append("%s[%s]%s" % (driver, flags, ring))
     return " ".join(out)
