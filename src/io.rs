@@ -1,4 +1,7 @@
-//! Readiness-driven, non-blocking socket I/O on the shard thread.
+//! Readiness-driven, non-blocking socket I/O on the shard thread: the epoll driver's data path,
+//! the io_uring driver's with `uring_data_path = false` or a kernel older than 6.0, and the
+//! sockets that are not HTTP streams (admin, splice, checks). HTTP streams of an io_uring shard
+//! otherwise go through the ring (`ring/`).
 //!
 //! Sockets are `O_NONBLOCK`; a read or write is a plain syscall, and only after `EAGAIN` does
 //! the task ask the driver for readiness (`IORING_OP_POLL_ADD` under io_uring). No buffer is

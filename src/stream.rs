@@ -123,10 +123,19 @@ impl Stream {
         unsafe { libc::shutdown(self.fd(), libc::SHUT_WR) };
     }
 
+    /// The ring stream under this stream (plain or TLS), when its bytes travel through the ring.
+    pub fn ring(&self) -> Option<&RingStream> {
+        match self {
+            Stream::Plain(_) => None,
+            Stream::Ring(r) => Some(r),
+            Stream::Tls(t) => t.ring(),
+        }
+    }
+
     /// Gives the socket's input back to syscalls: a ring stream's receive leaves the kernel
     /// (see `RingStream::disarm`); nothing to do for the others.
     pub async fn disarm(&self) {
-        if let Stream::Ring(r) = self {
+        if let Some(r) = self.ring() {
             r.disarm().await;
         }
     }

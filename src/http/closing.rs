@@ -36,7 +36,7 @@ async fn discard_input(stream: &Stream, deadline: Instant, budget: usize) {
     let tcp = stream.tcp();
     let mut left = budget;
     // A ring stream's receive leaves the kernel; what it had taken in is thrown away here.
-    if let Stream::Ring(ring) = stream {
+    if let Some(ring) = stream.ring() {
         ring.disarm().await;
         let (n, ended) = ring.discard_arrived();
         if ended {

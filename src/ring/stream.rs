@@ -77,8 +77,13 @@ impl RingStream {
         Ok(())
     }
 
-    /// Waits until a read can make progress, until `deadline` at the latest.
+    /// Waits until a read can make progress, until `deadline` at the latest. After a receive
+    /// starved of buffers, the wait is for readiness (and the read a `recv(2)`) until a read
+    /// finds bytes: re-arming at once would starve again at once, every loop turn.
     pub async fn readable(&self, deadline: Option<Instant>) -> Result<(), IoError> {
+        if self.starved() {
+            return crate::io::readable(&self.tcp, deadline).await;
+        }
         let wait = poll_fn(|cx| {
             let ready = with_state(|st| {
                 let slot = &mut st.recvs.slots[self.slot];
@@ -145,25 +150,40 @@ impl RingStream {
         })
     }
 
+    /// Reads what has arrived without waiting: bytes read, 0 at EOF, `WouldBlock` when nothing
+    /// has (then [`readable`](Self::readable) waits). After a receive starved of buffers, the
+    /// socket is read with `recv(2)` once before the receive is armed again.
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(r) = self.take_into(buf) {
+            return r;
+        }
+        if self.starved() {
+            let got = crate::io::recv(self.fd(), buf);
+            if matches!(got, Ok(n) if n > 0) {
+                // Buffers are likely back; the next wait arms the receive again.
+                with_state(|st| st.recvs.slots[self.slot].starved = false);
+            }
+            return got;
+        }
+        Err(io::ErrorKind::WouldBlock.into())
+    }
+
+    /// The last receive ended for want of buffers and nothing re-armed it since.
+    fn starved(&self) -> bool {
+        with_state(|st| {
+            let slot = &st.recvs.slots[self.slot];
+            slot.starved && !slot.armed
+        })
+    }
+
     /// Reads what is there (at least one byte, or 0 at EOF) into `buf`, waiting until `deadline`.
     pub async fn read_some(&self, buf: &mut [u8], deadline: Option<Instant>) -> Result<usize, IoError> {
         loop {
-            if let Some(r) = self.take_into(buf) {
-                return Ok(r?);
-            }
-            let starved = with_state(|st| {
-                let slot = &mut st.recvs.slots[self.slot];
-                let s = slot.starved && !slot.armed;
-                slot.starved = false;
-                s
-            });
-            if starved {
-                match crate::io::recv(self.fd(), buf) {
-                    Ok(n) => return Ok(n),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e.into()),
-                }
+            match self.try_read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
             }
             self.readable(deadline).await?;
         }

@@ -10,6 +10,11 @@
 //! borrow is held across a wait), and a connection is used by one task at a time, so a borrow
 //! never fails.
 //!
+//! On an io_uring shard with the ring data path (`ring/`), the records travel through the ring
+//! instead: `read_tls` reads from what the connection's multishot receive took in, and the
+//! records `write_tls` makes are gathered and sent as one ring send; waits are the ring
+//! stream's. The rest (rustls, the borrows, EOF) is the same.
+//!
 //! End of stream: a `close_notify` and a TCP FIN without one both read as EOF (0 bytes). Many
 //! HTTPS clients close without `close_notify`; HTTP's own framing tells a truncated message
 //! from a complete one, as HTTP/1.1 over TLS has always relied on.
@@ -25,7 +30,10 @@ use std::{
 use monoio::net::TcpStream;
 use rustls::{pki_types::ServerName, ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
 
-use crate::io::{self as sio, IoError};
+use crate::{
+    io::{self as sio, IoError},
+    ring::{self, RingStream},
+};
 
 /// Why a handshake did not complete.
 #[derive(Debug, thiserror::Error)]
@@ -40,9 +48,56 @@ pub enum HandshakeError {
     Io(io::Error),
 }
 
+/// What carries the records: the socket with readiness I/O, or the shard's ring.
+enum Transport {
+    Plain(TcpStream),
+    Ring(RingStream),
+}
+
+impl Transport {
+    fn new(tcp: TcpStream) -> Transport {
+        if ring::enabled() {
+            Transport::Ring(RingStream::new(tcp))
+        } else {
+            Transport::Plain(tcp)
+        }
+    }
+
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Transport::Plain(t) => t,
+            Transport::Ring(r) => r.tcp(),
+        }
+    }
+
+    /// Feeds `conn` the records that have arrived: bytes taken, 0 at EOF, `WouldBlock` when none.
+    fn read_tls(&self, conn: &mut Connection) -> io::Result<usize> {
+        match self {
+            Transport::Plain(t) => conn.read_tls(&mut Fd(t.as_raw_fd())),
+            Transport::Ring(r) => conn.read_tls(&mut RingReader(r)),
+        }
+    }
+
+    async fn readable(&self, deadline: Option<Instant>) -> Result<(), IoError> {
+        match self {
+            Transport::Plain(t) => sio::readable(t, deadline).await,
+            Transport::Ring(r) => r.readable(deadline).await,
+        }
+    }
+}
+
+/// A ring stream's arrived bytes as `Read` (`WouldBlock` when there are none yet).
+struct RingReader<'a>(&'a RingStream);
+
+impl Read for RingReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.try_read(buf)
+    }
+}
+
 /// A socket carrying TLS.
 pub struct TlsStream {
-    tcp: TcpStream,
+    transport: Transport,
     conn: RefCell<Connection>,
     /// Bytes received from the peer during the handshake (a peer that connects and closes
     /// without sending anything did not attempt TLS at all).
@@ -80,7 +135,7 @@ impl TlsStream {
             Ok(c) => c,
             Err(e) => return Err((HandshakeError::Tls(e), 0)),
         };
-        let mut stream = TlsStream { tcp, conn: RefCell::new(conn.into()), received: 0 };
+        let mut stream = TlsStream { transport: Transport::new(tcp), conn: RefCell::new(conn.into()), received: 0 };
         match stream.handshake(deadline).await {
             Ok(()) => Ok(stream),
             Err(e) => Err((e, stream.received)),
@@ -95,13 +150,12 @@ impl TlsStream {
         deadline: Instant,
     ) -> Result<TlsStream, HandshakeError> {
         let conn = ClientConnection::new(config, name).map_err(HandshakeError::Tls)?;
-        let mut stream = TlsStream { tcp, conn: RefCell::new(conn.into()), received: 0 };
+        let mut stream = TlsStream { transport: Transport::new(tcp), conn: RefCell::new(conn.into()), received: 0 };
         stream.handshake(deadline).await?;
         Ok(stream)
     }
 
     async fn handshake(&mut self, deadline: Instant) -> Result<(), HandshakeError> {
-        let fd = self.tcp.as_raw_fd();
         loop {
             self.flush(Some(deadline)).await.map_err(|e| match e {
                 IoError::TimedOut => HandshakeError::TimedOut,
@@ -110,7 +164,7 @@ impl TlsStream {
             if !self.conn.get_mut().is_handshaking() {
                 return Ok(());
             }
-            let read = self.conn.get_mut().read_tls(&mut Fd(fd));
+            let read = self.transport.read_tls(self.conn.get_mut());
             match read {
                 Ok(0) => return Err(HandshakeError::Closed),
                 Ok(n) => {
@@ -120,8 +174,7 @@ impl TlsStream {
                         return Err(HandshakeError::Tls(e));
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => match sio::readable(&self.tcp, Some(deadline)).await
-                {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => match self.transport.readable(Some(deadline)).await {
                     Ok(()) => {}
                     Err(IoError::TimedOut) => return Err(HandshakeError::TimedOut),
                     Err(IoError::Io(e)) => return Err(HandshakeError::Io(e)),
@@ -132,10 +185,11 @@ impl TlsStream {
         }
     }
 
-    /// Best effort, without waiting: the alert rustls queued after an error.
+    /// Best effort, without waiting: the alert rustls queued after an error (a direct
+    /// `send(2)` on either transport: it is the last thing the connection sends).
     fn send_alert(&self) {
         let mut conn = self.conn.borrow_mut();
-        let mut fd = Fd(self.tcp.as_raw_fd());
+        let mut fd = Fd(self.transport.tcp().as_raw_fd());
         while conn.wants_write() {
             if conn.write_tls(&mut fd).is_err() {
                 break;
@@ -144,7 +198,15 @@ impl TlsStream {
     }
 
     pub fn tcp(&self) -> &TcpStream {
-        &self.tcp
+        self.transport.tcp()
+    }
+
+    /// The ring stream under the records, if they travel through the ring.
+    pub fn ring(&self) -> Option<&RingStream> {
+        match &self.transport {
+            Transport::Ring(r) => Some(r),
+            Transport::Plain(_) => None,
+        }
     }
 
     /// The ALPN protocol agreed on, if any.
@@ -157,7 +219,9 @@ impl TlsStream {
         self.conn.borrow().handshake_kind() == Some(rustls::HandshakeKind::Resumed)
     }
 
-    /// Plaintext is waiting to be read, or the peer closed: a read will not wait.
+    /// Plaintext is waiting to be read, or the peer closed: a read will not wait. (Records a
+    /// ring stream took in and rustls has not seen yet do not count: as records in the
+    /// kernel's socket buffer do not.)
     pub fn has_pending(&self) -> bool {
         let mut conn = self.conn.borrow_mut();
         match conn.process_new_packets() {
@@ -171,12 +235,11 @@ impl TlsStream {
         if self.has_pending() {
             return Ok(());
         }
-        sio::readable(&self.tcp, deadline).await
+        self.transport.readable(deadline).await
     }
 
     /// Reads plaintext (at least one byte, or 0 at the end), waiting until `deadline`.
     pub async fn read_some(&self, buf: &mut [u8], deadline: Option<Instant>) -> Result<usize, IoError> {
-        let fd = self.tcp.as_raw_fd();
         loop {
             let read = self.conn.borrow_mut().reader().read(buf);
             match read {
@@ -187,7 +250,7 @@ impl TlsStream {
             }
             // Records rustls wants to send first (a key update answer, an alert).
             self.flush(deadline).await?;
-            let got = self.conn.borrow_mut().read_tls(&mut Fd(fd));
+            let got = self.transport.read_tls(&mut self.conn.borrow_mut());
             match got {
                 // EOF is noted by rustls; the reader says 0 or "unexpected EOF" next turn.
                 Ok(0) => {}
@@ -198,7 +261,7 @@ impl TlsStream {
                         return Err(io::Error::new(io::ErrorKind::InvalidData, e).into());
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => sio::readable(&self.tcp, deadline).await?,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.transport.readable(deadline).await?,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e.into()),
             }
@@ -218,7 +281,20 @@ impl TlsStream {
 
     /// Sends every record rustls has queued.
     async fn flush(&self, deadline: Option<Instant>) -> Result<(), IoError> {
-        let fd = self.tcp.as_raw_fd();
+        let fd = match &self.transport {
+            Transport::Plain(t) => t.as_raw_fd(),
+            Transport::Ring(r) => {
+                // Every queued record in one ring send.
+                let mut records = Vec::new();
+                {
+                    let mut conn = self.conn.borrow_mut();
+                    while conn.wants_write() {
+                        conn.write_tls(&mut records)?;
+                    }
+                }
+                return r.write_all(&records, deadline).await;
+            }
+        };
         loop {
             let sent = {
                 let mut conn = self.conn.borrow_mut();
@@ -229,7 +305,7 @@ impl TlsStream {
             };
             match sent {
                 Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => sio::writable(&self.tcp, deadline).await?,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => sio::writable(self.transport.tcp(), deadline).await?,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e.into()),
             }
