@@ -82,7 +82,8 @@ impl Stream {
         match self {
             Stream::Plain(_) => false,
             Stream::Ring(r) => r.has_buffered_input(),
-            Stream::Tls(t) => t.has_pending(),
+            // Records a ring transport took in count too: bytes (or an EOF) nobody asked for.
+            Stream::Tls(t) => t.has_pending() || t.ring().is_some_and(RingStream::has_buffered_input),
         }
     }
 

@@ -47,7 +47,8 @@ pub async fn run(
     // left unread (else the copy loop below forwards it).
     client.disarm().await;
     upstream.stream.disarm().await;
-    let spliceable = |s: &Stream| matches!(s, Stream::Plain(_)) || (matches!(s, Stream::Ring(_)) && !s.has_buffered_input());
+    let spliceable =
+        |s: &Stream| matches!(s, Stream::Plain(_)) || (matches!(s, Stream::Ring(_)) && !s.has_buffered_input());
     if spliceable(client) && spliceable(&upstream.stream) {
         let _ = crate::l4::relay(shard, client.tcp(), upstream.stream.tcp(), idle, listener, target).await;
         return;

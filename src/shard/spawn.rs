@@ -67,7 +67,8 @@ where
         match build_runtime(id, driver) {
             Ok(ShardRuntime::IoUring(mut rt, mut report)) => rt.block_on(async move {
                 report.data_path = crate::ring::init(uring_data_path);
-                let data_path = if report.data_path.is_empty() { "readiness".into() } else { report.data_path.join(",") };
+                let data_path =
+                    if report.data_path.is_empty() { "readiness".into() } else { report.data_path.join(",") };
                 info!(shard = id, driver = "io_uring", ring_flags = %report.flags_label(), %data_path, "shard started");
                 make_future(report).await
             }),
@@ -159,7 +160,10 @@ fn tuned_uring_runtime() -> io::Result<ShardRuntime> {
         match built {
             Ok(rt) => {
                 let ring_flags = RING_FLAGS[..wanted].iter().map(|f| f.name).collect();
-                return Ok(ShardRuntime::IoUring(rt, ShardDriver { kind: DriverKind::IoUring, ring_flags, data_path: Vec::new() }));
+                return Ok(ShardRuntime::IoUring(
+                    rt,
+                    ShardDriver { kind: DriverKind::IoUring, ring_flags, data_path: Vec::new() },
+                ));
             }
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) && wanted > 0 => {
                 wanted -= 1;

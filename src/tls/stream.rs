@@ -174,11 +174,13 @@ impl TlsStream {
                         return Err(HandshakeError::Tls(e));
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => match self.transport.readable(Some(deadline)).await {
-                    Ok(()) => {}
-                    Err(IoError::TimedOut) => return Err(HandshakeError::TimedOut),
-                    Err(IoError::Io(e)) => return Err(HandshakeError::Io(e)),
-                },
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    match self.transport.readable(Some(deadline)).await {
+                        Ok(()) => {}
+                        Err(IoError::TimedOut) => return Err(HandshakeError::TimedOut),
+                        Err(IoError::Io(e)) => return Err(HandshakeError::Io(e)),
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(HandshakeError::Io(e)),
             }
@@ -305,7 +307,9 @@ impl TlsStream {
             };
             match sent {
                 Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => sio::writable(self.transport.tcp(), deadline).await?,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    sio::writable(self.transport.tcp(), deadline).await?
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e.into()),
             }
