@@ -73,7 +73,7 @@ pub fn enabled() -> bool {
     RING.with(|r| r.borrow().is_some())
 }
 
-/// What the ring path has done on this shard (for tests and `/stats`).
+/// What the ring path has done on this shard (for tests and debugging; not in `/stats` yet).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RingCounters {
     /// Multishot receives armed.
