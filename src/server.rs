@@ -168,10 +168,16 @@ impl Server {
             let admin = if id == 0 { admin_socket.take() } else { None };
             let (go_tx, go_rx) = futures_channel::oneshot::channel();
             go.push(go_tx);
-            let thread = spawn::spawn_shard(id, cpu, config.runtime.driver, config.runtime.uring_data_path, move |driver| async move {
-                let s = Shard::new(id, ctl, lim, driver);
-                shard::run(std::rc::Rc::new(s), sockets, admin, receiver, shard::Start { ready, go: go_rx }).await
-            })
+            let thread = spawn::spawn_shard(
+                id,
+                cpu,
+                config.runtime.driver,
+                config.runtime.uring_data_path,
+                move |driver| async move {
+                    let s = Shard::new(id, ctl, lim, driver);
+                    shard::run(std::rc::Rc::new(s), sockets, admin, receiver, shard::Start { ready, go: go_rx }).await
+                },
+            )
             .map_err(|e| StartError::Shard { shard: id, reason: e.to_string() })?;
             threads.push(Some(thread));
         }
