@@ -146,6 +146,13 @@ pub async fn accept_loop(shard: Rc<HttpContext>, listener: Rc<ListenerRuntime>, 
             _ = shard.stopped_accepting() => break,
         }
         for _ in 0..MAX_ACCEPT_BATCH {
+            // Never accept once the shard stops accepting, even when readiness won the race
+            // with the stop above: a draining shard that finds no session left closes at once,
+            // and a connection accepted after that check would be dropped with its request
+            // unread (a reset) instead of staying queued for the process taking over.
+            if !shard.accepting() {
+                break 'outer;
+            }
             if !shard.limit().try_acquire() {
                 if !paused && last_pause_warning.is_none_or(|t| t.elapsed() >= PAUSE_WARN_EVERY) {
                     warn!(shard = shard.id, listener = %listener.name, "max_connections reached: accept paused");
