@@ -500,7 +500,12 @@ fn an_sf_reload_changes_the_rules_while_requests_flow() {
         }
         stop.store(true, Ordering::SeqCst);
         let (ok, failures) = flow.join().unwrap();
-        assert!(failures.is_empty(), "{} of {} requests failed across the reload: {failures:?}", failures.len(), ok + failures.len());
+        assert!(
+            failures.is_empty(),
+            "{} of {} requests failed across the reload: {failures:?}",
+            failures.len(),
+            ok + failures.len()
+        );
         assert!(ok >= 20, "too little traffic across the reload: {ok}");
     }));
     for child in [Some(&mut old), new.as_mut()].into_iter().flatten() {
