@@ -370,7 +370,9 @@ fn a_reload_changes_the_rules_while_requests_flow() {
 }
 
 /// Writes the TOML file the binary tests run: listener `l4` on `port` (0: the kernel picks),
-/// groups over `backends`, one rule sending `/a/*` to `rule_group`.
+/// groups over `backends`, one rule sending `/a/*` to `rule_group`, and an upgrade socket next
+/// to the file, so that `-sf` passes the listening socket over (without one, connections queued
+/// at the old process when it closes are reset: docs/operations.md).
 fn write_rules_file(path: &std::path::Path, backends: &[(&str, HttpBackend)], port: u16, rule_group: &str) {
     let groups: String = backends
         .iter()
@@ -379,9 +381,10 @@ fn write_rules_file(path: &std::path::Path, backends: &[(&str, HttpBackend)], po
     std::fs::write(
         path,
         format!(
-            "[runtime]\nthreads = 1\npin = false\ndrain_timeout = \"10s\"\n[admin]\nlisten = \"\"\n[[listener]]\nname = \"l4\"\n\
+            "[runtime]\nthreads = 1\npin = false\ndrain_timeout = \"10s\"\nupgrade_socket = \"{}\"\n[admin]\nlisten = \"\"\n[[listener]]\nname = \"l4\"\n\
              bind = \"127.0.0.1:{port}\"\ntarget_group = \"g\"\n[[listener.rule]]\npriority = 1\n\
-             conditions = {{ path_pattern = [\"/a/*\"] }}\naction = {{ type = \"forward\", target_group = \"{rule_group}\" }}\n{groups}"
+             conditions = {{ path_pattern = [\"/a/*\"] }}\naction = {{ type = \"forward\", target_group = \"{rule_group}\" }}\n{groups}",
+            path.with_extension("sock").display()
         ),
     )
     .unwrap()
@@ -432,6 +435,7 @@ fn sighup_with_a_bad_rule_keeps_the_old_rules_running() {
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(path.with_extension("sock"));
     if let Err(e) = outcome {
         std::panic::resume_unwind(e);
     }
@@ -513,6 +517,7 @@ fn an_sf_reload_changes_the_rules_while_requests_flow() {
         let _ = child.wait();
     }
     let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(path.with_extension("sock"));
     if let Err(e) = outcome {
         std::panic::resume_unwind(e);
     }
