@@ -1,0 +1,126 @@
+"""The soak's schedule: what happens when, as a sorted list of events.
+
+The issue fixes the 10-minute schedule: 20 `-sf` reloads (alternately with and without
+`upgrade_socket`), 10 SIGHUPs, a SIGKILL (and restart) of one target every 30 s, one 10 s stall
+of another. Shorter runs scale the counts down in proportion, but never below what exercises
+each kind at least twice (both reload modes, an add and a remove), and say so in `scaled`.
+
+Placement rules, so one fault does not masquerade as another:
+- the stall never overlaps a kill's down time plus health recovery: two of four targets out at
+  once would push the other two past capacity, and their 504s would be the load's fault, not
+  the proxy's (and not "explained" either);
+- reloads and SIGHUPs are spread evenly and offset from each other; the last one leaves time
+  for the end sample;
+- nothing happens in the first `QUIET_START` seconds: that is where the start sample is taken.
+"""
+
+from dataclasses import dataclass, field
+
+FULL_MINUTES = 10
+FULL = {"reloads": 20, "sighups": 10}
+KILL_PERIOD_S = 30.0
+# How long the killed target stays down before it is restarted.
+KILL_DOWN_S = 1.0
+# A restarted target needs its healthy_threshold of checks (1 s apart) before it takes
+# traffic again: the others carry its share until then.
+KILL_RECOVERY_S = 4.0
+STALL_S = 10.0
+QUIET_START = 5.0
+# No reload or SIGHUP in the last TAIL_S seconds: the end sample is taken there.
+TAIL_S = 8.0
+
+
+@dataclass(frozen=True)
+class Event:
+    at: float
+    kind: str  # reload | sighup | kill | stall | resume
+    # reload: "with" or "without" (upgrade_socket); sighup: its number (0-based).
+    arg: object = None
+
+
+@dataclass
+class Plan:
+    duration: float
+    events: list = field(default_factory=list)
+    # Counts this run uses, and whether they were scaled down from the 10-minute schedule.
+    reloads: int = 0
+    sighups: int = 0
+    kills: int = 0
+    stall_at: float = 0.0
+    stall_s: float = STALL_S
+    scaled: bool = False
+    # When the middle and the end resource samples are taken (see `make`).
+    middle_at: float = 0.0
+    end_at: float = 0.0
+
+    def of(self, kind):
+        return [e for e in self.events if e.kind == kind]
+
+
+def upgrade_socket_of(process):
+    """Whether spillway process number `process` (0 = the first) has `upgrade_socket` set.
+
+    A hand-over goes through the socket only when the old *and* the new process have it, so
+    strict alternation is impossible: after a process without it, the next reload cannot use
+    it. The pattern with, with, with, without per process gives reloads in the pattern
+    with, with, without (new has none), without (old has none): half each.
+    """
+    return process % 4 != 3
+
+
+def reload_mode(i):
+    """"with" when reload `i` (from process i to i+1) hands the sockets over the socket."""
+    return "with" if upgrade_socket_of(i) and upgrade_socket_of(i + 1) else "without"
+
+
+def _spread(count, start, end, offset):
+    """`count` instants spread evenly over [start, end), each `offset` of a slot in."""
+    if count <= 0:
+        return []
+    slot = (end - start) / count
+    return [start + slot * (i + offset) for i in range(count)]
+
+
+def make(duration):
+    """The schedule of a run of `duration` seconds."""
+    if duration < 30:
+        raise ValueError("a soak needs at least 30 seconds")
+    share = duration / (FULL_MINUTES * 60.0)
+    reloads = max(4, round(FULL["reloads"] * share))
+    reloads += reloads % 2  # as many with an upgrade socket as without
+    sighups = max(2, round(FULL["sighups"] * share))
+    plan = Plan(duration=duration, reloads=reloads, sighups=sighups)
+    plan.scaled = (reloads, sighups) != (FULL["reloads"], FULL["sighups"])
+    busy_end = duration - TAIL_S
+    events = []
+    for i, at in enumerate(_spread(reloads, QUIET_START, busy_end, 0.5)):
+        events.append(Event(at, "reload", reload_mode(i)))
+    for i, at in enumerate(_spread(sighups, QUIET_START, busy_end, 0.5 if reloads == 2 * sighups else 0.25)):
+        events.append(Event(at, "sighup", i))
+    # Kills every 30 s (twice in a short run), the first half a period in.
+    period = min(KILL_PERIOD_S, (busy_end - QUIET_START) / 2)
+    kill_times = []
+    at = QUIET_START + period / 2
+    while at < busy_end:
+        kill_times.append(at)
+        at += period
+    events.extend(Event(t, "kill") for t in kill_times)
+    plan.kills = len(kill_times)
+    # The stall: in the gap after the kill nearest 40% of the run, clear of the next kill.
+    gap = period - (KILL_DOWN_S + KILL_RECOVERY_S + 1.0) - 1.0
+    plan.stall_s = min(STALL_S, gap)
+    anchor = min(kill_times, key=lambda t: abs(t - 0.4 * duration))
+    plan.stall_at = anchor + KILL_DOWN_S + KILL_RECOVERY_S + 1.0
+    events.append(Event(plan.stall_at, "stall"))
+    events.append(Event(plan.stall_at + plan.stall_s, "resume"))
+    events.sort(key=lambda e: e.at)
+    plan.events = events
+    # Resources are sampled at the same age of the serving process in the middle and at the
+    # end: that process changes at every reload, and a young one holds fewer connections.
+    reload_times = [e.at for e in plan.of("reload")]
+    slot = (busy_end - QUIET_START) / reloads
+    age = min(duration - 1.0 - reload_times[-1], slot - 1.5)
+    nearest = min(reload_times, key=lambda t: abs(t - duration / 2))
+    plan.middle_at = nearest + age
+    plan.end_at = reload_times[-1] + age
+    return plan
