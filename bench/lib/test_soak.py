@@ -23,8 +23,10 @@ class Schedule(unittest.TestCase):
     def test_short_runs_scale_down_and_say_so(self):
         p = plan.make(60)
         self.assertTrue(p.scaled)
-        self.assertEqual(p.reloads, 4)
-        self.assertEqual([e.arg for e in p.of("reload")].count("with"), 2)
+        self.assertEqual(p.reloads, 2)
+        self.assertEqual([e.arg for e in p.of("reload")], ["with", "without"])
+        self.assertLess(p.middle_at, p.of("reload")[1].at)
+        self.assertGreater(p.middle_at - p.of("reload")[0].at, 13)  # past request_timeout
         self.assertGreaterEqual(p.sighups, 2)
         self.assertGreaterEqual(p.kills, 2)
         with self.assertRaises(ValueError):
@@ -48,9 +50,12 @@ class Schedule(unittest.TestCase):
         self.assertLess(p.end_at, 120)
 
     def test_a_handover_uses_the_socket_only_when_both_processes_have_it(self):
-        for i in range(12):
-            both = plan.upgrade_socket_of(i) and plan.upgrade_socket_of(i + 1)
-            self.assertEqual(plan.reload_mode(i) == "with", both)
+        for reloads in (2, 4, 6, 20):
+            modes = [plan.reload_mode(i, reloads) for i in range(reloads)]
+            self.assertEqual(modes.count("with"), reloads // 2, (reloads, modes))
+            for i in range(reloads):
+                both = plan.upgrade_socket_of(i, reloads) and plan.upgrade_socket_of(i + 1, reloads)
+                self.assertEqual(modes[i] == "with", both)
 
 
 class Attribution(unittest.TestCase):

@@ -23,6 +23,7 @@ import random
 import time
 
 SLOW_HEADER_EVERY_S = 3.0
+SLOW_RAMP_S = 10.0
 UPLOAD_BYTES = 50 * 1024 * 1024
 UPLOAD_SECONDS = 25.0
 TUNNEL_EVERY_S = 0.2
@@ -120,7 +121,9 @@ class Clients:
             await asyncio.wait(list(running), timeout=6.0)
 
     async def _slow(self, i):
-        await asyncio.sleep(2.0 * i / max(1, self.slowloris))  # ramp up over 2 s
+        # Spread over request_timeout: started together, they would all time out together
+        # and reconnect in waves, and the proxy's memory would step with each wave.
+        await asyncio.sleep(SLOW_RAMP_S * i / max(1, self.slowloris))
         while not self.stop.is_set():
             try:
                 r, w = await _connect(self.proxy)

@@ -61,7 +61,7 @@ class Soak:
 
     # ---- spillway ------------------------------------------------------------------------
     def write_config(self, process, with_extra, rule_version):
-        text = config.render(self.layout, planmod.upgrade_socket_of(process), with_extra, rule_version)
+        text = config.render(self.layout, planmod.upgrade_socket_of(process, self.plan.reloads), with_extra, rule_version)
         tmp = self.cfg + ".tmp"
         with open(tmp, "w") as f:
             f.write(text)
