@@ -2,6 +2,9 @@
 
 use std::{io, os::fd::RawFd};
 
+mod reuseport;
+pub use reuseport::listens_beside;
+
 /// Sets `O_NONBLOCK` on `fd` (needed by splice with `SPLICE_F_NONBLOCK` and by the
 /// readiness-driven copy loop).
 pub fn set_nonblocking(fd: RawFd) -> io::Result<()> {
