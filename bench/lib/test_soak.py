@@ -33,12 +33,17 @@ class Schedule(unittest.TestCase):
             plan.make(10)
 
     def test_the_stall_never_meets_a_kill(self):
-        for d in (30, 60, 90, 180, 600, 1200):
+        for d in (60, 90, 180, 600, 1200):
             p = plan.make(d)
-            stall = Interval(p.stall_at, p.stall_at + p.stall_s)
+            stall = Interval(p.stall_at, p.stall_at + p.stall_s + plan.STALL_SLACK_S)
             for k in p.of("kill"):
                 down = Interval(k.at, k.at + plan.KILL_DOWN_S + plan.KILL_RECOVERY_S)
                 self.assertFalse(stall.overlaps(down.start, down.end), (d, k.at, p.stall_at))
+            for r in p.of("reload"):
+                self.assertFalse(stall.overlaps(r.at - 1, r.at + plan.HANDOVER_S), (d, r.at, p.stall_at))
+                for k in p.of("kill"):
+                    meets = k.at - plan.HANDOVER_S < r.at <= k.at + plan.KILL_DOWN_S + 1.0
+                    self.assertFalse(meets, (d, r.at, k.at))
 
     def test_events_are_in_time_order_and_leave_a_quiet_start_and_tail(self):
         p = plan.make(120)

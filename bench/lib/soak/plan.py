@@ -12,6 +12,9 @@ Placement rules, so one fault does not masquerade as another:
 - the stall never overlaps a kill's down time plus health recovery: two of four targets out at
   once would push the other two past capacity, and their 504s would be the load's fault, not
   the proxy's (and not "explained" either);
+- kills and the stall keep clear of the reloads' hand-overs: an old process stops answering the
+  admin API when it hands over, so gateway errors it gives while draining cannot be tied to
+  their target by the per-target counters;
 - reloads and SIGHUPs are spread evenly and offset from each other; the last one leaves time
   for the end sample;
 - nothing happens in the first `QUIET_START` seconds: that is where the start sample is taken.
@@ -31,6 +34,11 @@ STALL_S = 10.0
 QUIET_START = 5.0
 # No reload or SIGHUP in the last TAIL_S seconds: the end sample is taken there.
 TAIL_S = 8.0
+# How long after a reload starts its hand-over may still be going on (the new process starts,
+# the old one begins to drain and lets go of the admin port).
+HANDOVER_S = 4.0
+# After the stall, its last 504s arrive up to response_timeout later.
+STALL_SLACK_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,25 @@ def reload_mode(i, reloads):
     return "with" if upgrade_socket_of(i, reloads) and upgrade_socket_of(i + 1, reloads) else "without"
 
 
+def _clear_of(at, reloads, length):
+    """`at`, or a time just after the reload it would meet ([at - HANDOVER_S, at + length])."""
+    for r in sorted(reloads):
+        if at - HANDOVER_S <= r <= at + length:
+            at = r + HANDOVER_S
+    return at
+
+
+def _free_slot(start, length, busy, end):
+    """The first t >= start (0.5 s steps) with [t, t + length] meeting no busy span; the best
+    effort (start) when there is none before `end`."""
+    t = start
+    while t + length <= end:
+        if not any(a < t + length and t < b for a, b in busy):
+            return t
+        t += 0.5
+    return start
+
+
 def _spread(count, start, end, offset):
     """`count` instants spread evenly over [start, end), each `offset` of a slot in."""
     if count <= 0:
@@ -90,8 +117,8 @@ def _spread(count, start, end, offset):
 
 def make(duration):
     """The schedule of a run of `duration` seconds."""
-    if duration < 30:
-        raise ValueError("a soak needs at least 30 seconds")
+    if duration < 60:
+        raise ValueError("a soak needs at least 60 seconds")
     share = duration / (FULL_MINUTES * 60.0)
     reloads = max(2, round(FULL["reloads"] * share))
     reloads += reloads % 2  # as many with an upgrade socket as without
@@ -104,20 +131,25 @@ def make(duration):
         events.append(Event(at, "reload", reload_mode(i, reloads)))
     for i, at in enumerate(_spread(sighups, QUIET_START, busy_end, 0.5 if reloads == 2 * sighups else 0.25)):
         events.append(Event(at, "sighup", i))
-    # Kills every 30 s (twice in a short run), the first half a period in.
+    # Kills every 30 s (twice in a short run), the first half a period in, each moved clear
+    # of the reloads: the old process stops answering the admin API at the hand-over, so the
+    # 502s it gives while draining could not be tied to the dead target.
+    reload_times = [e.at for e in events if e.kind == "reload"]
     period = min(KILL_PERIOD_S, (busy_end - QUIET_START) / 2)
     kill_times = []
     at = QUIET_START + period / 2
     while at < busy_end:
-        kill_times.append(at)
+        kill_times.append(_clear_of(at, reload_times, KILL_DOWN_S + 1.0))
         at += period
     events.extend(Event(t, "kill") for t in kill_times)
     plan.kills = len(kill_times)
-    # The stall: in the gap after the kill nearest 40% of the run, clear of the next kill.
+    # The stall: from 40% of the run on, the first place where it and its slack meet no
+    # reload and no kill's down and recovery time.
     gap = period - (KILL_DOWN_S + KILL_RECOVERY_S + 1.0) - 1.0
     plan.stall_s = min(STALL_S, gap)
-    anchor = min(kill_times, key=lambda t: abs(t - 0.4 * duration))
-    plan.stall_at = anchor + KILL_DOWN_S + KILL_RECOVERY_S + 1.0
+    busy = [(t - 1.0, t + KILL_DOWN_S + KILL_RECOVERY_S) for t in kill_times]
+    busy += [(t - 1.0, t + HANDOVER_S) for t in reload_times]
+    plan.stall_at = _free_slot(0.4 * duration, plan.stall_s + STALL_SLACK_S, busy, busy_end)
     events.append(Event(plan.stall_at, "stall"))
     events.append(Event(plan.stall_at + plan.stall_s, "resume"))
     events.sort(key=lambda e: e.at)
