@@ -190,9 +190,12 @@ pub async fn accept_loop(shard: Rc<HttpContext>, listener: Rc<ListenerRuntime>, 
     // taken first and served by this draining process. A connect in the instant between the
     // last accept and the close can still be reset (`net.ipv4.tcp_migrate_req = 1` closes that
     // window too: the kernel then moves a closing listener's queue to the successor's socket).
+    // Other descriptors of the socket (the upgrade offer's copies) would keep it listening,
+    // and queuing, after ours is gone: shutting it down takes it out of the group at once.
     if let Ok(addr) = socket.local_addr() {
-        if crate::sockopt::listens_beside(&socket, addr) {
+        if !shard.control.handed_over() && crate::sockopt::listens_beside(&socket, addr) {
             take_queued(&shard, &listener, fd);
+            crate::sockopt::stop_listening(fd);
         }
     }
     drop(socket);

@@ -50,3 +50,12 @@ pub fn reset_on_close(fd: RawFd) {
         )
     };
 }
+
+/// Takes a listening socket out of its SO_REUSEPORT group now, whoever else holds a
+/// descriptor of it (`shutdown(SHUT_RD)` on a listener stops it listening): the connections
+/// the kernel sends to the group from then on go to the other sockets. Errors are ignored: a
+/// socket that is not listening any more is what was asked for.
+pub fn stop_listening(fd: RawFd) {
+    // SAFETY: shutdown on a descriptor the caller owns; no memory is passed.
+    unsafe { libc::shutdown(fd, libc::SHUT_RD) };
+}

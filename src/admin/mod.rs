@@ -131,6 +131,7 @@ pub async fn serve(shard: Rc<HttpContext>, socket: std::net::TcpListener) {
                     // last accept and the close can still be reset; the kernel gives no way
                     // to leave a SO_REUSEPORT group without that window.
                     serve_queued(&shard, &listener, &open);
+                    crate::sockopt::stop_listening(std::os::fd::AsRawFd::as_raw_fd(&listener));
                     return;
                 }
                 continue;

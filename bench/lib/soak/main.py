@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -59,6 +60,9 @@ def finish(out, raw, command):
 
 
 def main(argv):
+    # SIGTERM (a CI timeout, `timeout`) must still stop what the soak started: as an exception,
+    # it runs the `finally` that ends them.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     args = parse(argv)
     root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
     command = "bench/soak " + " ".join(shlex.quote(a) for a in argv)
