@@ -6,6 +6,7 @@ Time is seconds since `t0`, taken just before loadgen starts; loadgen's timeline
 the hdr log's interval starts use the same origin (to within its start-up, a few ms).
 """
 
+import json
 import os
 import signal
 import socket
@@ -108,8 +109,6 @@ class Soak:
         while time.monotonic() < deadline and not (entry["targets_applied"] and entry["rule_applied"]):
             status, body = http_get(self.layout.admin, "/stats")
             if status == 200 and not entry["targets_applied"]:
-                import json
-
                 listed = [t["addr"] for t in json.loads(body)["target_groups"]["app"]["targets"] if t["state"] != "draining"]
                 entry["targets_applied"] = (self.layout.extra in listed) == self.with_extra
             status, body = http_get(self.layout.port, "/rule")
