@@ -146,6 +146,13 @@ pub async fn accept_loop(shard: Rc<HttpContext>, listener: Rc<ListenerRuntime>, 
             _ = shard.stopped_accepting() => break,
         }
         for _ in 0..MAX_ACCEPT_BATCH {
+            // Never accept once the shard stops accepting, even when readiness won the race
+            // with the stop above: a draining shard that finds no session left closes at once,
+            // and a connection accepted after that check would be dropped with its request
+            // unread (a reset) instead of staying queued for the process taking over.
+            if !shard.accepting() {
+                break 'outer;
+            }
             if !shard.limit().try_acquire() {
                 if !paused && last_pause_warning.is_none_or(|t| t.elapsed() >= PAUSE_WARN_EVERY) {
                     warn!(shard = shard.id, listener = %listener.name, "max_connections reached: accept paused");
@@ -185,9 +192,46 @@ pub async fn accept_loop(shard: Rc<HttpContext>, listener: Rc<ListenerRuntime>, 
         // a non-empty backlog returns at once, so without this the batch limit would not yield.)
         yield_now().await;
     }
+    // A drain with a successor bound beside this socket (`-sf` without the upgrade socket):
+    // closing the socket resets every connection the kernel already queued on it, so they are
+    // taken first and served by this draining process. A connect in the instant between the
+    // last accept and the close can still be reset (`net.ipv4.tcp_migrate_req = 1` closes that
+    // window too: the kernel then moves a closing listener's queue to the successor's socket).
+    // Other descriptors of the socket (the upgrade offer's copies) would keep it listening,
+    // and queuing, after ours is gone: shutting it down takes it out of the group at once.
+    if let Ok(addr) = socket.local_addr() {
+        if !shard.control.handed_over() && crate::sockopt::listens_beside(&socket, addr) {
+            take_queued(&shard, &listener, fd);
+            crate::sockopt::stop_listening(fd);
+        }
+    }
     drop(socket);
     shard.accept_loop_ended();
     debug!(shard = shard.id, listener = %listener.name, "listener closed");
+}
+
+/// Accepts, until none is left, the connections queued on a socket about to close.
+fn take_queued(shard: &Rc<HttpContext>, listener: &Rc<ListenerRuntime>, fd: std::os::fd::RawFd) {
+    let mut taken = 0usize;
+    while shard.limit().try_acquire() {
+        match accept_nonblocking(fd) {
+            Ok((stream, peer)) => {
+                let guard = SessionGuard::open(shard.shard().clone(), listener.clone());
+                match monoio::net::TcpStream::from_std(stream) {
+                    Ok(stream) => start_session(shard, guard, stream, peer),
+                    Err(e) => debug!(error = %e, "cannot register an accepted socket"),
+                }
+                taken += 1;
+            }
+            Err(_) => {
+                shard.limit().release();
+                break;
+            }
+        }
+    }
+    if taken > 0 {
+        debug!(shard = shard.id, listener = %listener.name, taken, "took the connections queued on a closing listener");
+    }
 }
 
 /// Lets every other ready task of the shard run once before this one goes on.

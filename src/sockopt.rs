@@ -2,6 +2,9 @@
 
 use std::{io, os::fd::RawFd};
 
+mod reuseport;
+pub use reuseport::listens_beside;
+
 /// Sets `O_NONBLOCK` on `fd` (needed by splice with `SPLICE_F_NONBLOCK` and by the
 /// readiness-driven copy loop).
 pub fn set_nonblocking(fd: RawFd) -> io::Result<()> {
@@ -46,4 +49,13 @@ pub fn reset_on_close(fd: RawFd) {
             std::mem::size_of::<libc::linger>() as libc::socklen_t,
         )
     };
+}
+
+/// Takes a listening socket out of its SO_REUSEPORT group now, whoever else holds a
+/// descriptor of it (`shutdown(SHUT_RD)` on a listener stops it listening): the connections
+/// the kernel sends to the group from then on go to the other sockets. Errors are ignored: a
+/// socket that is not listening any more is what was asked for.
+pub fn stop_listening(fd: RawFd) {
+    // SAFETY: shutdown on a descriptor the caller owns; no memory is passed.
+    unsafe { libc::shutdown(fd, libc::SHUT_RD) };
 }

@@ -243,3 +243,35 @@ fn healthz_answers_503_while_draining() {
     assert!(wait_until(Duration::from_secs(5), || server.finished()));
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+/// The CSV's per-server `eresp` names the target behind each 502/504 spillway answered: what
+/// lets the soak (`bench/soak`) tell a dead target's gateway errors from a proxy fault.
+#[test]
+fn csv_counts_gateway_errors_on_the_target_that_caused_them() {
+    let good = http_backend();
+    // A target that accepts and closes without a word: every request sent to it gets a 502.
+    let closer = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let bad = closer.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in closer.incoming() {
+            drop(conn);
+        }
+    });
+    let server = http_server(&[good.addr, bad], |c| c.target_groups[0].health_check.enabled = false);
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        statuses.push(get(&server, "/").0); // round robin: half to each
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 200, 200, 200, 502, 502, 502, 502]);
+    let (status, csv) = admin(&server, "GET", "/stats;csv", None, None);
+    assert_eq!(status, 200);
+    let columns: Vec<&str> = csv.lines().next().unwrap().trim_start_matches("# ").split(',').collect();
+    let eresp = columns.iter().position(|c| *c == "eresp").unwrap();
+    let row = |svname: &str| -> u64 {
+        let line = csv.lines().find(|l| l.split(',').nth(1) == Some(svname)).unwrap_or_else(|| panic!("{csv}"));
+        line.split(',').nth(eresp).unwrap().parse().unwrap_or_else(|_| panic!("eresp of {svname}: {line}"))
+    };
+    assert_eq!((row(&good.addr.to_string()), row(&bad.to_string())), (0, 4), "{csv}");
+    assert_eq!(row("BACKEND"), 4, "{csv}");
+}

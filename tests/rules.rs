@@ -369,58 +369,155 @@ fn a_reload_changes_the_rules_while_requests_flow() {
     assert_eq!(setup.group_for(&get("/x/4", "h")), Some("green"));
 }
 
+/// Writes the TOML file the binary tests run: listener `l4` on `port` (0: the kernel picks),
+/// groups over `backends`, one rule sending `/a/*` to `rule_group`, and an upgrade socket next
+/// to the file, so that `-sf` passes the listening socket over (without one, connections queued
+/// at the old process when it closes are reset: docs/operations.md).
+fn write_rules_file(path: &std::path::Path, backends: &[(&str, HttpBackend)], port: u16, rule_group: &str) {
+    let groups: String = backends
+        .iter()
+        .map(|(g, b)| format!("[[target_group]]\nname = \"{g}\"\ntargets = [{{ addr = \"{}\" }}]\nhealth_check = {{ enabled = false }}\n", b.addr))
+        .collect();
+    std::fs::write(
+        path,
+        format!(
+            "[runtime]\nthreads = 1\npin = false\ndrain_timeout = \"10s\"\nupgrade_socket = \"{}\"\n[admin]\nlisten = \"\"\n[[listener]]\nname = \"l4\"\n\
+             bind = \"127.0.0.1:{port}\"\ntarget_group = \"g\"\n[[listener.rule]]\npriority = 1\n\
+             conditions = {{ path_pattern = [\"/a/*\"] }}\naction = {{ type = \"forward\", target_group = \"{rule_group}\" }}\n{groups}",
+            path.with_extension("sock").display()
+        ),
+    )
+    .unwrap()
+}
+
+/// The group whose backend answered one `GET /a/x` on a new connection to `addr` (counted by
+/// the heads each backend saw, so other requests running meanwhile do not blur it).
+fn went_by_file(addr: std::net::SocketAddr, backends: &[(&'static str, HttpBackend)]) -> Option<&'static str> {
+    let counts = || {
+        backends
+            .iter()
+            .map(|(_, b)| b.seen.heads.lock().unwrap().iter().filter(|h| h.starts_with("GET /a/x ")).count())
+            .collect::<Vec<_>>()
+    };
+    let before = counts();
+    let got = raw_exchange(addr, b"GET /a/x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", Duration::from_secs(5));
+    assert!(got.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&got));
+    let after = counts();
+    (0..backends.len()).find(|&i| after[i] > before[i]).map(|i| backends[i].0)
+}
+
 /// The spillway binary started on a TOML file; SIGHUP re-reads it. A file whose rule is wrong
 /// is refused as a whole and the running rules go on; a good one replaces them.
 #[test]
 fn sighup_with_a_bad_rule_keeps_the_old_rules_running() {
     let backends: Vec<_> = GROUPS.iter().map(|g| (*g, http_backend())).collect();
     let path = std::env::temp_dir().join(format!("spillway-rules-{}.toml", std::process::id()));
-    let write = |port: u16, rule_group: &str| {
-        let groups: String = backends
-            .iter()
-            .map(|(g, b)| format!("[[target_group]]\nname = \"{g}\"\ntargets = [{{ addr = \"{}\" }}]\nhealth_check = {{ enabled = false }}\n", b.addr))
-            .collect();
-        std::fs::write(
-            &path,
-            format!(
-                "[runtime]\nthreads = 1\npin = false\n[admin]\nlisten = \"\"\n[[listener]]\nname = \"l4\"\n\
-                 bind = \"127.0.0.1:{port}\"\ntarget_group = \"g\"\n[[listener.rule]]\npriority = 1\n\
-                 conditions = {{ path_pattern = [\"/a/*\"] }}\naction = {{ type = \"forward\", target_group = \"{rule_group}\" }}\n{groups}"
-            ),
-        )
-        .unwrap()
-    };
-    write(0, "api");
+    write_rules_file(&path, &backends, 0, "api");
     let (mut child, addr) = spawn_on_file(&path);
-    let counts = || backends.iter().map(|(_, b)| b.seen.requests.load(Ordering::SeqCst)).collect::<Vec<_>>();
-    let went = || {
-        let before = counts();
-        let got =
-            raw_exchange(addr, b"GET /a/x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", Duration::from_secs(5));
-        assert!(got.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&got));
-        let after = counts();
-        (0..GROUPS.len()).find(|&i| after[i] > before[i]).map(|i| GROUPS[i])
-    };
+    let went = || went_by_file(addr, &backends);
     let hup = || {
         // SAFETY: signalling the child this test started.
         unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
     };
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         assert_eq!(went(), Some("api"));
-        write(addr.port(), "nope");
+        write_rules_file(&path, &backends, addr.port(), "nope");
         hup();
         // Given time to (not) apply it: every request still goes by the old rule.
         for _ in 0..20 {
             assert_eq!(went(), Some("api"), "a refused reload changed the rules");
             std::thread::sleep(Duration::from_millis(25));
         }
-        write(addr.port(), "green");
+        write_rules_file(&path, &backends, addr.port(), "green");
         hup();
         assert!(wait_until(Duration::from_secs(5), || went() == Some("green")), "the good file was not applied");
     }));
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(path.with_extension("sock"));
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e);
+    }
+}
+
+/// HAProxy's seamless reload, `spillway -f FILE -sf OLDPID`, with a file whose rule now sends
+/// `/a/*` elsewhere, while a client opens a new connection per request: the new process takes
+/// the listener over and routes by the new rule, no request is refused, reset or answered with
+/// anything but 200, and the old process drains and exits 0.
+#[test]
+fn an_sf_reload_changes_the_rules_while_requests_flow() {
+    let backends: Vec<_> = GROUPS.iter().map(|g| (*g, http_backend())).collect();
+    let path = std::env::temp_dir().join(format!("spillway-rules-sf-{}.toml", std::process::id()));
+    write_rules_file(&path, &backends, 0, "api");
+    let (mut old, addr) = spawn_on_file(&path);
+    let mut new: Option<std::process::Child> = None;
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        assert_eq!(went_by_file(addr, &backends), Some("api"));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flow = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let (mut ok, mut failures) = (0usize, Vec::new());
+                while !stop.load(Ordering::SeqCst) {
+                    let got = raw_exchange(
+                        addr,
+                        b"GET /b HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+                        Duration::from_secs(5),
+                    );
+                    if got.starts_with(b"HTTP/1.1 200") {
+                        ok += 1;
+                    } else {
+                        failures.push(String::from_utf8_lossy(&got[..got.len().min(80)]).into_owned());
+                    }
+                }
+                (ok, failures)
+            })
+        };
+        std::thread::sleep(Duration::from_millis(300));
+        write_rules_file(&path, &backends, addr.port(), "green");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_spillway"))
+            .arg("-f")
+            .arg(&path)
+            .args(["-sf", &old.id().to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        new = Some(child);
+        assert!(
+            wait_until(Duration::from_secs(10), || went_by_file(addr, &backends) == Some("green")),
+            "the new process never routed by the new rule"
+        );
+        let mut exit = None;
+        assert!(
+            wait_until(Duration::from_secs(15), || {
+                exit = old.try_wait().unwrap();
+                exit.is_some()
+            }),
+            "the old process did not exit after -sf"
+        );
+        assert_eq!(exit.and_then(|s| s.code()), Some(0), "the old process exits 0");
+        // Every request from here on is the new process's, by the new rule.
+        for _ in 0..10 {
+            assert_eq!(went_by_file(addr, &backends), Some("green"));
+        }
+        stop.store(true, Ordering::SeqCst);
+        let (ok, failures) = flow.join().unwrap();
+        assert!(
+            failures.is_empty(),
+            "{} of {} requests failed across the reload: {failures:?}",
+            failures.len(),
+            ok + failures.len()
+        );
+        assert!(ok >= 20, "too little traffic across the reload: {ok}");
+    }));
+    for child in [Some(&mut old), new.as_mut()].into_iter().flatten() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(path.with_extension("sock"));
     if let Err(e) = outcome {
         std::panic::resume_unwind(e);
     }

@@ -391,3 +391,40 @@ fn a_failed_reload_leaves_the_old_process_serving_and_resets_nobody() {
     drop(squatter);
     let _ = std::fs::remove_file(config);
 }
+
+/// `GET /healthz` on `admin`: the status, or 0 when no answer came.
+fn healthz(admin: u16) -> u16 {
+    let Ok(s) = TcpStream::connect(("127.0.0.1", admin)) else { return 0 };
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    if write!(&s, "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").is_err() {
+        return 0;
+    }
+    read_response(&mut r).map_or(0, |(status, _, _)| status)
+}
+
+/// A reload whose new process binds beside the old one (the old has an upgrade socket, the new
+/// none, so nothing is handed through it): while the old process drains, it no longer answers
+/// on the admin port. Before, the kernel spread admin connections over both processes and
+/// `/healthz` answered the draining one's 503 to about every other poll (found by bench/soak).
+#[test]
+fn a_draining_process_leaves_the_admin_port_to_a_successor_bound_beside_it() {
+    let backend = http_backend();
+    let (config, _socket) = write_config(0, 0, backend.addr);
+    let mut old = Reaped(spawn(&["-f", config.to_str().unwrap()]));
+    let (port, admin) = listener_and_admin_ports(old.0.id());
+    // A request in flight keeps the old process draining: its head and 3 of 100 body bytes.
+    let mut held = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(held, "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nabc").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let next = write_config_without_upgrade_socket("beside.toml", port, admin, backend.addr);
+    let new = Reaped(spawn(&["-f", next.to_str().unwrap(), "-sf", &old.0.id().to_string()]));
+    assert_eq!(listener_and_admin_ports(new.0.id()), (port, admin));
+    std::thread::sleep(Duration::from_millis(500)); // SIGUSR1 reaches the old process
+    assert!(old.0.try_wait().unwrap().is_none(), "the old process drains the request in flight");
+    let answers: Vec<u16> = (0..40).map(|_| healthz(admin)).collect();
+    assert!(answers.iter().all(|&s| s == 200), "/healthz during the old process's drain: {answers:?}");
+    drop(held);
+    assert_eq!(wait_exit(&mut old.0, Duration::from_secs(15)), Some(0));
+    let _ = std::fs::remove_file(next);
+}

@@ -150,7 +150,8 @@ pub fn rows(set: &TargetSet, figures: &ShardSnapshot) -> Vec<Row> {
             .push_to(&mut out);
     }
     for (g, group) in config.target_groups.iter().enumerate() {
-        let (mut scur, mut stot, mut bin, mut bout, mut econ, mut weight, mut up) = (0, 0, 0, 0, 0, 0, 0);
+        let (mut scur, mut stot, mut bin, mut bout, mut econ, mut eresp) = (0, 0, 0, 0, 0, 0);
+        let (mut weight, mut up) = (0, 0);
         for (t, slot) in group.targets.iter().zip(set.targets[g].iter().map(|s| &s.health)) {
             let f = figures.target_in(&group.name, t.addr).cloned().unwrap_or_default();
             let state = slot.load().state();
@@ -164,8 +165,8 @@ pub fn rows(set: &TargetSet, figures: &ShardSnapshot) -> Vec<Row> {
                 up += 1;
                 weight += t.weight;
             }
-            (scur, stot, bin, bout, econ) =
-                (scur + f.active, stot + f.sessions, bin + f.bytes_in, bout + f.bytes_out, econ + f.connect_errors);
+            (scur, stot, bin, bout) = (scur + f.active, stot + f.sessions, bin + f.bytes_in, bout + f.bytes_out);
+            (econ, eresp) = (econ + f.connect_errors, eresp + f.response_errors);
             Row::new(&group.name, &t.addr.to_string())
                 .set("qcur", 0)
                 .set("scur", f.active)
@@ -173,6 +174,7 @@ pub fn rows(set: &TargetSet, figures: &ShardSnapshot) -> Vec<Row> {
                 .set("bin", f.bytes_in)
                 .set("bout", f.bytes_out)
                 .set("econ", f.connect_errors)
+                .set("eresp", f.response_errors)
                 .set("status", status)
                 .set("weight", t.weight)
                 .set("act", 1)
@@ -202,6 +204,7 @@ pub fn rows(set: &TargetSet, figures: &ShardSnapshot) -> Vec<Row> {
             .set("bin", bin)
             .set("bout", bout)
             .set("econ", econ)
+            .set("eresp", eresp)
             .set("status", if up > 0 { "UP" } else { "DOWN" })
             .set("weight", weight)
             .set("act", up)

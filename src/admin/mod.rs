@@ -103,6 +103,7 @@ pub async fn serve(shard: Rc<HttpContext>, socket: std::net::TcpListener) {
     };
     let open = Rc::new(Cell::new(0usize));
     let mut drain_seen = false;
+    let local = listener.local_addr().ok();
     loop {
         if open.get() >= MAX_CONNECTIONS {
             monoio::select! {
@@ -115,12 +116,22 @@ pub async fn serve(shard: Rc<HttpContext>, socket: std::net::TcpListener) {
         let ready = monoio::select! {
             r = listener.readable(false) => r,
             _ = shard.closing() => return,
-            // Draining after a hand-over (`-sf`): the new process serves the admin API on the
-            // same socket; this one stops taking its connections. A plain drain keeps serving
+            // Draining after a hand-over (`-sf`): the new process serves the admin API, on
+            // the same socket (taken through the upgrade socket) or on its own beside this
+            // one; this one stops taking its connections. A plain drain keeps serving
             // (`/healthz` answers 503 then).
             _ = shard.stopped_accepting(), if !drain_seen => {
                 drain_seen = true;
                 if shard.control.handed_over() {
+                    return;
+                }
+                if local.is_some_and(|addr| crate::sockopt::listens_beside(&listener, addr)) {
+                    // Our own socket closes with this loop: what is queued on it is answered
+                    // first (closing would reset it). A connect in the instant between the
+                    // last accept and the close can still be reset; the kernel gives no way
+                    // to leave a SO_REUSEPORT group without that window.
+                    serve_queued(&shard, &listener, &open);
+                    crate::sockopt::stop_listening(std::os::fd::AsRawFd::as_raw_fd(&listener));
                     return;
                 }
                 continue;
@@ -131,20 +142,8 @@ pub async fn serve(shard: Rc<HttpContext>, socket: std::net::TcpListener) {
             monoio::time::sleep(Duration::from_millis(5)).await;
             continue;
         }
-        let accepted = crate::listener::accept_nonblocking(std::os::fd::AsRawFd::as_raw_fd(&listener))
-            .and_then(|(stream, peer)| TcpStream::from_std(stream).map(|s| (s, peer)));
-        match accepted {
-            Ok((stream, _peer)) => {
-                open.set(open.get() + 1);
-                let (shard, open) = (shard.clone(), open.clone());
-                monoio::spawn(async move {
-                    monoio::select! {
-                        _ = monoio::time::timeout(EXCHANGE_TIMEOUT, exchange(&shard, stream)) => {}
-                        _ = shard.closing() => {}
-                    }
-                    open.set(open.get() - 1);
-                });
-            }
+        match accept_one(&shard, &listener, &open) {
+            Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(e) => {
                 debug!(error = %e, "admin accept failed");
@@ -152,6 +151,27 @@ pub async fn serve(shard: Rc<HttpContext>, socket: std::net::TcpListener) {
             }
         }
     }
+}
+
+/// Accepts one connection (non-blocking) and serves it in a task of its own.
+fn accept_one(shard: &Rc<HttpContext>, listener: &TcpListener, open: &Rc<Cell<usize>>) -> std::io::Result<()> {
+    let (stream, _peer) = crate::listener::accept_nonblocking(std::os::fd::AsRawFd::as_raw_fd(listener))?;
+    let stream = TcpStream::from_std(stream)?;
+    open.set(open.get() + 1);
+    let (shard, open) = (shard.clone(), open.clone());
+    monoio::spawn(async move {
+        monoio::select! {
+            _ = monoio::time::timeout(EXCHANGE_TIMEOUT, exchange(&shard, stream)) => {}
+            _ = shard.closing() => {}
+        }
+        open.set(open.get() - 1);
+    });
+    Ok(())
+}
+
+/// Takes every connection already queued on `listener` (each served in its own task).
+fn serve_queued(shard: &Rc<HttpContext>, listener: &TcpListener, open: &Rc<Cell<usize>>) {
+    while accept_one(shard, listener, open).is_ok() {}
 }
 
 /// Reads one request, answers it, closes.

@@ -472,7 +472,10 @@ async fn forward(
         };
         match outcome {
             // A switch of protocols nobody asked for: the connection is no longer HTTP.
-            Ok(response) if response.status == 101 && !head.upgrade => return client.reject(listener, 502).await,
+            Ok(response) if response.status == 101 && !head.upgrade => {
+                upstream.target.counters.response_errors.add(1);
+                return client.reject(listener, 502).await;
+            }
             Ok(response) => {
                 let sticky = group.sticky.as_ref().map(|s| (s, index));
                 let exchange = Exchange { request: &head, sent_from_buffer: replayable, route, rule_sets, sticky };
@@ -488,12 +491,19 @@ async fn forward(
                     Ok(fresh) => upstream = fresh,
                     Err(e) => {
                         group.connect_failed(shard.health(), &target, &crate::health::tcp::describe(&e));
+                        target.counters.response_errors.add(1);
                         return client.reject(listener, 502).await;
                     }
                 }
             }
-            Err(Failure::TargetSilent) | Err(Failure::TargetBroken) => return client.reject(listener, 502).await,
-            Err(Failure::TimedOut) => return client.reject(listener, 504).await,
+            Err(Failure::TargetSilent) | Err(Failure::TargetBroken) => {
+                upstream.target.counters.response_errors.add(1);
+                return client.reject(listener, 502).await;
+            }
+            Err(Failure::TimedOut) => {
+                upstream.target.counters.response_errors.add(1);
+                return client.reject(listener, 504).await;
+            }
             Err(Failure::Answer(status)) => return client.reject(listener, status).await,
             Err(Failure::Client) => return After::Close,
         }
@@ -676,7 +686,10 @@ async fn respond(
                 body_done = done;
             }
             // The target's body framing is broken and nothing was sent yet: 502.
-            Err(_) => return client.reject(listener, 502).await,
+            Err(_) => {
+                upstream.target.counters.response_errors.add(1);
+                return client.reject(listener, 502).await;
+            }
         }
     }
     listener.counters.count_backend_response(response.status);

@@ -84,6 +84,11 @@ pub struct TargetCounters {
     pub connections: Counter,
     /// Connects refused or timed out (`BackendConnectionErrors`).
     pub connect_errors: Counter,
+    /// Requests spillway answered 502/504 for because this target reset, closed, broke the
+    /// protocol, did not answer in time, or refused the fresh connection a failed pooled one
+    /// was retried on (HAProxy's per-server `eresp`): which target each gateway error came
+    /// from, so a soak can tell a dead target's 502s from a proxy fault.
+    pub response_errors: Counter,
     /// Bytes delivered to the target.
     pub bytes_in: ByteCounter,
     /// Bytes delivered from the target to clients.
@@ -158,6 +163,7 @@ pub struct TargetSnapshot {
     pub active: u64,
     pub connections: u64,
     pub connect_errors: u64,
+    pub response_errors: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub requests: u64,
@@ -250,6 +256,7 @@ impl TargetCounters {
             active: self.active.get(),
             connections: self.connections.get(),
             connect_errors: self.connect_errors.get(),
+            response_errors: self.response_errors.get(),
             bytes_in: self.bytes_in.get(),
             bytes_out: self.bytes_out.get(),
             requests: self.requests.get(),
@@ -288,6 +295,7 @@ impl ShardSnapshot {
                     m.active += t.active;
                     m.connections += t.connections;
                     m.connect_errors += t.connect_errors;
+                    m.response_errors += t.response_errors;
                     m.bytes_in += t.bytes_in;
                     m.bytes_out += t.bytes_out;
                     m.requests += t.requests;

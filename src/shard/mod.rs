@@ -363,7 +363,11 @@ pub async fn run(
         let batch = match drain_deadline {
             None => mailbox.recv().await,
             Some(deadline) => {
-                if shard.sessions() == 0 {
+                // Drained when no session is left *and* every accept loop has ended: a loop
+                // ending beside a successor first takes what is queued on its socket (see
+                // `listener::accept_loop`), and those sessions must be served, not closed
+                // with the shard before they ran.
+                if shard.sessions() == 0 && shard.accept_loops() == 0 {
                     debug!(shard = shard.id, "drained");
                     break 'life;
                 }
