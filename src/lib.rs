@@ -31,7 +31,7 @@
 //! sticky
 //! rules
 //! config
-//! metrics pem pipe latch sockopt memory
+//! metrics pem pipe latch sockopt memory proxy_protocol
 //! ```
 //!
 //! One paragraph per layer, top to bottom:
@@ -67,7 +67,8 @@
 //! - Leaves: [`metrics`] (per-shard counters, merged snapshots, the `/metrics` names), [`pem`]
 //!   (certificate and key files), [`pipe`] (the per-shard pipe pool for splice), [`latch`] (a
 //!   one-way shard-local signal), [`sockopt`] (socket settings std and monoio do not expose),
-//!   [`memory`] (handing freed memory back after a burst).
+//!   [`memory`] (handing freed memory back after a burst), [`proxy_protocol`] (the PROXY
+//!   header: written to targets, read from clients).
 pub mod admin;
 pub mod balance;
 pub mod cli;
@@ -89,6 +90,7 @@ pub mod metrics;
 pub mod pem;
 pub mod pipe;
 pub mod pool;
+pub mod proxy_protocol;
 pub mod rules;
 pub mod server;
 pub mod shard;
