@@ -469,7 +469,11 @@ impl<'t> Reader<'t> {
     fn target(&mut self, g: usize, t: usize, raw: Spanned<RawTarget>) -> Target {
         let at = |field| Site::Target(g, t, field);
         let (raw, line) = self.entry(at(""), raw);
-        let addr = self.required(at("addr"), raw.addr, line);
+        let mut addr = self.required(at("addr"), raw.addr, line);
+        if let Some((text, line)) = addr.take_if(|(a, _)| a.starts_with("unix:") || a.starts_with('/')) {
+            let message = format!("{}: \"{text}\": {}", at("addr"), super::haproxy::UNIX_REFUSED);
+            self.fail(at("addr"), line, message);
+        }
         let mut target = Target::new(self.addr(at("addr"), addr));
         read!(self.number(at, raw => target.weight));
         read!(self.value(at, raw => target.zone, backup));

@@ -51,6 +51,11 @@ use super::{
     Protocol, ProxyVersion, StatusMatcher, Stickiness, Target, TargetGroup,
 };
 
+/// Why a unix-socket server address (`unix@/path`, `/path`, `abns@name`) is refused.
+pub const UNIX_REFUSED: &str = "unix-socket addresses are not supported: spillway's targets are TCP \
+     addresses (its connection pool, health table, balancers and admin API key a target by IP:port); \
+     give the target a TCP address";
+
 /// A queue without `maxqueue` is unbounded in HAProxy; this stands for it.
 pub const UNBOUNDED_QUEUE: u32 = 1_000_000;
 
@@ -1001,6 +1006,9 @@ impl Reader {
             "server" if back => {
                 let addr = w.get(2).ok_or("server needs a name and an address")?;
                 let server = &w[1];
+                if addr.starts_with('/') || addr.starts_with("unix@") || addr.starts_with("abns@") {
+                    return Err(format!("server {server}: {UNIX_REFUSED}"));
+                }
                 let endpoint = parse_endpoint(addr, "server")?;
                 let mut options = self.proxies[p].common.default_server.clone();
                 let (cookie, rest) =
