@@ -285,3 +285,44 @@ fn http_health_checks_carry_a_header_that_names_no_client() {
         assert!(headers.iter().all(|h| h == want), "{version:?}: {headers:?}");
     }
 }
+
+/// tests/haproxy/drop-in/proxy-protocol.cfg started for real: its 19xxx servers are PROXY-aware
+/// targets, its 18xxx binds port 0 (read back from the server).
+#[test]
+fn the_haproxy_corpus_file_passes_the_client_on_and_checks_with_a_header() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/haproxy/drop-in/proxy-protocol.cfg");
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut targets = std::collections::HashMap::new();
+    let ports = regex::Regex::new(r"\b(1[89]\d{3})\b").unwrap();
+    let text = ports.replace_all(&text, |c: &regex::Captures| {
+        let port: u16 = c[1].parse().unwrap();
+        if port >= 19000 {
+            targets.entry(port).or_insert_with(proxy_target).addr.port().to_string()
+        } else {
+            "0".to_string()
+        }
+    });
+    let mut config = spillway::config::haproxy::parse(&text, "proxy-protocol.cfg").unwrap().config;
+    config.runtime.threads = 1;
+    config.runtime.pin = false;
+    let server = Server::start(config, StartOptions::default()).unwrap();
+
+    let mut c = TcpStream::connect(server.listener_addr("edge").unwrap()).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(b"PROXY TCP4 203.0.113.5 192.0.2.10 40000 443\r\nping").unwrap();
+    let mut echoed = [0u8; 4];
+    c.read_exact(&mut echoed).unwrap();
+    assert_eq!(&echoed, b"ping");
+    assert_eq!(*targets[&19171].headers.lock().unwrap(), vec!["TCP4 203.0.113.5:40000 192.0.2.10:443".to_string()]);
+
+    let web = server.listener_addr("web").unwrap();
+    let mut c = TcpStream::connect(web).unwrap();
+    let port = local_port(&c);
+    assert_eq!(get(&mut c, b""), format!("TCP4 127.0.0.1:{port} {web} xff=127.0.0.1"));
+    let w1 = &targets[&19173];
+    assert!(
+        wait_until(Duration::from_secs(5), || w1.headers.lock().unwrap().iter().any(|h| h == "UNKNOWN")),
+        "no check with a v1 UNKNOWN header: {:?}",
+        w1.headers.lock().unwrap()
+    );
+}
