@@ -385,11 +385,16 @@ fn proxy_protocol_backup_and_unix_server_keywords_map_or_are_refused_at_their_li
     let c = ok(&format!("{HEAD}  default-server send-proxy check-send-proxy\n  server a 127.0.0.1:9 check port 80\n"));
     assert_eq!(c.target_groups[0].proxy_protocol, Some(spillway::config::ProxyVersion::V1));
     assert_eq!(c.target_groups[0].health_check.proxy_protocol, Some(spillway::config::ProxyVersion::V1));
-    let c = ok(&format!("{HEAD}  server a 127.0.0.1:9\nfrontend g\n  bind 127.0.0.1:18004 accept-proxy\n  default_backend b\n"));
+    let c = ok(&format!(
+        "{HEAD}  server a 127.0.0.1:9\nfrontend g\n  bind 127.0.0.1:18004 accept-proxy\n  default_backend b\n"
+    ));
     assert_eq!(c.listeners.iter().map(|l| l.accept_proxy).collect::<Vec<_>>(), vec![false, true]);
     // Servers that differ in send-proxy: refused at the second one's line.
-    let err = problems(&format!("{HEAD}  server a 127.0.0.1:9 send-proxy\n  server b 127.0.0.1:10\n"), haproxy::Options::default())
-        .unwrap_err();
+    let err = problems(
+        &format!("{HEAD}  server a 127.0.0.1:9 send-proxy\n  server b 127.0.0.1:10\n"),
+        haproxy::Options::default(),
+    )
+    .unwrap_err();
     assert!(err[0].starts_with("x.cfg:11: server b: no send-proxy but server a (line 10) has send-proxy"), "{err:?}");
     // Unix-socket addresses: refused with the reason, both spellings.
     for addr in ["unix@/run/app.sock", "/run/app.sock"] {
