@@ -33,6 +33,48 @@ use crate::{
     rules::RuleSet,
 };
 
+/// Who a client session serves: the client's address (the peer's, or the one its PROXY header
+/// named) and the address it connected to when a PROXY header named it. It stands for the peer
+/// everywhere: `X-Forwarded-For`, `source_ip` rules, stickiness by source, logs, and the PROXY
+/// header spillway itself sends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddrs {
+    pub peer: SocketAddr,
+    /// `None`: the listening socket's own address ([`ClientAddrs::local_of`]).
+    pub local: Option<SocketAddr>,
+}
+
+impl ClientAddrs {
+    /// The address the client connected to: the PROXY header's destination, the listener's
+    /// configured address, or, when that is a wildcard, the socket's own (one `getsockname`,
+    /// only asked for by a session that sends a PROXY header).
+    pub fn local_of(&self, listener: &ListenerRuntime, socket: &impl std::os::fd::AsRawFd) -> SocketAddr {
+        if let Some(local) = self.local {
+            return local;
+        }
+        if !listener.local.ip().is_unspecified() && listener.local.port() != 0 {
+            return listener.local;
+        }
+        // SAFETY: the caller's socket outlives this call.
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(socket.as_raw_fd()) };
+        socket2::SockRef::from(&fd).local_addr().ok().and_then(|a| a.as_socket()).unwrap_or(listener.local)
+    }
+
+    /// The PROXY header of `version` for this client.
+    pub fn proxy_header(
+        &self,
+        version: crate::config::ProxyVersion,
+        listener: &ListenerRuntime,
+        socket: &impl std::os::fd::AsRawFd,
+    ) -> crate::proxy_protocol::Encoded {
+        let destination = self.local_of(listener, socket);
+        crate::proxy_protocol::encode(
+            version,
+            Some(crate::proxy_protocol::Addresses { source: self.peer, destination }),
+        )
+    }
+}
+
 /// The process-wide cap on client connections.
 #[derive(Debug)]
 pub struct ConnectionLimit {
@@ -82,6 +124,8 @@ pub struct ListenerRuntime {
     pub host: String,
     /// The address the listener was configured with (HAProxy's `dst`, `dst_port` in rules).
     pub local: SocketAddr,
+    /// Connections start with a PROXY protocol header (`accept_proxy`), read before the session.
+    pub accept_proxy: bool,
     /// HTTP: the listener rules, compiled for this shard; replaced as a whole on reload (a
     /// request keeps the set it started with).
     rules: RefCell<Rc<RuleSet>>,
@@ -103,6 +147,7 @@ impl ListenerRuntime {
             scheme: if l.protocol == Protocol::Https { "https" } else { "http" },
             host: l.bind.to_string(),
             local: l.bind,
+            accept_proxy: l.accept_proxy,
             rules: RefCell::new(Rc::new(RuleSet::compile(&l.rules, &l.trusted_proxies, config))),
             counters: ListenerCounters::default(),
         }

@@ -17,7 +17,9 @@
 //! - a target is *in scope* when it is not draining, its zone is not shifted away, and, with
 //!   `cross_zone = false`, its zone is this node's zone;
 //! - the routable targets are those in scope whose verdict is not `unhealthy` (`initial` ones
-//!   take traffic until proven unhealthy);
+//!   take traffic until proven unhealthy), primaries only; when no primary is routable, the
+//!   first routable backup target (in the group's order), or every routable backup with
+//!   `all_backups` (HAProxy's `backup` and `option allbackups`);
 //! - when none is, `fail_open = true` routes to every target in scope (what ALB and NLB do when
 //!   every target is unhealthy), and `fail_open = false` routes to none (the caller answers 503,
 //!   as Classic ELB does).
@@ -91,6 +93,8 @@ pub struct GroupRuntime {
     pub figures: Rc<GroupFigures>,
     /// Whether the last recomputation found the group failing open (logged on change).
     failing_open: Cell<bool>,
+    /// Whether the last recomputation routed to backup targets (logged on change).
+    on_backups: Cell<bool>,
     /// TLS to the targets (`tls = { ... }`), with the config in force when the group was built.
     pub tls: Option<Arc<rustls::ClientConfig>>,
     /// The group's own rules (haproxy.cfg `http-request`/`http-response` in a backend), run
@@ -183,6 +187,7 @@ impl GroupRuntime {
             surge,
             figures: previous.map_or_else(Rc::default, |p| p.figures.clone()),
             failing_open: Cell::new(previous.is_some_and(|p| p.failing_open.get())),
+            on_backups: Cell::new(previous.is_some_and(|p| p.on_backups.get())),
             rules: RuleSet::compile(&config.rules, &[], &set.config),
             sticky: Sticky::build(config),
             config: config.clone(),
@@ -314,10 +319,32 @@ impl GroupRuntime {
     #[inline(never)]
     fn recompute(&self, usable: &mut [bool]) {
         let mut any_healthy = false;
+        // Primaries first: a backup target is routable only when no primary is.
+        let backup = |i: usize| self.config.targets[i].backup;
         for (i, t) in self.targets.iter().enumerate() {
             let word = t.health.load();
-            usable[i] = self.in_scope(i, word.draining) && word.verdict != HealthState::Unhealthy;
+            usable[i] = !backup(i) && self.in_scope(i, word.draining) && word.verdict != HealthState::Unhealthy;
             any_healthy |= usable[i];
+        }
+        if !any_healthy {
+            for (i, t) in self.targets.iter().enumerate() {
+                if !backup(i) || (any_healthy && !self.config.all_backups) {
+                    continue;
+                }
+                let word = t.health.load();
+                usable[i] = self.in_scope(i, word.draining) && word.verdict != HealthState::Unhealthy;
+                any_healthy |= usable[i];
+            }
+            let backups = any_healthy;
+            if backups != self.on_backups.replace(backups) {
+                if backups {
+                    tracing::warn!(group = %self.config.name, "no primary target is healthy: routing to the backup targets");
+                } else {
+                    tracing::info!(group = %self.config.name, "no backup target is healthy either");
+                }
+            }
+        } else if self.on_backups.replace(false) {
+            tracing::info!(group = %self.config.name, "a primary target is healthy again: backup targets take no new traffic");
         }
         let fail_open = !any_healthy && self.config.fail_open;
         if fail_open {

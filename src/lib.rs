@@ -32,7 +32,7 @@
 //! sticky
 //! rules
 //! config
-//! metrics pem pipe latch sockopt memory
+//! metrics pem pipe latch sockopt memory proxy_protocol
 //! ```
 //!
 //! One paragraph per layer, top to bottom:
@@ -69,7 +69,8 @@
 //! - Leaves: [`metrics`] (per-shard counters, merged snapshots, the `/metrics` names), [`pem`]
 //!   (certificate and key files), [`pipe`] (the per-shard pipe pool for splice), [`latch`] (a
 //!   one-way shard-local signal), [`sockopt`] (socket settings std and monoio do not expose),
-//!   [`memory`] (handing freed memory back after a burst).
+//!   [`memory`] (handing freed memory back after a burst), [`proxy_protocol`] (the PROXY
+//!   header: written to targets, read from clients).
 pub mod admin;
 pub mod balance;
 pub mod cli;
@@ -91,6 +92,7 @@ pub mod metrics;
 pub mod pem;
 pub mod pipe;
 pub mod pool;
+pub mod proxy_protocol;
 pub mod ring;
 pub mod rules;
 pub mod server;

@@ -37,9 +37,9 @@ use tracing::{debug, warn};
 
 use crate::{
     config::Protocol,
-    context::{ListenerRuntime, SessionGuard},
+    context::{ClientAddrs, ListenerRuntime, SessionGuard},
     http::{self, HttpContext},
-    l4,
+    l4, proxy_protocol,
 };
 
 /// Kernel accept queue length asked for (the kernel caps it at `net.core.somaxconn`).
@@ -248,13 +248,45 @@ async fn yield_now() {
     .await
 }
 
-/// Hands an accepted connection to the session code of its listener's protocol.
+/// Hands an accepted connection to the session code of its listener's protocol; on an
+/// `accept_proxy` listener, once its PROXY header is read.
 fn start_session(shard: &Rc<HttpContext>, guard: SessionGuard, stream: monoio::net::TcpStream, peer: SocketAddr) {
     // HTTP answers are small writes that must not wait for an ACK (Nagle). Set once here: a
     // parked connection woken later keeps it (its socket is a duplicate of this one).
     if !matches!(guard.listener.protocol, Protocol::Tcp) {
         let _ = stream.set_nodelay(true);
     }
+    if guard.listener.accept_proxy {
+        monoio::spawn(accept_proxy(shard.clone(), guard, stream, peer));
+        return;
+    }
+    serve(shard, guard, stream, ClientAddrs { peer, local: None });
+}
+
+/// Reads the PROXY header of a connection (within the listener's `request_timeout`, HAProxy's
+/// `timeout client` role here), then starts its session with the client address the header
+/// names (`LOCAL`/`UNKNOWN`: the real one). No valid header: the connection is closed and
+/// counted, unless the client sent nothing at all (a connect-and-close is a TCP health check).
+async fn accept_proxy(shard: Rc<HttpContext>, guard: SessionGuard, stream: monoio::net::TcpStream, peer: SocketAddr) {
+    let deadline = Instant::now() + guard.listener.request_timeout;
+    let read = monoio::select! {
+        r = proxy_protocol::accept(&stream, deadline) => r,
+        _ = shard.closing() => return,
+    };
+    match read {
+        Ok(Some(a)) => serve(&shard, guard, stream, ClientAddrs { peer: a.source, local: Some(a.destination) }),
+        Ok(None) => serve(&shard, guard, stream, ClientAddrs { peer, local: None }),
+        Err(e) => {
+            if e.sent_something() {
+                guard.listener.counters.proxy_protocol_errors.add(1);
+            }
+            debug!(listener = %guard.listener.name, client = %peer, error = %e, "closing a connection without a PROXY header");
+        }
+    }
+}
+
+/// Starts the session of a connection whose client is `addrs`.
+fn serve(shard: &Rc<HttpContext>, guard: SessionGuard, stream: monoio::net::TcpStream, addrs: ClientAddrs) {
     match guard.listener.protocol {
         // Each session ends by itself, or when the shard closes (its future, and with it the
         // sockets, pipes and buffers it holds, is dropped there).
@@ -262,14 +294,14 @@ fn start_session(shard: &Rc<HttpContext>, guard: SessionGuard, stream: monoio::n
             monoio::spawn(async move {
                 let (shard, listener) = (guard.shard.clone(), guard.listener.clone());
                 monoio::select! {
-                    _ = l4::serve(shard.clone(), listener, stream, peer) => {}
+                    _ = l4::serve(shard.clone(), listener, stream, addrs) => {}
                     _ = shard.closing() => {}
                 }
                 drop(guard);
             });
         }
-        Protocol::Http => http::session::spawn_plain(shard.clone(), guard, stream, peer),
-        Protocol::Https => http::session::spawn_tls(shard.clone(), guard, stream, peer),
+        Protocol::Http => http::session::spawn_plain(shard.clone(), guard, stream, addrs),
+        Protocol::Https => http::session::spawn_tls(shard.clone(), guard, stream, addrs),
     }
 }
 

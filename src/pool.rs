@@ -21,7 +21,10 @@
 //!   under the old settings are no longer handed out (they idle out). The config's address is
 //!   the key: every pooled TLS connection holds the config, so the address cannot be reused by
 //!   another while the connection is in the pool. A TLS connection's handshake is done within
-//!   the connect timeout, before it is handed out.
+//!   the connect timeout, before it is handed out;
+//! - a connection that began with a PROXY protocol header (the group's `proxy_protocol`) names
+//!   one client: it never enters the pool. The HTTP session keeps it as its own (private) and
+//!   closes it with the client connection (`http/proxy.rs`).
 
 use std::{
     cell::RefCell,
@@ -74,11 +77,13 @@ impl Drop for BackendConn {
 
 impl BackendConn {
     /// Connects to `target` within `timeout` (the TLS handshake included, when `tls` is
-    /// given); the socket is non-blocking with Nagle off.
+    /// given); the socket is non-blocking with Nagle off. `preface` (a PROXY protocol header)
+    /// is written first, before the TLS handshake: the target reads it before anything else.
     pub async fn connect(
         target: Rc<TargetRuntime>,
         timeout: Duration,
         tls: Option<ClientTls<'_>>,
+        preface: Option<&[u8]>,
     ) -> io::Result<BackendConn> {
         let deadline = Instant::now() + timeout;
         let identity = tls_identity(tls.as_ref().map(|(config, _)| *config));
@@ -88,6 +93,15 @@ impl BackendConn {
         };
         sockopt::set_nonblocking(stream.as_raw_fd())?;
         stream.set_nodelay(true)?;
+        if let Some(preface) = preface {
+            crate::io::write_all(&stream, preface, Some(deadline)).await.map_err(|e| match e {
+                crate::io::IoError::TimedOut => {
+                    io::Error::new(io::ErrorKind::TimedOut, "PROXY header not sent in time")
+                }
+                crate::io::IoError::Io(e) => e,
+            })?;
+            target.counters.bytes_in.add(preface.len() as u64);
+        }
         let stream = Stream::client(stream, tls, deadline)
             .await
             .map_err(|e| io::Error::new(io::ErrorKind::ConnectionAborted, e.to_string()))?;
@@ -98,7 +112,7 @@ impl BackendConn {
 
     /// Still open, and nothing unasked-for waiting to be read (in the kernel, or taken in by a
     /// ring stream's receive).
-    fn is_idle_and_open(&self) -> bool {
+    pub fn is_idle_and_open(&self) -> bool {
         if self.stream.has_buffered_input() {
             return false;
         }
@@ -219,7 +233,7 @@ mod tests {
 
         /// A new connection to it, and the target's end of it.
         async fn connect(&self) -> (BackendConn, StdStream) {
-            let conn = BackendConn::connect(self.runtime.clone(), Duration::from_secs(5), None).await.unwrap();
+            let conn = BackendConn::connect(self.runtime.clone(), Duration::from_secs(5), None, None).await.unwrap();
             let (peer, _) = self.listener.accept().unwrap();
             (conn, peer)
         }

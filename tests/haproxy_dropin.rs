@@ -345,3 +345,64 @@ fn keywords_on_bind_and_syntax_edges() {
         "{err:?}"
     );
 }
+
+#[test]
+fn backup_servers_take_over_only_when_every_primary_fails_its_check_and_hand_back() {
+    let r = start("backup-servers.cfg");
+    let g = &r.config.target_groups[0];
+    let backups: Vec<bool> = g.targets.iter().map(|t| t.backup).collect();
+    assert_eq!((backups, g.all_backups), (vec![false, false, true, true], false));
+    assert_eq!(distinct(&r.spread("www", 4)), BTreeSet::from([19161, 19162]), "backups idle while primaries are up");
+    for p in [19161, 19162] {
+        r.backends[&p].seen.unhealthy.store(true, Ordering::SeqCst);
+    }
+    assert!(
+        common::wait_until(Duration::from_secs(5), || r.went("www") == Some(19163)),
+        "the first backup never took over"
+    );
+    assert_eq!(r.spread("www", 4), vec![19163; 4], "only the first backup, without option allbackups");
+    r.backends[&19162].seen.unhealthy.store(false, Ordering::SeqCst);
+    assert!(
+        common::wait_until(Duration::from_secs(5), || r.went("www") == Some(19162)),
+        "the recovered primary never got its traffic back"
+    );
+    assert_eq!(r.spread("www", 3), vec![19162; 3]);
+}
+
+#[test]
+fn proxy_protocol_backup_and_unix_server_keywords_map_or_are_refused_at_their_line() {
+    let ok = |text: &str| haproxy::parse(text, "x.cfg").unwrap_or_else(|e| panic!("{e}")).config;
+    let c = ok(&format!(
+        "{HEAD}  option allbackups\n  server a 127.0.0.1:9 send-proxy-v2 check\n  server b 127.0.0.1:10 send-proxy-v2 backup\n"
+    ));
+    let g = &c.target_groups[0];
+    assert_eq!(g.proxy_protocol, Some(spillway::config::ProxyVersion::V2));
+    assert_eq!(g.health_check.proxy_protocol, Some(spillway::config::ProxyVersion::V2), "checks send it without port");
+    assert!(g.all_backups && !g.targets[0].backup && g.targets[1].backup);
+    // A check port of its own: the check sends no header unless check-send-proxy.
+    let c = ok(&format!("{HEAD}  server a 127.0.0.1:9 send-proxy check port 80\n"));
+    assert_eq!(c.target_groups[0].health_check.proxy_protocol, None);
+    let c = ok(&format!("{HEAD}  default-server send-proxy check-send-proxy\n  server a 127.0.0.1:9 check port 80\n"));
+    assert_eq!(c.target_groups[0].proxy_protocol, Some(spillway::config::ProxyVersion::V1));
+    assert_eq!(c.target_groups[0].health_check.proxy_protocol, Some(spillway::config::ProxyVersion::V1));
+    let c = ok(&format!(
+        "{HEAD}  server a 127.0.0.1:9\nfrontend g\n  bind 127.0.0.1:18004 accept-proxy\n  default_backend b\n"
+    ));
+    assert_eq!(c.listeners.iter().map(|l| l.accept_proxy).collect::<Vec<_>>(), vec![false, true]);
+    // Servers that differ in send-proxy: refused at the second one's line.
+    let err = problems(
+        &format!("{HEAD}  server a 127.0.0.1:9 send-proxy\n  server b 127.0.0.1:10\n"),
+        haproxy::Options::default(),
+    )
+    .unwrap_err();
+    assert!(err[0].starts_with("x.cfg:11: server b: no send-proxy but server a (line 10) has send-proxy"), "{err:?}");
+    // Unix-socket addresses: refused with the reason, both spellings.
+    for addr in ["unix@/run/app.sock", "/run/app.sock"] {
+        let err = problems(&format!("{HEAD}  server s {addr}\n"), haproxy::Options::default()).unwrap_err();
+        assert!(err[0].starts_with("x.cfg:10: server s: unix-socket addresses are not supported"), "{err:?}");
+    }
+    let toml = "[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:18005\"\ntarget_group = \"app\"\n\n\
+                [[target_group]]\nname = \"app\"\ntargets = [{ addr = \"unix:/run/app.sock\" }]\n";
+    let err = spillway::config::toml::parse(toml, "t.toml").unwrap_err().to_string();
+    assert!(err.starts_with("t.toml:8: target_group[0].targets[0].addr: \"unix:/run/app.sock\": unix-socket"), "{err}");
+}

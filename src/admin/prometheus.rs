@@ -148,6 +148,12 @@ impl Collector for Figures {
         self.counter(&mut e, names::CLIENT_TLS_NEGOTIATION_ERRORS, "Client TLS handshakes that failed", |g| {
             g.tls_negotiation_errors
         })?;
+        self.counter(
+            &mut e,
+            names::PROXY_PROTOCOL_ERRORS,
+            "Client connections closed without a valid PROXY protocol header",
+            |g| g.proxy_protocol_errors,
+        )?;
         let mut m = e.encode_descriptor(
             names::TARGET_HEALTHY,
             "1 when the target takes traffic on its health (healthy or initial), else 0",

@@ -161,7 +161,7 @@ fn register(shard: &HttpContext, group: &str, body: &[u8]) -> Reply {
     if r.weight > defaults::MAX_WEIGHT {
         return Reply::error(400, format!("weight {} is more than {}", r.weight, defaults::MAX_WEIGHT));
     }
-    let target = Target { addr, weight: r.weight, zone: r.zone, cookie: String::new() };
+    let target = Target { addr, weight: r.weight, zone: r.zone, ..Target::new(addr) };
     match shard.control.register(group, target) {
         Ok(outcome) => {
             let status = if outcome == Registered::Added { 201 } else { 200 };

@@ -41,6 +41,8 @@ pub struct GroupStats {
     pub backend_requests: u64,
     pub backend_reused: u64,
     pub tls_negotiation_errors: u64,
+    /// Client connections closed for want of a valid PROXY header (`accept_proxy` listeners).
+    pub proxy_protocol_errors: u64,
     pub targets: Vec<TargetStats>,
     /// The group's own rules (haproxy.cfg `http-request` in a backend).
     pub rules: RuleFigures,
@@ -86,6 +88,7 @@ pub fn collect(set: &TargetSet, figures: &ShardSnapshot) -> Vec<GroupStats> {
                 backend_requests: 0,
                 backend_reused: 0,
                 tls_negotiation_errors: 0,
+                proxy_protocol_errors: 0,
                 targets: Vec::with_capacity(group.targets.len()),
                 rules: figures.group(&group.name).map(|f| f.rules.clone()).unwrap_or_default(),
             };
@@ -101,6 +104,7 @@ pub fn collect(set: &TargetSet, figures: &ShardSnapshot) -> Vec<GroupStats> {
                 s.new_connections += f.accepted;
                 s.processed_bytes += f.bytes_in + f.bytes_out;
                 s.tls_negotiation_errors += f.tls_negotiation_errors;
+                s.proxy_protocol_errors += f.proxy_protocol_errors;
             }
             for (t, slot) in group.targets.iter().zip(set.targets[g].iter().map(|s| &s.health)) {
                 let state = slot.load().state();
@@ -179,6 +183,7 @@ impl GroupStats {
             "ProcessedBytes": self.processed_bytes,
             "BackendConnectionReuseRatio": self.reuse_ratio(),
             "ClientTLSNegotiationErrorCount": self.tls_negotiation_errors,
+            "ProxyProtocolErrorCount": self.proxy_protocol_errors,
             "targets": targets,
             "rules": super::rule_figures::rules_json(&self.rules),
         })

@@ -130,6 +130,10 @@ pub struct Listener {
     /// Peers whose `X-Forwarded-For` is believed: for them a rule's `source_ip` is the first
     /// address of that header instead of the peer's.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Every connection starts with a PROXY protocol header (v1 or v2, HAProxy's `bind ...
+    /// accept-proxy`): the client address it names stands for the peer's everywhere; a
+    /// connection without a valid one is closed.
+    pub accept_proxy: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,7 +184,17 @@ pub struct TargetGroup {
     /// Target stickiness by cookie (ELB's `lb_cookie`/`app_cookie`, HAProxy's `cookie`); `None`
     /// costs nothing on the request path.
     pub stickiness: Option<Stickiness>,
+    /// Write a PROXY protocol header first on every connection to a target (NLB's
+    /// `proxy_protocol_v2`, HAProxy's `send-proxy`/`send-proxy-v2`). On an HTTP listener such a
+    /// connection is private to the client connection it was made for (never pooled for
+    /// another client): the header names one client.
+    pub proxy_protocol: Option<ProxyVersion>,
+    /// HAProxy's `option allbackups`: when no primary target is routable, every routable
+    /// backup target takes traffic, not only the first.
+    pub all_backups: bool,
 }
+
+pub use crate::proxy_protocol::Version as ProxyVersion;
 
 /// Target stickiness: a cookie names the target that served a client, and the next request
 /// carrying it goes to that target while it is routable (healthy or initial, not draining, not
@@ -240,6 +254,10 @@ pub struct Target {
     /// The group stickiness cookie's value naming this target (HAProxy's `server ... cookie V`);
     /// empty: see [`Stickiness::derive_values`].
     pub cookie: String,
+    /// HAProxy's `backup`: takes traffic only while no primary (non-backup) target of the group
+    /// is routable; then the first routable backup, or all of them with
+    /// [`TargetGroup::all_backups`].
+    pub backup: bool,
 }
 
 /// `[target_group.health_check]`.
@@ -257,6 +275,11 @@ pub struct HealthCheck {
     pub healthy_threshold: u32,
     pub unhealthy_threshold: u32,
     pub matcher: StatusMatcher,
+    /// HTTP and HTTPS checks start with a PROXY header of this version naming no client (v1
+    /// `UNKNOWN`, v2 `LOCAL`), for targets that refuse connections without one (HAProxy's
+    /// `send-proxy` without `port`, or `check-send-proxy`; NLB with proxy protocol on). A TCP
+    /// check only connects, so it sends nothing.
+    pub proxy_protocol: Option<ProxyVersion>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -378,6 +401,7 @@ impl Default for HealthCheck {
             healthy_threshold: defaults::HEALTHY_THRESHOLD,
             unhealthy_threshold: defaults::UNHEALTHY_THRESHOLD,
             matcher: StatusMatcher { ranges: vec![(200, 200)] },
+            proxy_protocol: None,
         }
     }
 }
@@ -426,6 +450,8 @@ impl TargetGroup {
             health_check: HealthCheck::default(),
             rules: rules::Rules::default(),
             stickiness: None,
+            proxy_protocol: None,
+            all_backups: false,
         }
     }
 }
@@ -444,13 +470,14 @@ impl Listener {
             tls: None,
             rules: rules::Rules::default(),
             trusted_proxies: Vec::new(),
+            accept_proxy: false,
         }
     }
 }
 
 impl Target {
     pub fn new(addr: SocketAddr) -> Self {
-        Target { addr, weight: defaults::WEIGHT, zone: String::new(), cookie: String::new() }
+        Target { addr, weight: defaults::WEIGHT, zone: String::new(), cookie: String::new(), backup: false }
     }
 }
 

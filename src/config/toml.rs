@@ -33,7 +33,7 @@ use super::{
     defaults,
     validate::{self, Site, SourceLines},
     Admin, Algorithm, CertKeyPair, Config, ConfigErrors, Driver, HealthCheck, HealthProtocol, Listener, ListenerTls,
-    Problem, Protocol, Runtime, Target, TargetGroup, TargetTls,
+    Problem, Protocol, ProxyVersion, Runtime, Target, TargetGroup, TargetTls,
 };
 
 /// Reads a native configuration file. `label` names the file in messages. The files it names
@@ -121,6 +121,7 @@ struct RawListener {
     tunnel_timeout: Leaf<toml::Value>,
     tls: Option<RawListenerTls>,
     trusted_proxies: Leaf<Vec<Spanned<String>>>,
+    accept_proxy: Leaf<bool>,
     /// `[[listener.rule]]`; the array itself has no span (see `targets`).
     rule: Option<Vec<Spanned<rules::RawRule>>>,
 }
@@ -161,6 +162,9 @@ struct RawGroup {
     health_check: Option<RawHealthCheck>,
     /// `stickiness = { type, duration, cookie }` (`toml/stickiness.rs`).
     stickiness: Option<stickiness::RawStickiness>,
+    /// `""` (none), `"v1"` or `"v2"`.
+    proxy_protocol: Leaf<String>,
+    all_backups: Leaf<bool>,
 }
 
 #[derive(Deserialize)]
@@ -177,6 +181,7 @@ struct RawTarget {
     addr: Leaf<String>,
     weight: Leaf<i64>,
     zone: Leaf<String>,
+    backup: Leaf<bool>,
 }
 
 #[derive(Deserialize)]
@@ -198,6 +203,8 @@ const DRIVERS: &[(&str, Driver)] = &[("auto", Driver::Auto), ("io_uring", Driver
 const PROTOCOLS: &[(&str, Protocol)] = &[("tcp", Protocol::Tcp), ("http", Protocol::Http), ("https", Protocol::Https)];
 const HEALTH_PROTOCOLS: &[(&str, HealthProtocol)] =
     &[("tcp", HealthProtocol::Tcp), ("http", HealthProtocol::Http), ("https", HealthProtocol::Https)];
+const PROXY_VERSIONS: &[(&str, Option<ProxyVersion>)] =
+    &[("", None), ("v1", Some(ProxyVersion::V1)), ("v2", Some(ProxyVersion::V2))];
 const ALGORITHMS: &[(&str, Algorithm)] = &[
     ("round_robin", Algorithm::RoundRobin),
     ("least_outstanding_requests", Algorithm::LeastOutstandingRequests),
@@ -380,6 +387,7 @@ impl<'t> Reader<'t> {
         read!(self.duration(at, raw => l.idle_timeout, request_timeout, tunnel_timeout));
         l.tls = raw.tls.map(|tls| self.listener_tls(i, tls, line));
         l.trusted_proxies = self.trusted_proxies(i, raw.trusted_proxies);
+        read!(self.value(at, raw => l.accept_proxy));
         l.rules.request = self.listener_rules(i, protocol, raw.rule.unwrap_or_default());
         l
     }
@@ -439,7 +447,8 @@ impl<'t> Reader<'t> {
         read!(self.number(at, raw => tg.max_connections_per_target, surge_queue_length));
         read!(self.duration(at, raw => tg.queue_timeout, connect_timeout, response_timeout));
         read!(self.duration(at, raw => tg.deregistration_delay));
-        read!(self.value(at, raw => tg.fail_open, cross_zone, zone));
+        read!(self.value(at, raw => tg.fail_open, cross_zone, zone, all_backups));
+        tg.proxy_protocol = self.choice(at("proxy_protocol"), raw.proxy_protocol, None, PROXY_VERSIONS);
         tg.tls = raw.tls.map(|tls| TargetTls {
             verify: self.value(at("tls"), tls.verify, defaults::TARGET_TLS_VERIFY),
             ca: self.path(at("tls"), tls.ca, None),
@@ -453,16 +462,22 @@ impl<'t> Reader<'t> {
             tg.health_check = self.health_check(g, hc);
         }
         tg.stickiness = raw.stickiness.and_then(|s| self.target_stickiness(g, s, line));
+        // As NLB: with the PROXY protocol on, HTTP checks carry a header too (naming no client).
+        tg.health_check.proxy_protocol = tg.proxy_protocol;
         tg
     }
 
     fn target(&mut self, g: usize, t: usize, raw: Spanned<RawTarget>) -> Target {
         let at = |field| Site::Target(g, t, field);
         let (raw, line) = self.entry(at(""), raw);
-        let addr = self.required(at("addr"), raw.addr, line);
+        let mut addr = self.required(at("addr"), raw.addr, line);
+        if let Some((text, line)) = addr.take_if(|(a, _)| a.starts_with("unix:") || a.starts_with('/')) {
+            let message = format!("{}: \"{text}\": {}", at("addr"), super::haproxy::UNIX_REFUSED);
+            self.fail(at("addr"), line, message);
+        }
         let mut target = Target::new(self.addr(at("addr"), addr));
         read!(self.number(at, raw => target.weight));
-        read!(self.value(at, raw => target.zone));
+        read!(self.value(at, raw => target.zone, backup));
         target
     }
 

@@ -1,6 +1,8 @@
 //! The HTTP check: `GET path` with `Host` and `Connection: close`; a success when the status
 //! code matches the group's `matcher` and the response head arrives within `timeout`. The
 //! body is not read: the status line is the verdict, and the connection is closed after it.
+//! With the group's PROXY protocol, the check's connection starts with a header naming no
+//! client (v1 `UNKNOWN`, v2 `LOCAL`), before TLS if any.
 //! The HTTPS check is the same request over TLS; the handshake counts against `timeout` too,
 //! and a failed handshake is a failed check (with rustls' reason).
 
@@ -24,6 +26,11 @@ pub async fn probe(addr: SocketAddr, check: &HealthCheck, tls: Option<ClientTls<
     let deadline = Instant::now() + check.timeout;
     let tcp = super::tcp::connect(addr, check.timeout).await?;
     crate::sockopt::set_nonblocking(tcp.as_raw_fd()).map_err(|e| e.to_string())?;
+    if let Some(version) = check.proxy_protocol {
+        // A check is nobody's connection: v1 `UNKNOWN`, v2 `LOCAL` (HAProxy's and NLB's way).
+        let header = crate::proxy_protocol::encode(version, None);
+        io::write_all(&tcp, header.as_bytes(), Some(deadline)).await.map_err(|e| describe(e, check.timeout))?;
+    }
     let stream = Stream::client(tcp, tls, deadline).await.map_err(|e| e.to_string())?;
     let request = request(&check.path, addr);
     stream.write_all(request.as_bytes(), Some(deadline)).await.map_err(|e| describe(e, check.timeout))?;

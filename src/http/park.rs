@@ -38,7 +38,6 @@
 
 use std::{
     cell::{Cell, RefCell},
-    net::SocketAddr,
     os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd},
     rc::Rc,
     time::{Duration, Instant},
@@ -47,7 +46,7 @@ use std::{
 use tracing::debug;
 
 use super::{resources::HttpContext, session};
-use crate::context::SessionGuard;
+use crate::context::{ClientAddrs, SessionGuard};
 
 /// An HTTP connection idle this long for its next request is parked.
 pub const PARK_AFTER: Duration = Duration::from_secs(1);
@@ -70,7 +69,8 @@ const SCRATCHES_KEPT: usize = 0;
 /// One parked connection.
 struct Parked {
     stream: std::net::TcpStream,
-    peer: SocketAddr,
+    /// The client (its PROXY header's address, on an `accept_proxy` listener).
+    peer: ClientAddrs,
     guard: SessionGuard,
     /// Closed if still parked at this moment.
     deadline: Instant,
@@ -128,7 +128,7 @@ impl ParkingLot {
     pub(crate) fn park(
         &self,
         stream: monoio::net::TcpStream,
-        peer: SocketAddr,
+        peer: ClientAddrs,
         guard: SessionGuard,
         deadline: Instant,
     ) {

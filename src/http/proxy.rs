@@ -34,7 +34,7 @@ use super::{
 };
 use crate::{
     balance::PickContext,
-    context::ListenerRuntime,
+    context::{ClientAddrs, ListenerRuntime},
     group::{GroupRuntime, Pick, Refusal, SlotGuard},
     io::IoError,
     pool::BackendConn,
@@ -52,11 +52,21 @@ enum After {
 /// The client side of a connection: its socket, and the scratch while one is held.
 struct Client {
     stream: Stream,
+    /// The client's address: the peer's, or the one its PROXY header named.
     peer: SocketAddr,
+    /// The address it connected to, when a PROXY header named it.
+    local: Option<SocketAddr>,
     scratch: Option<Scratch>,
+    /// The backend connection kept for this client alone: one that began with a PROXY header
+    /// naming this client (see [`connect_some_target`]); closed with the client connection.
+    private: Option<BackendConn>,
 }
 
 impl Client {
+    fn addrs(&self) -> ClientAddrs {
+        ClientAddrs { peer: self.peer, local: self.local }
+    }
+
     /// Gives the scratch back when no pipelined byte is waiting in it.
     fn release_if_idle(&mut self, shard: &HttpContext) {
         if self.scratch.as_ref().is_some_and(|s| s.client_in.is_empty()) {
@@ -163,9 +173,9 @@ pub async fn serve(
     shard: Rc<HttpContext>,
     listener: Rc<ListenerRuntime>,
     stream: Stream,
-    peer: SocketAddr,
+    addrs: ClientAddrs,
 ) -> Option<(monoio::net::TcpStream, Instant)> {
-    let mut client = Client { stream, peer, scratch: None };
+    let mut client = Client { stream, peer: addrs.peer, local: addrs.local, scratch: None, private: None };
     loop {
         let head = match next_request(&shard, &listener, &mut client).await {
             Ok(Next::Request(head)) => head,
@@ -352,15 +362,15 @@ async fn exchange(shard: &HttpContext, listener: &ListenerRuntime, client: &mut 
         }
     }
     let can_retry = read_whole;
-    let (upstream, slot, index) = match connect_some_target(shard, &group, client, can_retry, route.sticky.target).await
-    {
-        Ok(found) => found,
-        Err(Refusal::ClientGone) => return After::Close,
-        // No target, spilled over, or waited too long in the surge queue.
-        Err(Refusal::NoTarget | Refusal::Spilled | Refusal::QueueTimeout) => {
-            return client.refuse_whole_request(shard, listener, &head, can_retry).await
-        }
-    };
+    let (upstream, slot, index) =
+        match connect_some_target(shard, listener, &group, client, can_retry, route.sticky.target).await {
+            Ok(found) => found,
+            Err(Refusal::ClientGone) => return After::Close,
+            // No target, spilled over, or waited too long in the surge queue.
+            Err(Refusal::NoTarget | Refusal::Spilled | Refusal::QueueTimeout) => {
+                return client.refuse_whole_request(shard, listener, &head, can_retry).await
+            }
+        };
     let target = upstream.target.clone();
     target.counters.requests.add(1);
     target.counters.active.add(1);
@@ -378,10 +388,17 @@ async fn exchange(shard: &HttpContext, listener: &ListenerRuntime, client: &mut 
 /// surge queue first; the slot it gets is held until the exchange ends. `named`: the target a
 /// stickiness cookie names, tried first when it may take the request (else, or when it fails
 /// to connect, the algorithm picks: HAProxy's `option redispatch`).
+///
+/// With the group's `proxy_protocol`, connections are the client's own instead of the pool's:
+/// the header they began with names this client, so another client's request must never
+/// travel on one (HAProxy keys reusable connections by their PROXY header, which holds the
+/// client's address and port: in effect the same rule). The client's private connection is
+/// reused when the pick lands on its target, else replaced by a new one.
 async fn connect_some_target(
     shard: &HttpContext,
+    listener: &ListenerRuntime,
     group: &GroupRuntime,
-    client: &Client,
+    client: &mut Client,
     can_retry: bool,
     named: Option<usize>,
 ) -> Result<(BackendConn, Option<SlotGuard>, usize), Refusal> {
@@ -396,11 +413,27 @@ async fn connect_some_target(
             Pick::AllFull => group.wait_for_slot(epoch, &ctx, &failed, client.stream.tcp()).await?,
         };
         let target = &group.targets[index];
-        if let Some(conn) = shard.http.pool.take(target.addr, crate::pool::tls_identity(group.tls.as_ref()), can_retry)
+        let header = match group.config.proxy_protocol {
+            None => {
+                let tls = crate::pool::tls_identity(group.tls.as_ref());
+                if let Some(conn) = shard.http.pool.take(target.addr, tls, can_retry) {
+                    return Ok((conn, slot, index));
+                }
+                None
+            }
+            Some(version) => {
+                let mine = client.private.take().filter(|c| Rc::ptr_eq(&c.target, target) && c.is_idle_and_open());
+                if let Some(mut conn) = mine {
+                    conn.reused = true;
+                    return Ok((conn, slot, index));
+                }
+                Some(client.addrs().proxy_header(version, listener, client.stream.tcp()))
+            }
+        };
+        let preface = header.as_ref().map(|h| h.as_bytes());
+        match BackendConn::connect(target.clone(), group.config.connect_timeout, group.target_tls(target), preface)
+            .await
         {
-            return Ok((conn, slot, index));
-        }
-        match BackendConn::connect(target.clone(), group.config.connect_timeout, group.target_tls(target)).await {
             Ok(conn) => return Ok((conn, slot, index)),
             Err(e) => {
                 debug!(target = %target.addr, error = %e, "connect failed");
@@ -478,15 +511,25 @@ async fn forward(
             }
             Ok(response) => {
                 let sticky = group.sticky.as_ref().map(|s| (s, index));
-                let exchange = Exchange { request: &head, sent_from_buffer: replayable, route, rule_sets, sticky };
+                let private = group.config.proxy_protocol.is_some();
+                let exchange =
+                    Exchange { request: &head, sent_from_buffer: replayable, route, rule_sets, sticky, private };
                 return respond(shard, listener, client, exchange, response, upstream).await;
             }
             Err(Failure::TargetSilent) if upstream.reused && replayable && !attempt_fresh => {
                 // The pooled connection died under us: once more on a fresh one.
                 attempt_fresh = true;
                 let target = upstream.target.clone();
-                match BackendConn::connect(target.clone(), group.config.connect_timeout, group.target_tls(&target))
-                    .await
+                let header =
+                    group.config.proxy_protocol.map(|v| client.addrs().proxy_header(v, listener, client.stream.tcp()));
+                let preface = header.as_ref().map(|h| h.as_bytes());
+                match BackendConn::connect(
+                    target.clone(),
+                    group.config.connect_timeout,
+                    group.target_tls(&target),
+                    preface,
+                )
+                .await
                 {
                     Ok(fresh) => upstream = fresh,
                     Err(e) => {
@@ -626,6 +669,9 @@ struct Exchange<'x, 'r> {
     rule_sets: [&'x RuleSet; 2],
     /// The group's target stickiness and the target that answered.
     sticky: Option<(&'x Sticky, usize)>,
+    /// The backend connection is the client's own (it began with a PROXY header): kept for
+    /// this client, never pooled.
+    private: bool,
 }
 
 /// Sends the response head and body to the client; pools the backend connection when both
@@ -638,7 +684,7 @@ async fn respond(
     response: ResponseHead,
     upstream: BackendConn,
 ) -> After {
-    let Exchange { request, sent_from_buffer, route, rule_sets, sticky } = exchange;
+    let Exchange { request, sent_from_buffer, route, rule_sets, sticky, private } = exchange;
     let scratch = client.scratch.as_mut().expect("held during the exchange");
     // A body sent from the buffer without consuming it (so that a retry could send it again)
     // is consumed now. Decided before sending: afterwards the buffer may hold the next
@@ -697,7 +743,7 @@ async fn respond(
     if client.stream.write_all(&scratch.out, deadline).await.is_err() {
         if !upgrade && response.keep_alive && !until_close {
             let rest = if body_done { None } else { framer };
-            keep_after_cut(shard, upstream, &mut scratch.target_in, rest).await;
+            keep_after_cut(shard, upstream, &mut scratch.target_in, rest, private).await;
         }
         return After::Close;
     }
@@ -725,7 +771,7 @@ async fn respond(
             // The head is out: the only honest signal left is closing the connection.
             debug!(error = %e, "response body cut");
             if matches!(e, RelayError::Destination(_)) && response.keep_alive && !until_close {
-                keep_after_cut(shard, upstream, &mut scratch.target_in, Some(framer)).await;
+                keep_after_cut(shard, upstream, &mut scratch.target_in, Some(framer), private).await;
             }
             return After::Close;
         }
@@ -738,7 +784,11 @@ async fn respond(
     // connection would read it as its answer).
     let clean = scratch.target_in.is_empty() && !upstream.stream.has_buffered_input();
     if response.keep_alive && !until_close && clean {
-        shard.http.pool.put(upstream);
+        if private {
+            client.private = Some(upstream);
+        } else {
+            shard.http.pool.put(upstream);
+        }
     }
     scratch.target_in.clear();
     if close_client {
@@ -758,7 +808,17 @@ const CUT_DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(1);
 /// left it is read and thrown away within a short bound and the connection pooled, else the
 /// connection is closed now. Never held: a connection kept per client that leaves early would
 /// pile up at the target.
-async fn keep_after_cut(shard: &HttpContext, upstream: BackendConn, input: &mut InBuf, rest: Option<Framer>) {
+async fn keep_after_cut(
+    shard: &HttpContext,
+    upstream: BackendConn,
+    input: &mut InBuf,
+    rest: Option<Framer>,
+    private: bool,
+) {
+    if private {
+        // The client is gone, and the connection names it: nobody else may have it.
+        return;
+    }
     let ended = match rest {
         None => true,
         Some(mut framer) => {

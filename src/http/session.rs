@@ -6,17 +6,20 @@
 //! session ends by itself, or when the shard closes (its future, and with it the sockets and
 //! buffers it holds, is dropped there).
 
-use std::{net::SocketAddr, rc::Rc, time::Instant};
+use std::{rc::Rc, time::Instant};
 
 use tracing::debug;
 
 use super::{proxy, resources::HttpContext};
-use crate::{context::SessionGuard, stream::Stream};
+use crate::{
+    context::{ClientAddrs, SessionGuard},
+    stream::Stream,
+};
 
 /// Serves a plain HTTP connection in a task of its own; when the connection has idled long
 /// enough, it is parked in the shard's lot with its guard (`park.rs`), which starts a new
 /// session task here when it becomes readable.
-pub fn spawn_plain(http: Rc<HttpContext>, guard: SessionGuard, stream: monoio::net::TcpStream, peer: SocketAddr) {
+pub fn spawn_plain(http: Rc<HttpContext>, guard: SessionGuard, stream: monoio::net::TcpStream, peer: ClientAddrs) {
     monoio::spawn(async move {
         let listener = guard.listener.clone();
         let parked = monoio::select! {
@@ -31,7 +34,7 @@ pub fn spawn_plain(http: Rc<HttpContext>, guard: SessionGuard, stream: monoio::n
 }
 
 /// Serves an HTTPS connection in a task of its own: the handshake, then HTTP over it.
-pub fn spawn_tls(http: Rc<HttpContext>, guard: SessionGuard, stream: monoio::net::TcpStream, peer: SocketAddr) {
+pub fn spawn_tls(http: Rc<HttpContext>, guard: SessionGuard, stream: monoio::net::TcpStream, peer: ClientAddrs) {
     monoio::spawn(async move {
         let listener = guard.listener.clone();
         monoio::select! {
@@ -50,7 +53,7 @@ async fn serve_https(
     http: Rc<HttpContext>,
     listener: Rc<crate::context::ListenerRuntime>,
     stream: monoio::net::TcpStream,
-    peer: SocketAddr,
+    peer: ClientAddrs,
 ) {
     let Some(config) = http.control.tls().listener(listener.index) else { return };
     let deadline = Instant::now() + listener.request_timeout;
@@ -64,7 +67,7 @@ async fn serve_https(
             if counted {
                 listener.counters.tls_negotiation_errors.add(1);
             }
-            debug!(listener = %listener.name, client = %peer, %error, "TLS handshake failed");
+            debug!(listener = %listener.name, client = %peer.peer, %error, "TLS handshake failed");
         }
     }
 }

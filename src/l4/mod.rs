@@ -6,6 +6,9 @@
 //! ended, when either fails (a reset: both sockets are closed), or when `idle_timeout` passes
 //! with no byte moving either way.
 //!
+//! With the group's `proxy_protocol`, the target reads a PROXY header naming the client (the
+//! peer, or the address an `accept_proxy` listener was told) before the client's first byte.
+//!
 //! Connecting: a target that refuses or does not answer within `connect_timeout` is counted as
 //! a backend connection error and the next target is tried, at most once each; when none
 //! answers, the client is closed. So a client waits at most `connect_timeout × targets`.
@@ -27,7 +30,7 @@ use tracing::debug;
 
 use crate::{
     balance::PickContext,
-    context::{ListenerRuntime, ShardContext},
+    context::{ClientAddrs, ListenerRuntime, ShardContext},
     group::{GroupRuntime, Pick, Refusal, SlotGuard, TargetRuntime},
     metrics::ByteCounter,
     sockopt,
@@ -69,7 +72,8 @@ impl Flow<'_> {
 }
 
 /// Serves one accepted client connection on a TCP listener, to its end.
-pub async fn serve(shard: Rc<ShardContext>, listener: Rc<ListenerRuntime>, client: TcpStream, peer: SocketAddr) {
+pub async fn serve(shard: Rc<ShardContext>, listener: Rc<ListenerRuntime>, client: TcpStream, addrs: ClientAddrs) {
+    let peer = addrs.peer;
     let group = shard.group(listener.group.get());
     let (target, upstream, slot) = match connect_some_target(&shard, &group, &client, peer).await {
         Ok(found) => found,
@@ -87,6 +91,17 @@ pub async fn serve(shard: Rc<ShardContext>, listener: Rc<ListenerRuntime>, clien
     if let Err(e) = setup {
         debug!(error = %e, "socket setup failed");
         return;
+    }
+    // The PROXY header goes first, before any byte of the client's (within connect_timeout:
+    // the connection is new, its send buffer empty, so this is one send that does not wait).
+    if let Some(version) = group.config.proxy_protocol {
+        let header = addrs.proxy_header(version, &listener, &client);
+        let deadline = Instant::now() + group.config.connect_timeout;
+        if let Err(e) = crate::io::write_all(&upstream, header.as_bytes(), Some(deadline)).await {
+            debug!(target = %target.addr, error = %e, "sending the PROXY header failed");
+            return;
+        }
+        target.counters.bytes_in.add(header.as_bytes().len() as u64);
     }
     // A TCP session is one request in flight and one backend connection for as long as it lasts.
     target.counters.active.add(1);

@@ -69,6 +69,9 @@ pub struct ListenerCounters {
     pub backend_by_class: [Counter; 5],
     /// HTTPS: client connections whose TLS handshake failed (`ClientTLSNegotiationErrorCount`).
     pub tls_negotiation_errors: Counter,
+    /// `accept_proxy`: client connections closed without a valid PROXY header
+    /// (`ProxyProtocolErrorCount`).
+    pub proxy_protocol_errors: Counter,
 }
 
 /// One target's figures on one shard.
@@ -113,6 +116,7 @@ pub struct ListenerSnapshot {
     pub elb_5xx: u64,
     pub backend_by_class: [u64; 5],
     pub tls_negotiation_errors: u64,
+    pub proxy_protocol_errors: u64,
     /// The listener's rules: how many were evaluated (ELB's `RuleEvaluations`), the responses
     /// they made, and each rule's matches.
     pub rules: RuleFigures,
@@ -242,6 +246,7 @@ impl ListenerCounters {
             elb_5xx: self.elb_5xx.get(),
             backend_by_class: std::array::from_fn(|i| self.backend_by_class[i].get()),
             tls_negotiation_errors: self.tls_negotiation_errors.get(),
+            proxy_protocol_errors: self.proxy_protocol_errors.get(),
             rules: RuleFigures::default(),
         }
     }
@@ -280,6 +285,7 @@ impl ShardSnapshot {
                     m.elb_4xx += l.elb_4xx;
                     m.elb_5xx += l.elb_5xx;
                     m.tls_negotiation_errors += l.tls_negotiation_errors;
+                    m.proxy_protocol_errors += l.proxy_protocol_errors;
                     m.rules.merge(&l.rules);
                     for (a, b) in m.backend_by_class.iter_mut().zip(l.backend_by_class) {
                         *a += b;

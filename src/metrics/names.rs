@@ -40,6 +40,8 @@ pub const PROCESSED_BYTES: &str = "spillway_processed_bytes";
 pub const BACKEND_CONNECTION_ERRORS: &str = "spillway_backend_connection_errors";
 /// Counter per target group: client TLS handshakes that failed.
 pub const CLIENT_TLS_NEGOTIATION_ERRORS: &str = "spillway_client_tls_negotiation_errors";
+/// Counter per target group: client connections closed without a valid PROXY protocol header.
+pub const PROXY_PROTOCOL_ERRORS: &str = "spillway_proxy_protocol_errors";
 /// Gauge per target group and target: 1 when the target takes traffic on its health.
 pub const TARGET_HEALTHY: &str = "spillway_target_healthy";
 /// Gauge per shard, labelled with its driver and ring flags: always 1.

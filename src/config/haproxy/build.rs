@@ -57,7 +57,8 @@ impl Reader {
             if p.binds.is_empty() {
                 self.fail(p.line, format!("{} has no bind line", p.name));
             }
-            for (k, (addr, crt, line)) in p.binds.iter().enumerate() {
+            for (k, bind) in p.binds.iter().enumerate() {
+                let (addr, crt, line) = (&bind.addr, &bind.crt, &bind.line);
                 let i = self.config.listeners.len();
                 let name = if k == 0 { p.name.clone() } else { format!("{}#{}", p.name, k + 1) };
                 let protocol = match (p.common.mode.unwrap_or(Mode::Tcp), crt) {
@@ -79,6 +80,7 @@ impl Reader {
                 if let Some(d) = t.tunnel {
                     l.tunnel_timeout = d;
                 }
+                l.accept_proxy = bind.accept_proxy;
                 l.tls =
                     crt.as_ref().map(|f| ListenerTls { certs: vec![CertKeyPair { cert: f.clone(), key: f.clone() }] });
                 self.lines.set(Site::Listener(i, ""), *line);
@@ -121,8 +123,8 @@ impl Reader {
     /// A `listen` with `stats enable`: spillway's admin API answers there (`/stats;csv`,
     /// `/stats`, `/metrics`), on loopback.
     fn stats_page(&mut self, p: &Proxy) {
-        let Some((addr, _, line)) = p.binds.first() else { return };
-        let mut addr = *addr;
+        let Some(bind) = p.binds.first() else { return };
+        let (mut addr, line) = (bind.addr, &bind.line);
         if !addr.ip().is_loopback() {
             addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
             self.note(
@@ -196,6 +198,7 @@ impl Reader {
                     weight,
                     zone: String::new(),
                     cookie: o.cookie.clone().unwrap_or_default(),
+                    backup: o.backup,
                 });
                 made_by.push(s);
                 self.lines.set(Site::Target(g, k, ""), s.line);
@@ -223,7 +226,40 @@ impl Reader {
         }
         group.health_check = self.health(p, group.health_check.port);
         group.stickiness = self.stickiness(c.cookie.as_ref());
+        group.all_backups = c.all_backups;
+        group.proxy_protocol = self.send_proxy(p);
         group
+    }
+
+    /// The backend's `send-proxy`/`send-proxy-v2`: spillway writes the header per backend, so
+    /// servers that differ in it are refused (a server that does not expect the header would
+    /// read it as its client's first bytes, one that expects it would close).
+    fn send_proxy(&mut self, p: &Proxy) -> Option<crate::config::ProxyVersion> {
+        let first = p.servers.first()?;
+        for s in &p.servers[1..] {
+            if s.options.send_proxy != first.options.send_proxy {
+                let word = |v: Option<crate::config::ProxyVersion>| match v {
+                    None => "no send-proxy",
+                    Some(crate::config::ProxyVersion::V1) => "send-proxy",
+                    Some(crate::config::ProxyVersion::V2) => "send-proxy-v2",
+                };
+                let (_, first_line) = self.locate(first.line);
+                self.fail(
+                    s.line,
+                    format!(
+                        "server {}: {} but server {} (line {first_line}) has {}: spillway sends the PROXY \
+                         protocol per backend; give every server of backend {} the same",
+                        s.name,
+                        word(s.options.send_proxy),
+                        first.name,
+                        word(first.options.send_proxy),
+                        p.name
+                    ),
+                );
+                break;
+            }
+        }
+        first.options.send_proxy
     }
 
     fn health(&mut self, p: &Proxy, port: u16) -> HealthCheck {
@@ -238,7 +274,15 @@ impl Reader {
                 format!("backend {}: servers check at different intervals; spillway uses one per group", p.name),
             );
         }
+        // HAProxy: checks carry the PROXY header when the server sends it and the check has no
+        // port of its own, or with check-send-proxy (v1 unless the server sends v2).
+        let proxy_protocol = first.and_then(|o| match (o.send_proxy, o.check_send_proxy) {
+            (Some(v), _) if o.check_send_proxy || o.port.is_none() => Some(v),
+            (None, true) => Some(crate::config::ProxyVersion::V1),
+            _ => None,
+        });
         HealthCheck {
+            proxy_protocol,
             enabled: !checked.is_empty(),
             protocol: if p.common.httpchk.is_some() { HealthProtocol::Http } else { HealthProtocol::Tcp },
             path: p.common.httpchk.clone().unwrap_or_else(|| "/".into()),

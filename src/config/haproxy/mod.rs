@@ -48,8 +48,13 @@ use super::{
     defaults,
     validate::{self, IpFamily, Site, SourceLines},
     Algorithm, CertKeyPair, Config, ConfigErrors, HealthCheck, HealthProtocol, Listener, ListenerTls, Problem,
-    Protocol, StatusMatcher, Stickiness, Target, TargetGroup,
+    Protocol, ProxyVersion, StatusMatcher, Stickiness, Target, TargetGroup,
 };
+
+/// Why a unix-socket server address (`unix@/path`, `/path`, `abns@name`) is refused.
+pub const UNIX_REFUSED: &str = "unix-socket addresses are not supported: spillway's targets are TCP \
+     addresses (its connection pool, health table, balancers and admin API key a target by IP:port); \
+     give the target a TCP address";
 
 /// A queue without `maxqueue` is unbounded in HAProxy; this stands for it.
 pub const UNBOUNDED_QUEUE: u32 = 1_000_000;
@@ -174,7 +179,6 @@ const NO_EFFECT_OPTIONS: &[&str] = &[
     "clitcpka",
     "srvtcpka",
     "nolinger",
-    "allbackups",
     "log-separate-errors",
     "logasap",
     "independent-streams",
@@ -226,6 +230,8 @@ struct Common {
     monitor_uri: Option<(String, usize)>,
     /// `cookie NAME ...`: the backend's cookie stickiness (`cookie.rs`).
     cookie: Option<cookie::CookieLine>,
+    /// `option allbackups`: every up backup server takes traffic, not only the first.
+    all_backups: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -257,6 +263,12 @@ struct ServerOptions {
     init_addr: Option<Vec<String>>,
     /// `resolve-prefer ipv4|ipv6`.
     prefer: Option<IpFamily>,
+    /// `send-proxy` (v1) / `send-proxy-v2`.
+    send_proxy: Option<ProxyVersion>,
+    /// `check-send-proxy`: checks carry the PROXY header even with `port`.
+    check_send_proxy: bool,
+    /// `backup`: used only when no other server is up.
+    backup: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -266,6 +278,17 @@ struct Server {
     /// without an address.
     addr: Option<SocketAddr>,
     options: ServerOptions,
+    line: usize,
+}
+
+/// One address of a `bind` line.
+#[derive(Debug, Clone)]
+struct Bind {
+    addr: SocketAddr,
+    /// `ssl crt FILE`.
+    crt: Option<PathBuf>,
+    /// `accept-proxy`: connections start with a PROXY protocol header.
+    accept_proxy: bool,
     line: usize,
 }
 
@@ -282,7 +305,7 @@ struct Proxy {
     name: String,
     line: usize,
     common: Common,
-    binds: Vec<(SocketAddr, Option<PathBuf>, usize)>,
+    binds: Vec<Bind>,
     default_backend: Option<(String, usize)>,
     servers: Vec<Server>,
     /// `stats enable` / `stats uri`: this proxy is HAProxy's stats page; spillway serves its
@@ -799,6 +822,7 @@ impl Reader {
                     }
                     c.httpchk = Some(uri.to_string());
                 }
+                Some("allbackups") => c.all_backups = true,
                 Some(o) if NO_EFFECT_OPTIONS.contains(&o) => self.note(line, option_note(o, w)),
                 Some(o) => return Err(format!("option {o}: unsupported")),
                 None => return Err("option needs a name".into()),
@@ -825,6 +849,7 @@ impl Reader {
                 Some("connect") => {}
                 _ => return Err(format!("{}: unsupported", w.join(" "))),
             },
+            "no" if arg(1) == Some("option") && arg(2) == Some("allbackups") => c.all_backups = false,
             "monitor-uri" => {
                 let uri = arg(1).ok_or("monitor-uri needs a URI")?;
                 if arg(2).is_some() {
@@ -915,10 +940,12 @@ impl Reader {
             "bind" if front => {
                 let addrs = w.get(1).ok_or("bind needs an address")?;
                 let mut crt = None;
+                let mut accept_proxy = false;
                 let mut i = 2;
                 while i < w.len() {
                     match w[i].as_str() {
                         "ssl" => {}
+                        "accept-proxy" => accept_proxy = true,
                         // The bind line's name in HAProxy's stats: no effect here.
                         "name" => i += 1,
                         "crt" => {
@@ -939,7 +966,7 @@ impl Reader {
                         }
                         o => {
                             return Err(format!(
-                                "bind option \"{o}\" is not supported (supported: ssl crt FILE, name N, and those accepted without effect: alpn, allow-0rtt, ...)"
+                                "bind option \"{o}\" is not supported (supported: ssl crt FILE, name N, accept-proxy, and those accepted without effect: alpn, allow-0rtt, ...)"
                             ))
                         }
                     }
@@ -955,7 +982,7 @@ impl Reader {
                             validate::resolve_host(&host, port, None).map_err(|e| format!("bind: {e}"))?
                         }
                     };
-                    self.proxies[p].binds.push((addr, crt.clone(), line));
+                    self.proxies[p].binds.push(Bind { addr, crt: crt.clone(), accept_proxy, line });
                 }
             }
             "default_backend" if kind == Kind::Frontend => {
@@ -979,6 +1006,9 @@ impl Reader {
             "server" if back => {
                 let addr = w.get(2).ok_or("server needs a name and an address")?;
                 let server = &w[1];
+                if addr.starts_with('/') || addr.starts_with("unix@") || addr.starts_with("abns@") {
+                    return Err(format!("server {server}: {UNIX_REFUSED}"));
+                }
                 let endpoint = parse_endpoint(addr, "server")?;
                 let mut options = self.proxies[p].common.default_server.clone();
                 let (cookie, rest) =

@@ -2,7 +2,7 @@
 
 use super::{
     words::{number, parse_time},
-    IpFamily, ServerOptions,
+    IpFamily, ProxyVersion, ServerOptions,
 };
 
 /// Server options accepted with no effect, with their warning; they take a value.
@@ -22,10 +22,12 @@ const NO_EFFECT: &[(&str, &str)] = &[
     ("pool-max-conn", "no effect: backend connections are pooled per shard"),
     ("pool-purge-delay", "no effect: backend connections are pooled per shard"),
     ("max-reuse", "no effect"),
+    ("proxy-v2-options", "no effect: the v2 header carries the addresses only, no TLV"),
 ];
 
-/// `check inter T rise N fall N weight W maxconn N maxqueue N disabled port N init-addr L
-/// resolve-prefer F resolvers R`, and those of [`NO_EFFECT`]: answers their warnings.
+/// `check inter T rise N fall N weight W maxconn N maxqueue N disabled backup send-proxy
+/// send-proxy-v2 check-send-proxy port N init-addr L resolve-prefer F resolvers R`, and those
+/// of [`NO_EFFECT`]: answers their warnings.
 pub(super) fn server_options(o: &mut ServerOptions, w: &[String]) -> Result<Vec<String>, String> {
     let mut notes = Vec::new();
     let mut i = 0;
@@ -36,6 +38,18 @@ pub(super) fn server_options(o: &mut ServerOptions, w: &[String]) -> Result<Vec<
             "no-check" => o.check = false,
             "disabled" => o.disabled = true,
             "enabled" => o.disabled = false,
+            "backup" => o.backup = true,
+            "no-backup" => o.backup = false,
+            "send-proxy" => o.send_proxy = Some(ProxyVersion::V1),
+            "send-proxy-v2" => o.send_proxy = Some(ProxyVersion::V2),
+            ssl @ ("send-proxy-v2-ssl" | "send-proxy-v2-ssl-cn") => {
+                o.send_proxy = Some(ProxyVersion::V2);
+                notes.push(format!("{ssl}: sends send-proxy-v2's header, without the SSL TLVs"));
+            }
+            "no-send-proxy" | "no-send-proxy-v2" | "no-send-proxy-v2-ssl" | "no-send-proxy-v2-ssl-cn" => {
+                o.send_proxy = None
+            }
+            "check-send-proxy" => o.check_send_proxy = true,
             flag => {
                 match flag {
                     "inter" => o.inter = Some(parse_time(value.ok_or("inter needs a time")?)?),
@@ -64,7 +78,7 @@ pub(super) fn server_options(o: &mut ServerOptions, w: &[String]) -> Result<Vec<
                     }
                     other => {
                         return Err(format!(
-                            "option \"{other}\" is not supported (supported: check inter rise fall weight maxconn maxqueue disabled port init-addr resolve-prefer resolvers, and minconn downinter fastinter slowstart on-marked-down without effect)"
+                            "option \"{other}\" is not supported (supported: check inter rise fall weight maxconn maxqueue disabled backup send-proxy send-proxy-v2 check-send-proxy port init-addr resolve-prefer resolvers, and minconn downinter fastinter slowstart on-marked-down without effect)"
                         ))
                     }
                 }
