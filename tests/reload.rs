@@ -107,11 +107,16 @@ fn sighup_rereads_the_file() {
     write(addr.port(), new.addr);
     // SAFETY: signalling the child this test started.
     unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
-    let switched = wait_until(Duration::from_secs(5), || {
-        let _ = send_and_receive(addr, Arc::new(b"x".to_vec()), true, Duration::from_secs(5));
-        new.accepted.load(std::sync::atomic::Ordering::SeqCst) > 0
-    });
+    // The child is killed whatever happens: a failed exchange panics, and a child left running
+    // would keep the test runner's inherited descriptors (and any lock on them) open.
+    let switched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_until(Duration::from_secs(5), || {
+            let _ = send_and_receive(addr, Arc::new(b"x".to_vec()), true, Duration::from_secs(5));
+            new.accepted.load(std::sync::atomic::Ordering::SeqCst) > 0
+        })
+    }));
     let _ = child.kill();
     let _ = child.wait();
+    let switched = switched.unwrap_or_else(|e| std::panic::resume_unwind(e));
     assert!(switched, "sessions did not move to the new target after SIGHUP");
 }
