@@ -12,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{admin::*, check_backends::*, http_backend::*, *};
+use common::{check_backends::*, http_backend::*, *};
 use spillway::{Server, StartOptions};
 
 /// A TCP listener `l4` over `targets`, checked every 300 ms, one result flips a verdict;
@@ -37,39 +37,6 @@ fn start_with(targets: &[SocketAddr], listener: &str, health: &str) -> Server {
     Server::start(config, StartOptions::default()).unwrap()
 }
 
-fn state(server: &Server, addr: SocketAddr) -> String {
-    target_state(server, addr).unwrap_or_default()
-}
-
-/// Waits until `good` is healthy and every one of `bad` unhealthy.
-fn verdicts(server: &Server, good: &Mock, bad: &[&Mock]) {
-    let ok = wait_until(Duration::from_secs(10), || {
-        state(server, good.addr) == "healthy" && bad.iter().all(|b| state(server, b.addr) == "unhealthy")
-    });
-    let states: Vec<String> = std::iter::once(good)
-        .chain(bad.iter().copied())
-        .map(|m| format!("{}={}", m.name, state(server, m.addr)))
-        .collect();
-    assert!(ok, "verdicts not reached: {states:?}");
-}
-
-/// Six clients through the listener all reach `good`, none the others.
-fn routing_avoids(server: &Server, good: &Mock, bad: &[&Mock]) {
-    let addr = server.listener_addr("l4").unwrap();
-    for _ in 0..6 {
-        assert_eq!(whoami(addr).as_deref(), Some(good.name.as_str()));
-    }
-    for b in bad {
-        assert_eq!(b.clients.load(Ordering::SeqCst), 0, "{} took clients", b.name);
-    }
-}
-
-/// The check conversations `m` recorded, once at least one is in.
-fn conversations(m: &Mock) -> Vec<Vec<u8>> {
-    assert!(wait_until(Duration::from_secs(5), || !m.checks().is_empty()), "{} was never checked", m.name);
-    m.checks()
-}
-
 #[test]
 fn redis_check_sends_ping_and_an_error_reply_marks_the_target_down() {
     let (good, loading) = (redis("good", "+PONG"), redis("loading", "-LOADING Redis is loading the dataset"));
@@ -78,7 +45,7 @@ fn redis_check_sends_ping_and_an_error_reply_marks_the_target_down() {
     for c in conversations(&good).iter().chain(&conversations(&loading)) {
         assert_eq!(c, b"PING\r\n");
     }
-    routing_avoids(&server, &good, &[&loading]);
+    routing_avoids(&server, "l4", &good, &[&loading]);
 }
 
 #[test]
@@ -97,7 +64,7 @@ fn mysql_check_logs_in_without_password_and_an_error_packet_marks_the_target_dow
         assert_eq!(&c[45..], &[1, 0, 0, 0, 1]);
     }
     assert!(conversations(&busy).iter().all(|c| c.is_empty()), "nothing is sent to a server that refused");
-    routing_avoids(&server, &good, &[&denied, &busy]);
+    routing_avoids(&server, "l4", &good, &[&denied, &busy]);
 }
 
 #[test]
@@ -117,7 +84,7 @@ fn pgsql_check_sends_a_startup_message_and_an_error_response_marks_the_target_do
     for c in conversations(&good) {
         assert_eq!(c, b"\0\0\0\x17\0\x03\0\0user\0postgres\0\0");
     }
-    routing_avoids(&server, &good, &[&refused]);
+    routing_avoids(&server, "l4", &good, &[&refused]);
 }
 
 #[test]
@@ -129,7 +96,7 @@ fn smtp_check_greets_and_quits_and_a_554_banner_marks_the_target_down() {
         assert_eq!(c, b"EHLO lb.example.com\r\nQUIT\r\n");
     }
     assert!(conversations(&refusing).iter().all(|c| c.is_empty()), "no greeting after a 554 banner");
-    routing_avoids(&server, &good, &[&refusing]);
+    routing_avoids(&server, "l4", &good, &[&refusing]);
 }
 
 #[test]
@@ -145,7 +112,7 @@ fn tcp_check_steps_run_in_order_and_a_wrong_reply_fails() {
     for c in conversations(&bad) {
         assert_eq!(c, b"PING\r\n", "the conversation stops at the failed expect");
     }
-    routing_avoids(&server, &good, &[&bad]);
+    routing_avoids(&server, "l4", &good, &[&bad]);
 }
 
 #[test]
@@ -157,7 +124,7 @@ fn http_check_sends_method_and_headers_and_judges_the_body() {
     verdicts(&server, &up, &[&down]);
     let check = String::from_utf8(conversations(&up)[0].clone()).unwrap();
     assert!(check.starts_with("GET /check HTTP/1.0\r\nHost: www.example.com\r\nX-Check: spillway\r\n"), "{check}");
-    routing_avoids(&server, &up, &[&down]);
+    routing_avoids(&server, "l4", &up, &[&down]);
 }
 
 #[test]
@@ -167,7 +134,7 @@ fn ssl_hello_check_wants_a_server_hello() {
     verdicts(&server, &tls, &[&alert]);
     let hello = &conversations(&tls)[0];
     assert_eq!((&hello[..3], hello[5]), (&[0x16, 0x03, 0x01][..], 0x01), "a ClientHello record");
-    routing_avoids(&server, &tls, &[&alert]);
+    routing_avoids(&server, "l4", &tls, &[&alert]);
 }
 
 #[test]

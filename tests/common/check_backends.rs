@@ -310,3 +310,44 @@ pub fn whoami(addr: SocketAddr) -> Option<String> {
     let text = String::from_utf8_lossy(&out);
     text.split("I am ").nth(1).map(|n| n.trim().to_string())
 }
+
+/// A target's state in the admin API, whatever its group (empty when not found).
+pub fn state(server: &spillway::Server, addr: SocketAddr) -> String {
+    let stats = super::admin::stats(server);
+    let groups = stats["target_groups"].as_object().cloned().unwrap_or_default();
+    groups
+        .values()
+        .flat_map(|g| g["targets"].as_array().cloned().unwrap_or_default())
+        .find(|t| t["addr"] == addr.to_string())
+        .and_then(|t| t["state"].as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// Waits until `good` is healthy and every one of `bad` unhealthy.
+pub fn verdicts(server: &spillway::Server, good: &Mock, bad: &[&Mock]) {
+    let ok = super::wait_until(Duration::from_secs(10), || {
+        state(server, good.addr) == "healthy" && bad.iter().all(|b| state(server, b.addr) == "unhealthy")
+    });
+    let states: Vec<String> = std::iter::once(good)
+        .chain(bad.iter().copied())
+        .map(|m| format!("{}={}", m.name, state(server, m.addr)))
+        .collect();
+    assert!(ok, "verdicts not reached: {states:?}");
+}
+
+/// Six clients through `listener` all reach `good`, none the others.
+pub fn routing_avoids(server: &spillway::Server, listener: &str, good: &Mock, bad: &[&Mock]) {
+    let addr = server.listener_addr(listener).unwrap_or_else(|| panic!("no listener {listener}"));
+    for _ in 0..6 {
+        assert_eq!(whoami(addr).as_deref(), Some(good.name.as_str()));
+    }
+    for b in bad {
+        assert_eq!(b.clients.load(Ordering::SeqCst), 0, "{} took clients", b.name);
+    }
+}
+
+/// The check conversations `m` recorded, once at least one is in.
+pub fn conversations(m: &Mock) -> Vec<Vec<u8>> {
+    assert!(super::wait_until(Duration::from_secs(5), || !m.checks().is_empty()), "{} was never checked", m.name);
+    m.checks()
+}
