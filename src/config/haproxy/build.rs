@@ -233,7 +233,7 @@ impl Reader {
         let timeout =
             p.common.timeouts.check.or(p.common.timeouts.connect).filter(|t| *t < interval).unwrap_or(interval / 2);
         let differ = |f: fn(&super::ServerOptions) -> Option<Duration>| {
-            checked.iter().any(|s| f(&s.options) != first.and_then(|o| f(o)))
+            checked.iter().any(|s| f(&s.options) != first.and_then(f))
         };
         if differ(|o| o.inter) || differ(|o| o.fast_inter) || differ(|o| o.down_inter) {
             self.note(
