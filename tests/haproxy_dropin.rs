@@ -228,12 +228,9 @@ fn keywords_that_change_nothing_here_are_accepted_with_one_warning_each() {
         "option httpclose: no effect",
         "errorfile: not served",
         "compression: no effect: responses are not compressed",
-        "default-server downinter 5s: no effect",
-        "default-server fastinter 1s: no effect",
         "default-server slowstart 10s: no effect",
         "fullconn: no effect",
         "server s1: minconn 5: no effect",
-        "server s1: on-marked-down shutdown-sessions: no effect",
     ] {
         if n.starts_with("5: hard-stop-after") {
             assert_eq!(r.config.runtime.drain_timeout, Duration::from_secs(30), "hard-stop-after is the drain timeout");
@@ -241,6 +238,14 @@ fn keywords_that_change_nothing_here_are_accepted_with_one_warning_each() {
         }
         r.has_note(n);
     }
+    // Mapped now (tests/haproxy_checks.rs and tests/health_protocols.rs run them).
+    assert!(!r
+        .notes
+        .iter()
+        .any(|n| n.contains("downinter") || n.contains("fastinter") || n.contains("on-marked-down")));
+    let hc = &r.config.target_groups.iter().find(|g| g.name == "app").unwrap().health_check;
+    assert_eq!((hc.fast_interval, hc.down_interval), (Some(Duration::from_secs(1)), Some(Duration::from_secs(5))));
+    assert!(hc.shutdown_sessions);
 }
 
 #[test]

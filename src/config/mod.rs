@@ -280,13 +280,104 @@ pub struct HealthCheck {
     /// `send-proxy` without `port`, or `check-send-proxy`; NLB with proxy protocol on). A TCP
     /// check only connects, so it sends nothing.
     pub proxy_protocol: Option<ProxyVersion>,
+    /// HTTP checks: what is sent beyond `path` and what else a good answer must show.
+    pub http: HttpCheck,
+    /// A TCP check's conversation (HAProxy's `tcp-check` rules, TOML's `tcp_check`); empty =
+    /// the handshake alone.
+    pub script: Vec<CheckStep>,
+    /// `mysql` and `pgsql` checks: the user to log in as (no password). `mysql` without one
+    /// only reads the server's greeting.
+    pub user: String,
+    /// `smtp` checks: the greeting command sent after the server's banner.
+    pub smtp_hello: String,
+    /// Between checks while a target is between verdicts (a run of results that has not
+    /// flipped it yet); `None` = `interval`. HAProxy's `fastinter`.
+    pub fast_interval: Option<Duration>,
+    /// Between checks while a target is unhealthy; `None` = `interval`. HAProxy's `downinter`.
+    pub down_interval: Option<Duration>,
+    /// Where the checks of some targets go instead of the target's address (haproxy.cfg's
+    /// per-server `check port N addr A`), by target address. Kept here, not on the target, so
+    /// that a change restarts the checks like any other change of the check.
+    pub check_addrs: Vec<(SocketAddr, SocketAddr)>,
+    /// A target judged unhealthy has its idle pooled connections closed (HAProxy's
+    /// `on-marked-down shutdown-sessions`).
+    pub shutdown_sessions: bool,
 }
 
+/// What a health check speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HealthProtocol {
+    /// The handshake, or the `script` when there is one.
     Tcp,
     Http,
     Https,
+    /// The server's greeting, then (with `user`) a login without password answered by OK.
+    Mysql,
+    /// A StartupMessage for `user` answered by an authentication request.
+    Pgsql,
+    /// `PING` answered by `+PONG`.
+    Redis,
+    /// A 2xx banner, `smtp_hello` answered by 2xx, `QUIT`.
+    Smtp,
+    /// A TLS ClientHello answered by a ServerHello.
+    SslHello,
+}
+
+/// The HTTP request a check sends and the extra condition on its answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpCheck {
+    pub method: String,
+    /// `HTTP/1.1` or `HTTP/1.0`.
+    pub version: String,
+    /// Extra request headers; a `Host` here replaces the default one.
+    pub headers: Vec<(String, String)>,
+    /// When set, replaces the status `matcher` as the verdict.
+    pub expect: Option<HttpExpect>,
+}
+
+impl Default for HttpCheck {
+    fn default() -> Self {
+        HttpCheck { method: "GET".into(), version: "HTTP/1.1".into(), headers: Vec::new(), expect: None }
+    }
+}
+
+/// HAProxy's `http-check expect [!] status|rstatus|string|rstring VALUE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpExpect {
+    /// `!`: the check passes when the condition does *not* hold.
+    pub negate: bool,
+    pub what: HttpMatch,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpMatch {
+    Status(StatusMatcher),
+    /// A regular expression over the status code's three digits.
+    RStatus(String),
+    /// The body contains this text.
+    String(String),
+    /// A regular expression over the body.
+    RString(String),
+}
+
+/// One step of a TCP check's conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckStep {
+    /// (Re)connect, to `port` of the check address (0 = the check's port).
+    Connect { port: u16 },
+    /// Send these bytes (what was received so far is forgotten).
+    Send(Vec<u8>),
+    /// Wait until what was received matches (or, with `negate`, does not).
+    Expect { negate: bool, pattern: ExpectPattern },
+}
+
+/// What a [`CheckStep::Expect`] looks for in the bytes received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExpectPattern {
+    /// These bytes, anywhere (`string`, `binary`).
+    Bytes(Vec<u8>),
+    /// A regular expression over the bytes (`rstring`), validated when read.
+    Regex(String),
 }
 
 /// Which HTTP status codes count as a healthy answer: `"200"`, `"200-299"`, `"200,302"`.
@@ -359,6 +450,8 @@ pub mod defaults {
     pub const HEALTHY_THRESHOLD: u32 = 10;
     pub const UNHEALTHY_THRESHOLD: u32 = 2;
     pub const MATCHER: &str = "200";
+    /// HAProxy's `option smtpchk` without arguments.
+    pub const SMTP_HELLO: &str = "HELO localhost";
 }
 
 impl Default for Runtime {
@@ -402,6 +495,28 @@ impl Default for HealthCheck {
             unhealthy_threshold: defaults::UNHEALTHY_THRESHOLD,
             matcher: StatusMatcher { ranges: vec![(200, 200)] },
             proxy_protocol: None,
+            http: HttpCheck::default(),
+            script: Vec::new(),
+            user: String::new(),
+            smtp_hello: defaults::SMTP_HELLO.to_string(),
+            fast_interval: None,
+            down_interval: None,
+            check_addrs: Vec::new(),
+            shutdown_sessions: false,
+        }
+    }
+}
+
+impl HealthCheck {
+    /// Where the checks of the target at `target` go: a per-target address, or the target's
+    /// address with the check's `port`.
+    pub fn check_addr(&self, target: SocketAddr) -> SocketAddr {
+        if let Some((_, to)) = self.check_addrs.iter().find(|(t, _)| *t == target) {
+            return *to;
+        }
+        match self.port {
+            0 => target,
+            port => SocketAddr::new(target.ip(), port),
         }
     }
 }

@@ -20,6 +20,7 @@
 //! Listener rules (`[[listener.rule]]`, `trusted_proxies`) are read in `toml/rules.rs`, which has
 //! ELB's many limits to itself.
 
+mod health;
 mod rules;
 mod stickiness;
 
@@ -32,8 +33,8 @@ use toml::Spanned;
 use super::{
     defaults,
     validate::{self, Site, SourceLines},
-    Admin, Algorithm, CertKeyPair, Config, ConfigErrors, Driver, HealthCheck, HealthProtocol, Listener, ListenerTls,
-    Problem, Protocol, ProxyVersion, Runtime, Target, TargetGroup, TargetTls,
+    Admin, Algorithm, CertKeyPair, Config, ConfigErrors, Driver, Listener, ListenerTls, Problem, Protocol,
+    ProxyVersion, Runtime, Target, TargetGroup, TargetTls,
 };
 
 /// Reads a native configuration file. `label` names the file in messages. The files it names
@@ -159,7 +160,7 @@ struct RawGroup {
     tls: Option<RawTargetTls>,
     /// Not `Spanned` as a whole: `[[target_group.targets]]` tables make an array with no span.
     targets: Option<Vec<Spanned<RawTarget>>>,
-    health_check: Option<RawHealthCheck>,
+    health_check: Option<health::RawHealthCheck>,
     /// `stickiness = { type, duration, cookie }` (`toml/stickiness.rs`).
     stickiness: Option<stickiness::RawStickiness>,
     /// `""` (none), `"v1"` or `"v2"`.
@@ -184,25 +185,9 @@ struct RawTarget {
     backup: Leaf<bool>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a table")]
-struct RawHealthCheck {
-    enabled: Leaf<bool>,
-    protocol: Leaf<String>,
-    path: Leaf<String>,
-    port: Leaf<i64>,
-    interval: Leaf<toml::Value>,
-    timeout: Leaf<toml::Value>,
-    healthy_threshold: Leaf<i64>,
-    unhealthy_threshold: Leaf<i64>,
-    matcher: Leaf<String>,
-}
-
 /// The words of the keys that name a choice: `driver = "epoll"`.
 const DRIVERS: &[(&str, Driver)] = &[("auto", Driver::Auto), ("io_uring", Driver::IoUring), ("epoll", Driver::Epoll)];
 const PROTOCOLS: &[(&str, Protocol)] = &[("tcp", Protocol::Tcp), ("http", Protocol::Http), ("https", Protocol::Https)];
-const HEALTH_PROTOCOLS: &[(&str, HealthProtocol)] =
-    &[("tcp", HealthProtocol::Tcp), ("http", HealthProtocol::Http), ("https", HealthProtocol::Https)];
 const PROXY_VERSIONS: &[(&str, Option<ProxyVersion>)] =
     &[("", None), ("v1", Some(ProxyVersion::V1)), ("v2", Some(ProxyVersion::V2))];
 const ALGORITHMS: &[(&str, Algorithm)] = &[
@@ -481,23 +466,6 @@ impl<'t> Reader<'t> {
         target
     }
 
-    fn health_check(&mut self, g: usize, raw: RawHealthCheck) -> HealthCheck {
-        let at = |field| Site::HealthCheck(g, field);
-        let mut hc = HealthCheck::default();
-        read!(self.value(at, raw => hc.enabled));
-        hc.protocol = self.choice(at("protocol"), raw.protocol, hc.protocol, HEALTH_PROTOCOLS);
-        read!(self.value(at, raw => hc.path));
-        read!(self.number(at, raw => hc.port, healthy_threshold, unhealthy_threshold));
-        read!(self.duration(at, raw => hc.interval, timeout));
-        if let Some((text, line)) = self.leaf(at("matcher"), raw.matcher) {
-            match validate::parse_matcher(&text) {
-                Ok(matcher) => hc.matcher = matcher,
-                Err(message) => self.fail(at("matcher"), line, format!("{}: {message}", at("matcher"))),
-            }
-        }
-        hc
-    }
-
     /// The one problem of a file serde could not read: a syntax error, a value of the wrong TOML
     /// type, or an unknown key, named by its full path.
     fn serde_problem(&self, error: serde_path_to_error::Error<toml::de::Error>) -> Problem {
@@ -541,7 +509,7 @@ fn humanize(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::StatusMatcher;
+    use crate::config::{HealthProtocol, StatusMatcher};
 
     /// Every problem of `text` as `LINE: message` (all of them in `t.toml`), or none.
     fn problems(text: &str) -> Vec<String> {

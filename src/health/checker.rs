@@ -2,7 +2,8 @@
 //!
 //! Timing: the first check fires at a random moment within the first `interval` (so that the
 //! checks of many targets, started together, do not fire together), then every `interval` on
-//! that phase. The schedule is kept from one check to the next rather than restarted after each
+//! that phase — or every `fast_interval` while the target is between verdicts and every
+//! `down_interval` while it is down ([`next_interval`]). The schedule is kept from one check to the next rather than restarted after each
 //! one, so a slow check does not shift the phase; a check that overruns a whole interval (it
 //! cannot, `timeout < interval` is validated) would skip to the next slot.
 //!
@@ -19,7 +20,7 @@ use std::{
 
 use tracing::{info, warn};
 
-use super::{Flip, HealthState, HealthTable, TargetHealth};
+use super::{Flip, HealthState, HealthTable, HealthWord, TargetHealth};
 use crate::{
     config::{HealthCheck, HealthProtocol},
     latch::Latch,
@@ -37,24 +38,48 @@ pub struct Probe {
 }
 
 impl Probe {
-    /// Where checks go: the target, or its address with the check's own port.
+    /// Where checks go: the target, its address with the check's own port, or the per-target
+    /// address of haproxy.cfg's `check addr A port N`.
     fn check_addr(&self) -> SocketAddr {
-        match self.check.port {
-            0 => self.addr,
-            port => SocketAddr::new(self.addr.ip(), port),
-        }
+        self.check.check_addr(self.addr)
     }
 
     async fn once(&self) -> Result<(), String> {
         let addr = self.check_addr();
-        match self.check.protocol {
-            HealthProtocol::Tcp => super::tcp::probe(addr, self.check.timeout).await,
-            HealthProtocol::Http => super::http::probe(addr, &self.check, None).await,
-            HealthProtocol::Https => match &self.tls {
-                Some((config, name)) => super::http::probe(addr, &self.check, Some((config, name.clone()))).await,
-                None => Err("https check without a TLS context".into()),
-            },
-        }
+        let c = &self.check;
+        let deadline = Instant::now() + c.timeout;
+        let result = match c.protocol {
+            HealthProtocol::Tcp if c.script.is_empty() => return super::tcp::probe(addr, c.timeout).await,
+            HealthProtocol::Tcp => super::tcp_script::probe(addr, &c.script, deadline, c.timeout).await,
+            HealthProtocol::Http => return super::http::probe(addr, c, None).await,
+            HealthProtocol::Https => {
+                return match &self.tls {
+                    Some((config, name)) => super::http::probe(addr, c, Some((config, name.clone()))).await,
+                    None => Err("https check without a TLS context".into()),
+                }
+            }
+            HealthProtocol::Mysql => super::mysql::probe(addr, &c.user, deadline, c.timeout).await,
+            HealthProtocol::Pgsql => super::pgsql::probe(addr, &c.user, deadline, c.timeout).await,
+            HealthProtocol::Redis => super::redis::probe(addr, deadline, c.timeout).await,
+            HealthProtocol::Smtp => super::smtp::probe(addr, &c.smtp_hello, deadline, c.timeout).await,
+            HealthProtocol::SslHello => super::ssl_hello::probe(addr, deadline, c.timeout).await,
+        };
+        result.map_err(|e| e.to_string())
+    }
+}
+
+/// The time to the next check after a result left the target's word as `word`: `down_interval`
+/// while unhealthy with no success since, `fast_interval` while a run of results is on its way
+/// to a flip (or the verdict is not in yet), `interval` otherwise — HAProxy's `downinter`,
+/// `fastinter` and `inter`.
+pub fn next_interval(check: &HealthCheck, word: HealthWord) -> Duration {
+    let fast = check.fast_interval.unwrap_or(check.interval);
+    match word.verdict {
+        HealthState::Unhealthy if word.successes == 0 => check.down_interval.unwrap_or(check.interval),
+        HealthState::Unhealthy => fast,
+        HealthState::Healthy if word.failures > 0 => fast,
+        HealthState::Initial if word.successes > 0 || word.failures > 0 => fast,
+        _ => check.interval,
     }
 }
 
@@ -79,10 +104,10 @@ pub async fn run(probe: Probe, stop: Rc<Latch>) {
             probe.table.epoch.bump();
             log_flip(&probe.group, probe.addr, flip, reason);
         }
-        next += interval;
+        next += next_interval(&probe.check, probe.slot.load());
         let now = Instant::now();
         if next <= now {
-            next = now + interval;
+            next = now + next_interval(&probe.check, probe.slot.load());
         }
     }
 }
@@ -99,5 +124,31 @@ pub fn log_flip(group: &str, target: SocketAddr, flip: Flip, reason: &str) {
         warn!(group, %target, from = flip.from.as_str(), to = flip.to.as_str(), reason, "target is unhealthy");
     } else {
         info!(group, %target, from = flip.from.as_str(), to = flip.to.as_str(), reason, "target is healthy");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fastinter_while_transitioning_and_downinter_while_down() {
+        let ms = Duration::from_millis;
+        let check = HealthCheck {
+            interval: ms(1000),
+            fast_interval: Some(ms(100)),
+            down_interval: Some(ms(5000)),
+            ..HealthCheck::default()
+        };
+        let word =
+            |verdict, successes, failures| HealthWord { verdict, draining: false, successes, failures, generation: 0 };
+        assert_eq!(next_interval(&check, word(HealthState::Healthy, 5, 0)), ms(1000));
+        assert_eq!(next_interval(&check, word(HealthState::Healthy, 0, 1)), ms(100), "going down");
+        assert_eq!(next_interval(&check, word(HealthState::Unhealthy, 0, 3)), ms(5000), "down");
+        assert_eq!(next_interval(&check, word(HealthState::Unhealthy, 1, 0)), ms(100), "coming back");
+        assert_eq!(next_interval(&check, word(HealthState::Initial, 0, 0)), ms(1000));
+        assert_eq!(next_interval(&check, word(HealthState::Initial, 1, 0)), ms(100));
+        let plain = HealthCheck { interval: ms(1000), ..HealthCheck::default() };
+        assert_eq!(next_interval(&plain, word(HealthState::Unhealthy, 0, 3)), ms(1000), "unset: inter");
     }
 }

@@ -1,5 +1,8 @@
 //! Target health: the shared lock-free table ([`table`]) and the checkers ([`checker`], with
-//! the probes in [`tcp`] and [`http`]).
+//! the probes: [`tcp`] and its scripted form [`tcp_script`], [`http`], and the protocols'
+//! own exchanges [`mysql`], [`pgsql`], [`redis`], [`smtp`], [`ssl_hello`], all talking through
+//! [`exchange`]). Every probe runs on the shard that owns the target, off the request path,
+//! bounded by the check's `timeout`.
 //!
 //! Shards share nothing on the request path except this: every shard routes by the same
 //! verdicts, and each target is checked by one shard only (`id % shards`), so N shards do not
@@ -11,9 +14,16 @@
 //! stays across a change keeps its verdict.
 
 pub mod checker;
+pub mod exchange;
 pub mod http;
+pub mod mysql;
+pub mod pgsql;
+pub mod redis;
+pub mod smtp;
+pub mod ssl_hello;
 pub mod table;
 pub mod tcp;
+pub mod tcp_script;
 
 use std::sync::{
     atomic::{AtomicU64, Ordering},

@@ -294,6 +294,47 @@ async fn evict_idle_backend_connections(shard: Rc<HttpContext>) {
     }
 }
 
+/// How often a shard looks whether a verdict changed, to close the pooled connections of
+/// targets marked down in groups with `shutdown_sessions` (one atomic load when nothing did).
+const MARKED_DOWN_POLL: Duration = Duration::from_millis(100);
+
+/// HAProxy's `on-marked-down shutdown-sessions`, for what a shard holds between requests: when
+/// a target of such a group is judged unhealthy, the idle connections this shard pooled to it
+/// are closed (within [`MARKED_DOWN_POLL`]), so none is reused once it comes back and the
+/// target sees them end. A request in flight on it finishes; its connection, pooled after
+/// the verdict, is closed by the next poll (polls go on while some target is down).
+async fn close_marked_down(shard: Rc<HttpContext>) {
+    let mut seen = u64::MAX;
+    let mut some_down = false;
+    loop {
+        monoio::select! {
+            _ = monoio::time::sleep(MARKED_DOWN_POLL) => {}
+            _ = shard.closing() => return,
+        }
+        let epoch = shard.control.table().epoch.load();
+        if epoch == seen && !some_down {
+            continue;
+        }
+        seen = epoch;
+        let down: Vec<std::net::SocketAddr> = shard
+            .groups()
+            .iter()
+            .filter(|g| g.config.health_check.shutdown_sessions)
+            .flat_map(|g| {
+                g.targets
+                    .iter()
+                    .filter(|t| t.health.load().verdict == crate::health::HealthState::Unhealthy)
+                    .map(|t| t.addr)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        some_down = !down.is_empty();
+        if some_down {
+            shard.http.pool.retain_targets(|addr| !down.contains(&addr));
+        }
+    }
+}
+
 /// Rounds of 1 ms a closing shard waits for its sessions to drop their sockets (they do so on
 /// their next poll, which comes at once: this is a safety bound, not a delay).
 const CLOSE_WAIT_ROUNDS: usize = 1000;
@@ -356,6 +397,7 @@ pub async fn run(
     let _ = ready.send(Ok(()));
     debug!(shard = shard.id, "shard running");
     monoio::spawn(evict_idle_backend_connections(shard.context.clone()));
+    monoio::spawn(close_marked_down(shard.context.clone()));
     monoio::spawn(crate::http::park::serve_lot(shard.context.clone(), crate::http::proxy::DRAIN_IDLE_GRACE));
 
     let mut drain_deadline: Option<Instant> = None;

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod admin;
+pub mod check_backends;
 pub mod http_backend;
 pub mod tls;
 

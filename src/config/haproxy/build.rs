@@ -164,9 +164,6 @@ impl Reader {
         let mut made_by: Vec<&Server> = Vec::new();
         for s in &p.servers {
             let o = &s.options;
-            if let Some(port) = o.port {
-                group.health_check.port = port;
-            }
             let weight = if o.disabled { 0 } else { o.weight.unwrap_or(defaults::WEIGHT) };
             // A server without an address (init-addr none, -dr) is no target until a reload
             // resolves it: the model keys targets by address.
@@ -224,7 +221,7 @@ impl Reader {
             group.surge_queue_length =
                 if unbounded { UNBOUNDED_QUEUE } else { queue_sum.min(u64::from(UNBOUNDED_QUEUE)) as u32 };
         }
-        group.health_check = self.health(p, group.health_check.port);
+        group.health_check = self.health(p);
         group.stickiness = self.stickiness(c.cookie.as_ref());
         group.all_backups = c.all_backups;
         group.proxy_protocol = self.send_proxy(p);
@@ -262,13 +259,19 @@ impl Reader {
         first.options.send_proxy
     }
 
-    fn health(&mut self, p: &Proxy, port: u16) -> HealthCheck {
+    /// The group's check: the type and conversation of the section's check lines
+    /// (`checks.rs`), the timing of the first checked server (one per group: a note when
+    /// servers differ), and where each server's checks go (`check port N addr A`).
+    fn health(&mut self, p: &Proxy) -> HealthCheck {
         let checked: Vec<&Server> = p.servers.iter().filter(|s| s.options.check).collect();
         let first = checked.first().map(|s| &s.options);
         let interval = first.and_then(|o| o.inter).unwrap_or(Duration::from_secs(2));
         let timeout =
             p.common.timeouts.check.or(p.common.timeouts.connect).filter(|t| *t < interval).unwrap_or(interval / 2);
-        if checked.iter().any(|s| s.options.inter != first.and_then(|o| o.inter)) {
+        let differ = |f: fn(&super::ServerOptions) -> Option<Duration>| {
+            checked.iter().any(|s| f(&s.options) != first.and_then(f))
+        };
+        if differ(|o| o.inter) || differ(|o| o.fast_inter) || differ(|o| o.down_inter) {
             self.note(
                 p.line,
                 format!("backend {}: servers check at different intervals; spillway uses one per group", p.name),
@@ -281,17 +284,41 @@ impl Reader {
             (None, true) => Some(crate::config::ProxyVersion::V1),
             _ => None,
         });
-        HealthCheck {
+        let c = &p.common.checks;
+        if c.script_line.is_some() && !c.tcp_check {
+            let line = c.script_line.unwrap_or(p.line);
+            self.note(line, "tcp-check rules without option tcp-check: no effect (as in HAProxy)");
+        }
+        let mut hc = HealthCheck {
             proxy_protocol,
             enabled: !checked.is_empty(),
-            protocol: if p.common.httpchk.is_some() { HealthProtocol::Http } else { HealthProtocol::Tcp },
-            path: p.common.httpchk.clone().unwrap_or_else(|| "/".into()),
-            port,
+            protocol: c.kind.unwrap_or(HealthProtocol::Tcp),
+            path: c.path.clone().unwrap_or_else(|| "/".into()),
+            port: 0,
             interval,
             timeout,
             healthy_threshold: first.and_then(|o| o.rise).unwrap_or(2),
             unhealthy_threshold: first.and_then(|o| o.fall).unwrap_or(3),
-            matcher: p.common.expect.clone().unwrap_or(StatusMatcher { ranges: vec![(200, 399)] }),
+            matcher: c.status.clone().unwrap_or(StatusMatcher { ranges: vec![(200, 399)] }),
+            http: c.http.clone(),
+            script: if c.tcp_check { c.script.clone() } else { Vec::new() },
+            user: c.user.clone(),
+            fast_interval: first.and_then(|o| o.fast_inter),
+            down_interval: first.and_then(|o| o.down_inter),
+            check_addrs: Vec::new(),
+            shutdown_sessions: checked.iter().any(|s| s.options.shutdown_sessions),
+            ..HealthCheck::default()
+        };
+        if let Some(hello) = &c.smtp_hello {
+            hc.smtp_hello = hello.clone();
         }
+        for s in &checked {
+            if let Some(to) = s.addr.and_then(|a| super::checks::check_target(&s.options, a).map(|to| (a, to))) {
+                if !hc.check_addrs.iter().any(|(a, _)| *a == to.0) {
+                    hc.check_addrs.push(to);
+                }
+            }
+        }
+        hc
     }
 }

@@ -25,6 +25,7 @@
 mod acl;
 mod actions;
 mod build;
+mod checks;
 mod cookie;
 mod server;
 mod stats;
@@ -40,6 +41,7 @@ use std::{
 };
 
 pub use actions::error_page;
+pub use checks::hex;
 use server::server_options;
 use words::{number, parse_endpoint, words_env, Endpoint};
 pub use words::{parse_time, words};
@@ -223,8 +225,8 @@ struct Common {
     mode: Option<Mode>,
     balance: Option<Algorithm>,
     timeouts: Timeouts,
-    httpchk: Option<String>,
-    expect: Option<StatusMatcher>,
+    /// The health-check lines (`checks.rs`).
+    checks: checks::CheckLines,
     default_server: ServerOptions,
     /// `monitor-uri URI` and its line: a frontend answers HAProxy's 200 page there.
     monitor_uri: Option<(String, usize)>,
@@ -257,6 +259,13 @@ struct ServerOptions {
     maxqueue: Option<u32>,
     disabled: bool,
     port: Option<u16>,
+    /// `addr A`: the address checks go to instead of the server's.
+    check_addr: Option<std::net::IpAddr>,
+    /// `fastinter T` / `downinter T`.
+    fast_inter: Option<Duration>,
+    down_inter: Option<Duration>,
+    /// `on-marked-down shutdown-sessions`.
+    shutdown_sessions: bool,
     /// `cookie VALUE`: the stickiness cookie's value naming this server.
     cookie: Option<String>,
     /// `init-addr`: the methods tried in order for a server named by host.
@@ -807,48 +816,18 @@ impl Reader {
                 *slot = Some(value);
             }
             "option" => match arg(1) {
-                Some("httpchk") => {
-                    // `option httpchk [METHOD] URI [VERSION]`: only GET checks are made.
-                    let (method, uri) = match (arg(2), arg(3)) {
-                        (Some(m), Some(u)) => (m, u),
-                        (Some(u), None) if u.starts_with('/') => ("GET", u),
-                        (None, _) => ("OPTIONS", "/"),
-                        (Some(m), None) => (m, "/"),
-                    };
-                    if !matches!(method, "GET" | "HEAD" | "OPTIONS") {
-                        return Err(format!(
-                            "option httpchk {method}: only GET, HEAD and OPTIONS checks are supported"
-                        ));
-                    }
-                    c.httpchk = Some(uri.to_string());
-                }
                 Some("allbackups") => c.all_backups = true,
+                Some(_) if checks::option(&mut c.checks, w)? => {}
                 Some(o) if NO_EFFECT_OPTIONS.contains(&o) => self.note(line, option_note(o, w)),
                 Some(o) => return Err(format!("option {o}: unsupported")),
                 None => return Err("option needs a name".into()),
             },
-            "http-check" => match arg(1) {
-                Some("expect") if arg(2) == Some("status") => {
-                    let text = arg(3).ok_or("http-check expect status needs a code")?;
-                    c.expect = Some(validate::parse_matcher(text)?);
+            "http-check" => {
+                if let Some(n) = checks::http_check(&mut c.checks, w)? {
+                    self.note(line, n);
                 }
-                Some("send") => {
-                    // `http-check send meth GET uri /path [ver HTTP/1.1] [hdr ...]`.
-                    if let Some(i) = w.iter().position(|x| x == "uri") {
-                        c.httpchk = Some(w.get(i + 1).ok_or("http-check send uri needs a path")?.clone());
-                    }
-                    if let Some(i) = w.iter().position(|x| x == "meth") {
-                        if w.get(i + 1).is_some_and(|m| m != "GET" && m != "HEAD") {
-                            return Err("http-check send: only GET and HEAD checks are supported".into());
-                        }
-                    }
-                    if c.httpchk.is_none() {
-                        c.httpchk = Some("/".into());
-                    }
-                }
-                Some("connect") => {}
-                _ => return Err(format!("{}: unsupported", w.join(" "))),
-            },
+            }
+            "tcp-check" => checks::tcp_check(&mut c.checks, w, line)?,
             "no" if arg(1) == Some("option") && arg(2) == Some("allbackups") => c.all_backups = false,
             "monitor-uri" => {
                 let uri = arg(1).ok_or("monitor-uri needs a URI")?;

@@ -8,10 +8,7 @@ use super::{
 /// Server options accepted with no effect, with their warning; they take a value.
 const NO_EFFECT: &[(&str, &str)] = &[
     ("minconn", "no effect: spillway has no dynamic maxconn; maxconn is the cap"),
-    ("downinter", "no effect: a down server is checked every inter"),
-    ("fastinter", "no effect: a server going up or down is checked every inter"),
     ("slowstart", "no effect: a server takes its full weight at once"),
-    ("on-marked-down", "no effect: sessions in flight on a server marked down go on"),
     ("on-marked-up", "no effect"),
     ("on-error", "no effect: only health checks mark a server down"),
     ("error-limit", "no effect: only health checks mark a server down"),
@@ -25,9 +22,10 @@ const NO_EFFECT: &[(&str, &str)] = &[
     ("proxy-v2-options", "no effect: the v2 header carries the addresses only, no TLV"),
 ];
 
-/// `check inter T rise N fall N weight W maxconn N maxqueue N disabled backup send-proxy
-/// send-proxy-v2 check-send-proxy port N init-addr L resolve-prefer F resolvers R`, and those
-/// of [`NO_EFFECT`]: answers their warnings.
+/// `check inter T fastinter T downinter T rise N fall N weight W maxconn N maxqueue N disabled
+/// backup send-proxy send-proxy-v2 check-send-proxy port N addr A init-addr L resolve-prefer F
+/// resolvers R on-marked-down shutdown-sessions`, and those of [`NO_EFFECT`]: answers their
+/// warnings.
 pub(super) fn server_options(o: &mut ServerOptions, w: &[String]) -> Result<Vec<String>, String> {
     let mut notes = Vec::new();
     let mut i = 0;
@@ -59,6 +57,19 @@ pub(super) fn server_options(o: &mut ServerOptions, w: &[String]) -> Result<Vec<
                     "maxconn" => o.maxconn = Some(number(value, "maxconn")?),
                     "maxqueue" => o.maxqueue = Some(number(value, "maxqueue")?),
                     "port" => o.port = Some(number(value, "port")?),
+                    "addr" => {
+                        let a = value.ok_or("addr needs an IP address")?;
+                        o.check_addr = Some(a.parse().map_err(|_| format!("addr \"{a}\": expected an IP address"))?);
+                    }
+                    "fastinter" => o.fast_inter = Some(positive(value, "fastinter")?),
+                    "downinter" => o.down_inter = Some(positive(value, "downinter")?),
+                    "on-marked-down" => match value.map(String::as_str) {
+                        Some("shutdown-sessions") => o.shutdown_sessions = true,
+                        Some("shutdown-backup-sessions") => notes.push(
+                            "on-marked-down shutdown-backup-sessions: no effect (spillway has no backup servers)".into(),
+                        ),
+                        _ => return Err("on-marked-down: expected shutdown-sessions or shutdown-backup-sessions".into()),
+                    },
                     "init-addr" => {
                         let list = value.ok_or("init-addr needs a list of methods")?;
                         o.init_addr = Some(list.split(',').map(String::from).collect());
@@ -78,7 +89,7 @@ pub(super) fn server_options(o: &mut ServerOptions, w: &[String]) -> Result<Vec<
                     }
                     other => {
                         return Err(format!(
-                            "option \"{other}\" is not supported (supported: check inter rise fall weight maxconn maxqueue disabled backup send-proxy send-proxy-v2 check-send-proxy port init-addr resolve-prefer resolvers, and minconn downinter fastinter slowstart on-marked-down without effect)"
+                            "option \"{other}\" is not supported (supported: check inter fastinter downinter rise fall weight maxconn maxqueue disabled backup send-proxy send-proxy-v2 check-send-proxy port addr init-addr resolve-prefer resolvers on-marked-down, and minconn slowstart without effect)"
                         ))
                     }
                 }
@@ -88,4 +99,13 @@ pub(super) fn server_options(o: &mut ServerOptions, w: &[String]) -> Result<Vec<
         i += 1;
     }
     Ok(notes)
+}
+
+/// A check interval: a time greater than 0.
+fn positive(value: Option<&String>, what: &str) -> Result<std::time::Duration, String> {
+    let d = parse_time(value.ok_or_else(|| format!("{what} needs a time"))?)?;
+    if d.is_zero() {
+        return Err(format!("{what} must be greater than 0"));
+    }
+    Ok(d)
 }

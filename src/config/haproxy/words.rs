@@ -57,7 +57,7 @@ pub(super) fn words_env(line: &str, env: &dyn Fn(&str) -> Option<String>) -> Res
                             }
                         }
                         Some('\\') => match chars.next() {
-                            Some(e) => word.push(e),
+                            Some(e) => escaped(e, &mut chars, &mut word)?,
                             None => return Err("unterminated double quote".into()),
                         },
                         Some(c) => word.push(c),
@@ -77,7 +77,7 @@ pub(super) fn words_env(line: &str, env: &dyn Fn(&str) -> Option<String>) -> Res
             '\\' => {
                 in_word = true;
                 match chars.next() {
-                    Some(e) => word.push(e),
+                    Some(e) => escaped(e, &mut chars, &mut word)?,
                     None => return Err("a line may not end with a backslash".into()),
                 }
             }
@@ -91,6 +91,28 @@ pub(super) fn words_env(line: &str, env: &dyn Fn(&str) -> Option<String>) -> Res
         out.push(word);
     }
     Ok(out)
+}
+
+/// The character after a `\\`: `\\r`, `\\n`, `\\t` and `\\xHH` are CR, LF, TAB and the byte HH, as
+/// HAProxy reads them (`tcp-check send PING\\r\\n`, `http-check send hdr ...`); any other
+/// character stands for itself.
+fn escaped(e: char, chars: &mut std::iter::Peekable<std::str::Chars<'_>>, word: &mut String) -> Result<(), String> {
+    match e {
+        'r' => word.push('\r'),
+        'n' => word.push('\n'),
+        't' => word.push('\t'),
+        'x' => {
+            let hex: String = [chars.next(), chars.next()].into_iter().flatten().collect();
+            let byte = u8::from_str_radix(&hex, 16).ok().filter(|_| hex.len() == 2);
+            match byte {
+                // Bytes past ASCII would not survive as one char of a String: refused.
+                Some(b) if b.is_ascii() => word.push(char::from(b)),
+                _ => return Err(format!("\"\\x{hex}\": expected two hex digits of an ASCII byte")),
+            }
+        }
+        e => word.push(e),
+    }
+    Ok(())
 }
 
 /// A HAProxy time: a number with `us ms s m h d`, milliseconds without a unit.
