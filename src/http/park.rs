@@ -38,6 +38,7 @@
 
 use std::{
     cell::{Cell, RefCell},
+    net::SocketAddr,
     os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd},
     rc::Rc,
     time::{Duration, Instant},
@@ -70,7 +71,10 @@ const SCRATCHES_KEPT: usize = 0;
 struct Parked {
     stream: std::net::TcpStream,
     /// The client (its PROXY header's address, on an `accept_proxy` listener).
-    peer: ClientAddrs,
+    peer: SocketAddr,
+    /// The address the client connected to, when a PROXY header named it: boxed, so that the
+    /// record of the common connection (no header) stays small (see the size test below).
+    proxied_local: Option<Box<SocketAddr>>,
     guard: SessionGuard,
     /// Closed if still parked at this moment.
     deadline: Instant,
@@ -164,7 +168,14 @@ impl ParkingLot {
         }
         // Parked after the drain began: its grace applies as to those parked before.
         let deadline = self.drain_deadline.get().map_or(deadline, |end| deadline.min(end));
-        self.slots.borrow_mut()[slot] = Some(Parked { stream, peer, guard, deadline, generation });
+        self.slots.borrow_mut()[slot] = Some(Parked {
+            stream,
+            peer: peer.peer,
+            proxied_local: peer.local.map(Box::new),
+            guard,
+            deadline,
+            generation,
+        });
         self.len.set(self.len.get() + 1);
         self.moved(1);
     }
@@ -290,7 +301,10 @@ pub async fn serve_lot(shard: Rc<HttpContext>, drain_grace: Duration) {
         }
         for p in lot.take_ready() {
             match monoio::net::TcpStream::from_std(p.stream) {
-                Ok(stream) => session::spawn_plain(shard.clone(), p.guard, stream, p.peer),
+                Ok(stream) => {
+                    let peer = ClientAddrs { peer: p.peer, local: p.proxied_local.map(|l| *l) };
+                    session::spawn_plain(shard.clone(), p.guard, stream, peer)
+                }
                 Err(e) => debug!(error = %e, "cannot resume a parked connection"),
             }
         }
