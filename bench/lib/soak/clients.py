@@ -62,6 +62,22 @@ def status_of(head):
     return None
 
 
+def failure(e):
+    """What a client saw, named for the summary: the status of a partial answer, a close, a
+    timeout, a reset, or another socket error. (asyncio's TimeoutError is an OSError on
+    Python 3.11+, and resets are OSErrors too: the order of the tests matters.)"""
+    if isinstance(e, asyncio.IncompleteReadError):
+        return status_of(e.partial) if e.partial else "closed"
+    if isinstance(e, asyncio.TimeoutError):
+        return "timeout"
+    if isinstance(e, (ConnectionResetError, BrokenPipeError)):
+        return "reset"
+    return f"error: {e}"
+
+
+FAILURES = (asyncio.IncompleteReadError, asyncio.TimeoutError, OSError)
+
+
 async def _connect(addr):
     host, port = addr.rsplit(":", 1)
     return await asyncio.open_connection(host, int(port))
@@ -144,10 +160,8 @@ class Clients:
                     break
                 else:
                     outcome = None  # the soak ended it
-            except (ConnectionResetError, BrokenPipeError):
-                outcome = "reset"
             except OSError as e:
-                outcome = f"error: {e}"
+                outcome = failure(e)
             _closed(w)
             if outcome is not None:
                 self.rec.add("slowloris", outcome)
@@ -169,14 +183,8 @@ class Clients:
                 pass  # the answer may already be waiting: read it
             head = await _read_head(r, 5.0)
             outcome = status_of(head)
-        except asyncio.IncompleteReadError as e:
-            outcome = status_of(e.partial) if e.partial else "closed"
-        except asyncio.TimeoutError:
-            outcome = "timeout"
-        except (ConnectionResetError, BrokenPipeError):
-            outcome = "reset"
-        except OSError as e:
-            outcome = f"error: {e}"
+        except FAILURES as e:
+            outcome = failure(e)
         _closed(w)
         self.rec.add("malformed", outcome, name)
 
@@ -191,12 +199,8 @@ class Clients:
             w.write(b"GET /close HTTP/1.1\r\nHost: soak\r\nConnection: close\r\n\r\n")
             data = await asyncio.wait_for(r.read(4096), 5.0)
             outcome = status_of(data) if data else "closed"
-        except asyncio.TimeoutError:
-            outcome = "timeout"
-        except (ConnectionResetError, BrokenPipeError):
-            outcome = "reset"
-        except OSError as e:
-            outcome = f"error: {e}"
+        except FAILURES as e:
+            outcome = failure(e)
         _closed(w)
         self.rec.add("closers", outcome)
 
@@ -223,14 +227,8 @@ class Clients:
                         break
                     echoed += 1
                     await asyncio.sleep(TUNNEL_EVERY_S)
-            except asyncio.IncompleteReadError:
-                reason = "closed"
-            except asyncio.TimeoutError:
-                reason = "timeout"
-            except (ConnectionResetError, BrokenPipeError):
-                reason = "reset"
-            except OSError as e:
-                reason = f"error: {e}"
+            except FAILURES as e:
+                reason = "closed" if isinstance(e, asyncio.IncompleteReadError) else failure(e)
             try:
                 _closed(w)
             except UnboundLocalError:
@@ -269,14 +267,8 @@ class Clients:
                     body = await asyncio.wait_for(r.readexactly(length), 10.0)
                     ok = status == 200 and body.strip() == b"got %d" % UPLOAD_BYTES
                     outcome = "ok" if ok else f"status {status}: {body[:60]!r}"
-            except asyncio.IncompleteReadError:
-                outcome = "closed"
-            except asyncio.TimeoutError:
-                outcome = "timeout"
-            except (ConnectionResetError, BrokenPipeError):
-                outcome = "reset"
-            except OSError as e:
-                outcome = f"error: {e}"
+            except FAILURES as e:
+                outcome = "closed" if isinstance(e, asyncio.IncompleteReadError) else failure(e)
             try:
                 _closed(w)
             except UnboundLocalError:

@@ -14,6 +14,8 @@ import os
 import threading
 import time
 
+from . import procs
+
 
 class State:
     """What the orchestrator tells the poller (set by the orchestrator thread only): the pids
@@ -36,17 +38,9 @@ def get(port, path, timeout=2.0):
 def owner(local_port, server_port, pids):
     """The pid among `pids` holding the server side of our connection from `local_port`."""
     inode = None
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = open(table).read().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            f = line.split()
-            if len(f) < 10:
-                continue
-            if int(f[1].rsplit(":", 1)[1], 16) == server_port and int(f[2].rsplit(":", 1)[1], 16) == local_port:
-                inode = f[9]
+    for f in procs.tcp_rows():
+        if procs.port_of(f[1]) == server_port and procs.port_of(f[2]) == local_port:
+            inode = f[9]
     if inode is None:
         return None
     target = f"socket:[{inode}]"

@@ -41,6 +41,25 @@ class Procs:
                 p.wait()
 
 
+def tcp_rows():
+    """Every socket row of /proc/net/tcp and /proc/net/tcp6, split into its fields (local
+    address, remote address, state, ..., inode at 9)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(table).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if len(f) >= 10:
+                yield f
+
+
+def port_of(address):
+    """The port of a /proc/net/tcp address field (`HEXIP:HEXPORT`)."""
+    return int(address.rsplit(":", 1)[1], 16)
+
+
 def listening_ports(pid):
     """The TCP ports process `pid` listens on (from its socket inodes and /proc/net/tcp*)."""
     try:
@@ -54,17 +73,7 @@ def listening_ports(pid):
                 inodes.add(target[8:-1])
     except OSError:
         return set()
-    ports = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = open(table).read().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            f = line.split()
-            if len(f) >= 10 and f[3] == "0A" and f[9] in inodes:
-                ports.add(int(f[1].rsplit(":", 1)[1], 16))
-    return ports
+    return {port_of(f[1]) for f in tcp_rows() if f[3] == "0A" and f[9] in inodes}
 
 
 def wait_listening(proc, ports, limit):
