@@ -13,6 +13,9 @@ mod ready;
 mod select;
 
 #[macro_use]
+mod select_helpers;
+
+#[macro_use]
 mod join;
 
 #[macro_use]
