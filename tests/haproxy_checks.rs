@@ -11,7 +11,6 @@ use std::{
     collections::HashMap,
     io::{BufReader, Write},
     net::TcpStream,
-    path::PathBuf,
     time::Duration,
 };
 
@@ -24,22 +23,11 @@ use spillway::{
 /// Starts `file` with its server ports on the mocks `ports` names; answers the server and the
 /// configuration read.
 fn start(file: &str, ports: &[(u16, &Mock)]) -> (Server, Config) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/haproxy/drop-in").join(file);
-    let text = std::fs::read_to_string(path).unwrap();
     let map: HashMap<u16, u16> = ports.iter().map(|(p, m)| (*p, m.addr.port())).collect();
-    let re = regex::Regex::new(r"\b(1[89]\d{3})\b").unwrap();
-    let text = re.replace_all(&text, |c: &regex::Captures| {
-        let port: u16 = c[1].parse().unwrap();
-        if port >= 19000 {
-            map.get(&port).unwrap_or_else(|| panic!("{file}: no mock for port {port}")).to_string()
-        } else {
-            "0".to_string()
-        }
+    let text = common::drop_in_corpus(file, |port| {
+        *map.get(&port).unwrap_or_else(|| panic!("{file}: no mock for port {port}"))
     });
-    let dir = std::env::temp_dir().join(format!("spillway-checks-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(file);
-    std::fs::write(&path, text.as_bytes()).unwrap();
+    let path = common::scratch_file(file, &text);
     let (mut config, _) =
         Config::load_files_with(&[path], haproxy::Options::default()).unwrap_or_else(|e| panic!("{file}:\n{e}"));
     config.runtime.threads = 2;

@@ -34,26 +34,12 @@ fn corpus(file: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/haproxy/drop-in").join(file)
 }
 
-/// The file's text with its ports replaced, written to a scratch file of the same name.
+/// The file with its ports replaced (`common::drop_in_corpus`), one test backend per server
+/// port, written to a scratch file of the same name.
 fn substituted(file: &str) -> (PathBuf, HashMap<u16, HttpBackend>) {
-    let text = std::fs::read_to_string(corpus(file)).unwrap();
-    let ports = regex::Regex::new(r"\b(1[89]\d{3})\b").unwrap();
     let mut backends = HashMap::new();
-    let text = ports.replace_all(&text, |c: &regex::Captures| {
-        let port: u16 = c[1].parse().unwrap();
-        if port >= 19000 {
-            backends.entry(port).or_insert_with(http_backend).addr.port().to_string()
-        } else {
-            // Port 0: the kernel picks a free port at bind time and the test reads it back
-            // (`Server::listener_addr`), so no port is chosen free, released, and then lost.
-            "0".to_string()
-        }
-    });
-    let dir = std::env::temp_dir().join(format!("spillway-dropin-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(file);
-    std::fs::write(&path, text.as_bytes()).unwrap();
-    (path, backends)
+    let text = common::drop_in_corpus(file, |port| backends.entry(port).or_insert_with(http_backend).addr.port());
+    (common::scratch_file(file, &text), backends)
 }
 
 fn start(file: &str) -> Run {

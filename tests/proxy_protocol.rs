@@ -290,17 +290,9 @@ fn http_health_checks_carry_a_header_that_names_no_client() {
 /// targets, its 18xxx binds port 0 (read back from the server).
 #[test]
 fn the_haproxy_corpus_file_passes_the_client_on_and_checks_with_a_header() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/haproxy/drop-in/proxy-protocol.cfg");
-    let text = std::fs::read_to_string(path).unwrap();
     let mut targets = std::collections::HashMap::new();
-    let ports = regex::Regex::new(r"\b(1[89]\d{3})\b").unwrap();
-    let text = ports.replace_all(&text, |c: &regex::Captures| {
-        let port: u16 = c[1].parse().unwrap();
-        if port >= 19000 {
-            targets.entry(port).or_insert_with(proxy_target).addr.port().to_string()
-        } else {
-            "0".to_string()
-        }
+    let text = common::drop_in_corpus("proxy-protocol.cfg", |port| {
+        targets.entry(port).or_insert_with(proxy_target).addr.port()
     });
     let mut config = spillway::config::haproxy::parse(&text, "proxy-protocol.cfg").unwrap().config;
     config.runtime.threads = 1;

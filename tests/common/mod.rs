@@ -301,3 +301,33 @@ pub fn send_and_receive(addr: SocketAddr, data: Arc<Vec<u8>>, half_close: bool, 
     sender.join().unwrap();
     received
 }
+
+/// A file of tests/haproxy/drop-in/ with its ports replaced, as the corpus tests run it: every
+/// bind port (18xxx) becomes 0, so the kernel picks a free one at bind time and the test reads
+/// it back (`Server::listener_addr`), and every server port (19xxx) becomes
+/// `server_port(port)`, the port of the test backend standing for that server.
+pub fn drop_in_corpus(file: &str, mut server_port: impl FnMut(u16) -> u16) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/haproxy/drop-in").join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let ports = regex::Regex::new(r"\b(1[89]\d{3})\b").unwrap();
+    ports
+        .replace_all(&text, |c: &regex::Captures| {
+            let port: u16 = c[1].parse().unwrap();
+            if port >= 19000 {
+                server_port(port).to_string()
+            } else {
+                "0".to_string()
+            }
+        })
+        .into_owned()
+}
+
+/// Writes `text` to a scratch file named `file`, in a directory of this test process; answers
+/// its path.
+pub fn scratch_file(file: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("spillway-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(file);
+    std::fs::write(&path, text).unwrap();
+    path
+}
