@@ -48,6 +48,27 @@ fn redis_check_sends_ping_and_an_error_reply_marks_the_target_down() {
     routing_avoids(&server, "l4", &good, &[&loading]);
 }
 
+/// A group whose targets expect the PROXY protocol gets it on every kind of check, not only
+/// HTTP's: the header naming no client (v1 `UNKNOWN`), then the protocol's own exchange.
+#[test]
+fn protocol_checks_of_a_proxy_protocol_group_start_with_the_header() {
+    let (good, loading) = (redis("good", "+PONG"), redis("loading", "-LOADING"));
+    let text = format!(
+        "[runtime]\nthreads = 1\npin = false\n[admin]\nlisten = \"127.0.0.1:0\"\n\
+         [[listener]]\nname = \"l4\"\nbind = \"127.0.0.1:0\"\nprotocol = \"tcp\"\ntarget_group = \"g\"\n\
+         [[target_group]]\nname = \"g\"\nproxy_protocol = \"v1\"\ntargets = [{{ addr = \"{}\" }}, {{ addr = \"{}\" }}]\n\
+         [target_group.health_check]\nprotocol = \"redis\"\ninterval = \"300ms\"\ntimeout = \"250ms\"\n\
+         healthy_threshold = 1\nunhealthy_threshold = 1\n",
+        good.addr, loading.addr
+    );
+    let config = spillway::config::toml::parse(&text, "t.toml").unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let server = Server::start(config, StartOptions::default()).unwrap();
+    verdicts(&server, &good, &[&loading]);
+    for c in conversations(&good).iter().chain(&conversations(&loading)) {
+        assert_eq!(c, b"PROXY UNKNOWN\r\nPING\r\n");
+    }
+}
+
 #[test]
 fn mysql_check_logs_in_without_password_and_an_error_packet_marks_the_target_down() {
     let good = mysql("good", MysqlAnswer::Ok);

@@ -20,7 +20,7 @@ use std::{
 
 use tracing::{info, warn};
 
-use super::{Flip, HealthState, HealthTable, HealthWord, TargetHealth};
+use super::{exchange::Dial, Flip, HealthState, HealthTable, HealthWord, TargetHealth};
 use crate::{
     config::{HealthCheck, HealthProtocol},
     latch::Latch,
@@ -47,10 +47,10 @@ impl Probe {
     async fn once(&self) -> Result<(), String> {
         let addr = self.check_addr();
         let c = &self.check;
-        let deadline = Instant::now() + c.timeout;
+        let dial = Dial { deadline: Instant::now() + c.timeout, timeout: c.timeout, proxy: c.proxy_protocol };
         let result = match c.protocol {
             HealthProtocol::Tcp if c.script.is_empty() => return super::tcp::probe(addr, c.timeout).await,
-            HealthProtocol::Tcp => super::tcp_script::probe(addr, &c.script, deadline, c.timeout).await,
+            HealthProtocol::Tcp => super::tcp_script::probe(addr, &c.script, &dial).await,
             HealthProtocol::Http => return super::http::probe(addr, c, None).await,
             HealthProtocol::Https => {
                 return match &self.tls {
@@ -58,11 +58,11 @@ impl Probe {
                     None => Err("https check without a TLS context".into()),
                 }
             }
-            HealthProtocol::Mysql => super::mysql::probe(addr, &c.user, deadline, c.timeout).await,
-            HealthProtocol::Pgsql => super::pgsql::probe(addr, &c.user, deadline, c.timeout).await,
-            HealthProtocol::Redis => super::redis::probe(addr, deadline, c.timeout).await,
-            HealthProtocol::Smtp => super::smtp::probe(addr, &c.smtp_hello, deadline, c.timeout).await,
-            HealthProtocol::SslHello => super::ssl_hello::probe(addr, deadline, c.timeout).await,
+            HealthProtocol::Mysql => super::mysql::probe(addr, &c.user, &dial).await,
+            HealthProtocol::Pgsql => super::pgsql::probe(addr, &c.user, &dial).await,
+            HealthProtocol::Redis => super::redis::probe(addr, &dial).await,
+            HealthProtocol::Smtp => super::smtp::probe(addr, &c.smtp_hello, &dial).await,
+            HealthProtocol::SslHello => super::ssl_hello::probe(addr, &dial).await,
         };
         result.map_err(|e| e.to_string())
     }

@@ -14,7 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{io, stream::Stream};
+use crate::{config::ProxyVersion, io, stream::Stream};
 
 /// The most a check keeps of a reply (HAProxy's check buffer is one 16 KiB buffer too).
 pub const MAX_REPLY: usize = 16 * 1024;
@@ -51,16 +51,39 @@ pub struct Exchange {
     pub closed: bool,
 }
 
-impl Exchange {
-    /// Connects to `addr` before `deadline` (the check started `timeout` before it).
-    pub async fn connect(addr: SocketAddr, deadline: Instant, timeout: Duration) -> Result<Exchange, CheckError> {
-        let left = deadline.saturating_duration_since(Instant::now());
+/// How a check opens its connection: before `deadline` (the check started `timeout` before
+/// it), starting with a PROXY header naming no client when the group's targets expect one
+/// (HAProxy sends it on every kind of check of a `send-proxy` server without a check port or
+/// address, or with `check-send-proxy`; NLB on every check).
+pub struct Dial {
+    pub deadline: Instant,
+    pub timeout: Duration,
+    pub proxy: Option<ProxyVersion>,
+}
+
+impl Dial {
+    /// Connects to `addr`, sends the PROXY header if any, and answers the open exchange.
+    pub async fn connect(&self, addr: SocketAddr) -> Result<Exchange, CheckError> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
         let tcp = super::tcp::connect(addr, left).await.map_err(|reason| CheckError::Connect { addr, reason })?;
         crate::sockopt::set_nonblocking(tcp.as_raw_fd())
             .map_err(|e| CheckError::Io { during: "connecting", reason: e.to_string() })?;
-        Ok(Exchange { stream: Stream::Plain(tcp), deadline, timeout, received: Vec::new(), closed: false })
+        let mut x = Exchange {
+            stream: Stream::Plain(tcp),
+            deadline: self.deadline,
+            timeout: self.timeout,
+            received: Vec::new(),
+            closed: false,
+        };
+        if let Some(version) = self.proxy {
+            // A check is nobody's connection: v1 `UNKNOWN`, v2 `LOCAL`.
+            x.send(crate::proxy_protocol::encode(version, None).as_bytes(), "sending the PROXY header").await?;
+        }
+        Ok(x)
     }
+}
 
+impl Exchange {
     /// Sends `data` whole; forgets what was received before.
     pub async fn send(&mut self, data: &[u8], during: &'static str) -> Result<(), CheckError> {
         self.received.clear();

@@ -11,12 +11,9 @@
 //! Without a user only step 1 is made. The user must exist without a password and may have no
 //! privileges (`CREATE USER 'haproxy'@'lb-host'`), as HAProxy's documentation advises.
 
-use std::{
-    net::SocketAddr,
-    time::{Duration, Instant},
-};
+use std::net::SocketAddr;
 
-use super::exchange::{printable, CheckError, Exchange};
+use super::exchange::{printable, CheckError, Dial};
 
 /// `CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION`, as HAProxy announces them.
 const CAPABILITIES: u32 = 0x0000_8200;
@@ -51,8 +48,8 @@ fn packet(seq: u8, payload: &[u8]) -> Vec<u8> {
 }
 
 /// One MySQL check of `addr` (logging in as `user` when not empty) before `deadline`.
-pub async fn probe(addr: SocketAddr, user: &str, deadline: Instant, timeout: Duration) -> Result<(), CheckError> {
-    let mut x = Exchange::connect(addr, deadline, timeout).await?;
+pub async fn probe(addr: SocketAddr, user: &str, dial: &Dial) -> Result<(), CheckError> {
+    let mut x = dial.connect(addr).await?;
     let (len, greeting) = x.read_until("waiting for the handshake", whole_packet).await??;
     match greeting.first() {
         Some(0x0a) | Some(0x09) => {}

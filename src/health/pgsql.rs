@@ -6,12 +6,9 @@
 //! An ErrorResponse (`E`: "the database system is starting up", "too many connections",
 //! "no pg_hba.conf entry") fails the check with the server's message.
 
-use std::{
-    net::SocketAddr,
-    time::{Duration, Instant},
-};
+use std::net::SocketAddr;
 
-use super::exchange::{printable, CheckError, Exchange};
+use super::exchange::{printable, CheckError, Dial};
 
 /// The StartupMessage HAProxy sends: length, version 3.0, `user` = `user`, end.
 pub fn startup_message(user: &str) -> Vec<u8> {
@@ -26,8 +23,8 @@ pub fn startup_message(user: &str) -> Vec<u8> {
 }
 
 /// One PostgreSQL check of `addr` as `user` before `deadline`.
-pub async fn probe(addr: SocketAddr, user: &str, deadline: Instant, timeout: Duration) -> Result<(), CheckError> {
-    let mut x = Exchange::connect(addr, deadline, timeout).await?;
+pub async fn probe(addr: SocketAddr, user: &str, dial: &Dial) -> Result<(), CheckError> {
+    let mut x = dial.connect(addr).await?;
     x.send(&startup_message(user), "sending the StartupMessage").await?;
     x.read_until("waiting for the reply to the StartupMessage", judge).await?
 }

@@ -5,18 +5,14 @@
 
 use std::net::SocketAddr;
 
-use super::exchange::{first_line, printable, CheckError, Exchange};
+use super::exchange::{first_line, printable, CheckError, Dial};
 
 /// What the check sends (an inline command, as HAProxy sends it).
 pub const PING: &[u8] = b"PING\r\n";
 
 /// One Redis check of `addr` before `deadline`.
-pub async fn probe(
-    addr: SocketAddr,
-    deadline: std::time::Instant,
-    timeout: std::time::Duration,
-) -> Result<(), CheckError> {
-    let mut x = Exchange::connect(addr, deadline, timeout).await?;
+pub async fn probe(addr: SocketAddr, dial: &Dial) -> Result<(), CheckError> {
+    let mut x = dial.connect(addr).await?;
     x.send(PING, "sending PING").await?;
     let line = x.read_until("waiting for the PING reply", |r| first_line(r).map(<[u8]>::to_vec)).await?;
     judge(&line)

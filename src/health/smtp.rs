@@ -6,16 +6,13 @@
 //! last line, whose code is the verdict. A `554` banner (a server refusing service) is the
 //! usual unhealthy answer.
 
-use std::{
-    net::SocketAddr,
-    time::{Duration, Instant},
-};
+use std::net::SocketAddr;
 
-use super::exchange::{printable, CheckError, Exchange};
+use super::exchange::{printable, CheckError, Dial, Exchange};
 
 /// One SMTP check of `addr` before `deadline`, greeting with `hello` (`HELO localhost`).
-pub async fn probe(addr: SocketAddr, hello: &str, deadline: Instant, timeout: Duration) -> Result<(), CheckError> {
-    let mut x = Exchange::connect(addr, deadline, timeout).await?;
+pub async fn probe(addr: SocketAddr, hello: &str, dial: &Dial) -> Result<(), CheckError> {
+    let mut x = dial.connect(addr).await?;
     expect_2xx(&mut x, "waiting for the banner", "banner").await?;
     x.send(format!("{hello}\r\n").as_bytes(), "sending the greeting").await?;
     expect_2xx(&mut x, "waiting for the greeting's reply", hello).await?;

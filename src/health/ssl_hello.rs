@@ -9,12 +9,9 @@
 //! algorithms, extended master secret, renegotiation info). A server that speaks TLS 1.3 only
 //! answers it with an alert: a failed check, whose log line says so.
 
-use std::{
-    net::SocketAddr,
-    time::{Duration, Instant},
-};
+use std::net::SocketAddr;
 
-use super::exchange::{printable, CheckError, Exchange};
+use super::exchange::{printable, CheckError, Dial};
 
 const SUITES: &[u16] = &[0xc02b, 0xc02f, 0xc02c, 0xc030, 0xcca9, 0xcca8, 0x009c, 0x009d, 0x002f, 0x0035];
 const GROUPS: &[u16] = &[0x001d, 0x0017, 0x0018];
@@ -61,8 +58,8 @@ pub fn client_hello() -> Vec<u8> {
 }
 
 /// One TLS hello check of `addr` before `deadline`.
-pub async fn probe(addr: SocketAddr, deadline: Instant, timeout: Duration) -> Result<(), CheckError> {
-    let mut x = Exchange::connect(addr, deadline, timeout).await?;
+pub async fn probe(addr: SocketAddr, dial: &Dial) -> Result<(), CheckError> {
+    let mut x = dial.connect(addr).await?;
     x.send(&client_hello(), "sending the ClientHello").await?;
     x.read_until("waiting for the ServerHello", judge).await?
 }

@@ -14,31 +14,23 @@
 //! The whole conversation shares the check's one `timeout`. Patterns are validated when the
 //! configuration is read; one that does not compile here fails the check, it cannot panic.
 
-use std::{
-    net::SocketAddr,
-    time::{Duration, Instant},
-};
+use std::net::SocketAddr;
 
-use super::exchange::{printable, CheckError, Exchange};
+use super::exchange::{printable, CheckError, Dial, Exchange};
 use crate::config::{CheckStep, ExpectPattern};
 
 /// Runs `steps` against the check address `addr` before `deadline`.
-pub async fn probe(
-    addr: SocketAddr,
-    steps: &[CheckStep],
-    deadline: Instant,
-    timeout: Duration,
-) -> Result<(), CheckError> {
+pub async fn probe(addr: SocketAddr, steps: &[CheckStep], dial: &Dial) -> Result<(), CheckError> {
     let mut conn = match steps.first() {
         Some(CheckStep::Connect { .. }) => None,
-        _ => Some(Exchange::connect(addr, deadline, timeout).await?),
+        _ => Some(dial.connect(addr).await?),
     };
     for (i, step) in steps.iter().enumerate() {
         match step {
             CheckStep::Connect { port } => {
                 drop(conn.take());
                 let to = if *port == 0 { addr } else { SocketAddr::new(addr.ip(), *port) };
-                conn = Some(Exchange::connect(to, deadline, timeout).await?);
+                conn = Some(dial.connect(to).await?);
             }
             CheckStep::Send(data) => open(&mut conn)?.send(data, "sending").await?,
             CheckStep::Expect { negate, pattern } => {

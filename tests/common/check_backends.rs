@@ -162,6 +162,8 @@ pub fn mock(name: &str, handler: impl Fn(&mut Conn) -> Result<(), Stop> + Send +
 pub fn redis(name: &str, reply: &'static str) -> Mock {
     mock(name, move |c| loop {
         match c.line()?.as_str() {
+            // A PROXY protocol v1 line, as a proxy-aware Redis takes it: nothing to answer.
+            l if l.starts_with("PROXY ") => {}
             "PING" => c.send(format!("{reply}\r\n").as_bytes()),
             "QUIT" => {
                 c.send(b"+OK\r\n");

@@ -280,7 +280,7 @@ impl Reader {
         // HAProxy: checks carry the PROXY header when the server sends it and the check has no
         // port of its own, or with check-send-proxy (v1 unless the server sends v2).
         let proxy_protocol = first.and_then(|o| match (o.send_proxy, o.check_send_proxy) {
-            (Some(v), _) if o.check_send_proxy || o.port.is_none() => Some(v),
+            (Some(v), _) if o.check_send_proxy || (o.port.is_none() && o.check_addr.is_none()) => Some(v),
             (None, true) => Some(crate::config::ProxyVersion::V1),
             _ => None,
         });
