@@ -205,13 +205,21 @@ impl GroupRuntime {
     /// The next target for this connection or request among the routable ones not `tried`.
     #[inline]
     pub fn pick(&self, epoch: &HealthEpoch, ctx: &PickContext, tried: &[usize]) -> Option<usize> {
+        let picker = &mut *self.picker(epoch);
+        picker.balancer.pick(ctx, &Eligible { usable: &picker.usable, tried }, &self.targets)
+    }
+
+    /// The balancer and the routable set, the set brought up to date first when the health
+    /// table changed since it was computed.
+    #[inline]
+    fn picker(&self, epoch: &HealthEpoch) -> std::cell::RefMut<'_, Picker> {
         let now = epoch.load();
-        let picker = &mut *self.picker.borrow_mut();
+        let mut picker = self.picker.borrow_mut();
         if picker.epoch != now {
             self.recompute(&mut picker.usable);
             picker.epoch = now;
         }
-        picker.balancer.pick(ctx, &Eligible { usable: &picker.usable, tried }, &self.targets)
+        picker
     }
 
     /// A pick that also takes a slot when the group limits targets: targets at their cap are
@@ -253,16 +261,8 @@ impl GroupRuntime {
         if i >= self.targets.len() || failed.contains(&i) || self.config.targets.get(i).is_none_or(|t| t.weight == 0) {
             return None;
         }
-        {
-            let now = epoch.load();
-            let picker = &mut *self.picker.borrow_mut();
-            if picker.epoch != now {
-                self.recompute(&mut picker.usable);
-                picker.epoch = now;
-            }
-            if !picker.usable[i] {
-                return None;
-            }
+        if !self.picker(epoch).usable[i] {
+            return None;
         }
         let cap = self.config.max_connections_per_target;
         if cap == 0 {
@@ -320,11 +320,14 @@ impl GroupRuntime {
     fn recompute(&self, usable: &mut [bool]) {
         let mut any_healthy = false;
         // Primaries first: a backup target is routable only when no primary is.
+        // A target of weight 0 (haproxy.cfg's `disabled`, or a weight set to 0) takes no
+        // traffic from any algorithm, so it does not keep the backups out either.
         let backup = |i: usize| self.config.targets[i].backup;
+        let serves = |i: usize| self.config.targets[i].weight > 0;
         for (i, t) in self.targets.iter().enumerate() {
             let word = t.health.load();
             usable[i] = !backup(i) && self.in_scope(i, word.draining) && word.verdict != HealthState::Unhealthy;
-            any_healthy |= usable[i];
+            any_healthy |= usable[i] && serves(i);
         }
         if !any_healthy {
             for (i, t) in self.targets.iter().enumerate() {
@@ -333,7 +336,7 @@ impl GroupRuntime {
                 }
                 let word = t.health.load();
                 usable[i] = self.in_scope(i, word.draining) && word.verdict != HealthState::Unhealthy;
-                any_healthy |= usable[i];
+                any_healthy |= usable[i] && serves(i);
             }
             let backups = any_healthy;
             if backups != self.on_backups.replace(backups) {

@@ -103,3 +103,34 @@ fn with_allbackups_every_healthy_backup_shares_the_traffic() {
     });
     assert!(shared, "the healthy backups share by round robin, the unhealthy one gets none: {got:?}");
 }
+
+/// A primary that takes no traffic (weight 0: haproxy.cfg's `disabled`) does not keep the
+/// backups out: with the only other primary down, the backup serves instead of a 503.
+#[test]
+fn a_primary_of_weight_zero_does_not_keep_the_backup_out() {
+    let (p1, p2, b1) = (http_backend(), http_backend(), http_backend());
+    let all = [&p1, &p2, &b1];
+    let mut c = tcp_config(&[], 1, spillway::config::Driver::Auto);
+    c.listeners[0].protocol = Protocol::Http;
+    let g = &mut c.target_groups[0];
+    g.fail_open = false;
+    g.targets = vec![
+        Target { weight: 0, ..Target::new(p1.addr) },
+        Target::new(p2.addr),
+        Target { backup: true, ..Target::new(b1.addr) },
+    ];
+    let hc = &mut g.health_check;
+    hc.enabled = true;
+    hc.protocol = HealthProtocol::Http;
+    hc.path = "/health".into();
+    hc.interval = Duration::from_millis(50);
+    hc.timeout = Duration::from_millis(40);
+    hc.healthy_threshold = 1;
+    hc.unhealthy_threshold = 1;
+    let server = Server::start(c, StartOptions::default()).unwrap();
+    send(&server, 4);
+    assert_eq!(served(&all), vec![0, 4, 0]);
+    set_healthy(&[&p2], false);
+    assert!(until(&server, &all, |s| s[2] > 0), "the backup never took over: {:?}", served(&all));
+    assert_eq!(served(&all)[0], 0, "the weight-0 primary took traffic");
+}

@@ -66,7 +66,7 @@ pub(super) fn server_options(o: &mut ServerOptions, w: &[String]) -> Result<Vec<
                     "on-marked-down" => match value.map(String::as_str) {
                         Some("shutdown-sessions") => o.shutdown_sessions = true,
                         Some("shutdown-backup-sessions") => notes.push(
-                            "on-marked-down shutdown-backup-sessions: no effect (spillway has no backup servers)".into(),
+                            "on-marked-down shutdown-backup-sessions: no effect (a backup marked down keeps its pooled connections)".into(),
                         ),
                         _ => return Err("on-marked-down: expected shutdown-sessions or shutdown-backup-sessions".into()),
                     },
