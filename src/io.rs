@@ -64,13 +64,16 @@ pub fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     }
 }
 
-/// Waits until `s` is readable, until `deadline` at the latest.
-pub async fn readable(s: &TcpStream, deadline: Option<Instant>) -> Result<(), IoError> {
+/// Runs `f` until `deadline` at the latest (`None`: no deadline, and no timer armed).
+pub async fn with_deadline<T>(
+    f: impl std::future::Future<Output = io::Result<T>>,
+    deadline: Option<Instant>,
+) -> Result<T, IoError> {
     match deadline {
-        None => Ok(s.readable(false).await?),
+        None => Ok(f.await?),
         Some(d) => {
             let left = d.saturating_duration_since(Instant::now());
-            match monoio::time::timeout(left, s.readable(false)).await {
+            match monoio::time::timeout(left, f).await {
                 Ok(r) => Ok(r?),
                 Err(_) => Err(IoError::TimedOut),
             }
@@ -78,18 +81,14 @@ pub async fn readable(s: &TcpStream, deadline: Option<Instant>) -> Result<(), Io
     }
 }
 
+/// Waits until `s` is readable, until `deadline` at the latest.
+pub async fn readable(s: &TcpStream, deadline: Option<Instant>) -> Result<(), IoError> {
+    with_deadline(s.readable(false), deadline).await
+}
+
 /// Waits until `s` is writable, until `deadline` at the latest.
 pub async fn writable(s: &TcpStream, deadline: Option<Instant>) -> Result<(), IoError> {
-    match deadline {
-        None => Ok(s.writable(false).await?),
-        Some(d) => {
-            let left = d.saturating_duration_since(Instant::now());
-            match monoio::time::timeout(left, s.writable(false)).await {
-                Ok(r) => Ok(r?),
-                Err(_) => Err(IoError::TimedOut),
-            }
-        }
-    }
+    with_deadline(s.writable(false), deadline).await
 }
 
 /// Reads what is there (at least one byte, or 0 at EOF) into `buf`, waiting for readability

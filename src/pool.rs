@@ -116,6 +116,10 @@ impl BackendConn {
         if self.stream.has_buffered_input() {
             return false;
         }
+        if self.stream.ring().is_some_and(crate::ring::RingStream::is_armed) {
+            // The armed receive would have taken any byte, EOF or reset: no peek needed.
+            return true;
+        }
         let mut byte = 0u8;
         // SAFETY: one-byte peek into a valid local.
         let n = unsafe {

@@ -52,6 +52,16 @@ impl RingStream {
         with_state(|st| st.recvs.slots[self.slot].has_input())
     }
 
+    /// The multishot receive is armed (and not being cancelled): every byte, the end of input
+    /// or a reset reaches the slot, so [`has_buffered_input`](Self::has_buffered_input) says
+    /// all there is to know about the socket's input without a syscall.
+    pub fn is_armed(&self) -> bool {
+        with_state(|st| {
+            let slot = &st.recvs.slots[self.slot];
+            slot.armed && !slot.cancelling
+        })
+    }
+
     /// Arms the multishot receive unless it is armed (or the last one starved: then the
     /// reader reads with `recv(2)` first).
     fn arm(&self) -> io::Result<()> {
@@ -102,7 +112,7 @@ impl RingStream {
                 Err(e) => Poll::Ready(Err(e)),
             }
         });
-        with_deadline(wait, deadline).await
+        crate::io::with_deadline(wait, deadline).await
     }
 
     /// Copies what has arrived into `buf`: `Some(n)` (0 at EOF), `None` when nothing has.
@@ -168,11 +178,13 @@ impl RingStream {
         Err(io::ErrorKind::WouldBlock.into())
     }
 
-    /// The last receive ended for want of buffers and nothing re-armed it since.
+    /// The last receive ended for want of buffers, nothing re-armed it since, and nothing it
+    /// brought is left to read: then the socket itself is waited on and read. (With bytes
+    /// still in hand, waiting on the socket could wait for ever for a request that is here.)
     fn starved(&self) -> bool {
         with_state(|st| {
             let slot = &st.recvs.slots[self.slot];
-            slot.starved && !slot.armed
+            slot.starved && !slot.armed && !slot.has_input()
         })
     }
 
@@ -190,12 +202,17 @@ impl RingStream {
     }
 
     /// Writes all of `data`, waiting until `deadline`.
-    pub async fn write_all(&self, mut data: &[u8], deadline: Option<Instant>) -> Result<(), IoError> {
-        while !data.is_empty() {
-            let n = with_deadline(self.send(&data[..data.len().min(SEND_MAX)]), deadline).await?;
-            data = &data[n..];
-        }
-        Ok(())
+    pub async fn write_all(&self, data: &[u8], deadline: Option<Instant>) -> Result<(), IoError> {
+        // One timer for the whole write, not one per send entry.
+        let sends = async {
+            let mut data = data;
+            while !data.is_empty() {
+                let n = self.send(&data[..data.len().min(SEND_MAX)]).await?;
+                data = &data[n..];
+            }
+            Ok(())
+        };
+        crate::io::with_deadline(sends, deadline).await
     }
 
     /// One send entry of `data` (a copy of it): the bytes the kernel took.
@@ -335,22 +352,6 @@ impl Drop for SendGuard {
         });
         if pending {
             push_cancel(user_data(KIND_SEND, self.index));
-        }
-    }
-}
-
-async fn with_deadline<T>(
-    f: impl std::future::Future<Output = io::Result<T>>,
-    deadline: Option<Instant>,
-) -> Result<T, IoError> {
-    match deadline {
-        None => Ok(f.await?),
-        Some(d) => {
-            let left = d.saturating_duration_since(Instant::now());
-            match monoio::time::timeout(left, f).await {
-                Ok(r) => Ok(r?),
-                Err(_) => Err(IoError::TimedOut),
-            }
         }
     }
 }
