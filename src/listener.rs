@@ -166,11 +166,7 @@ pub async fn accept_loop(shard: Rc<HttpContext>, listener: Rc<ListenerRuntime>, 
             match accept_nonblocking(fd) {
                 Ok((stream, peer)) => {
                     backoff = BACKOFF_MIN;
-                    let guard = SessionGuard::open(shard.shard().clone(), listener.clone());
-                    match monoio::net::TcpStream::from_std(stream) {
-                        Ok(stream) => start_session(&shard, guard, stream, peer),
-                        Err(e) => debug!(error = %e, "cannot register an accepted socket"),
-                    }
+                    admit(&shard, &listener, stream, peer);
                 }
                 Err(e) => {
                     shard.limit().release();
@@ -192,45 +188,53 @@ pub async fn accept_loop(shard: Rc<HttpContext>, listener: Rc<ListenerRuntime>, 
         // a non-empty backlog returns at once, so without this the batch limit would not yield.)
         yield_now().await;
     }
-    // A drain with a successor bound beside this socket (`-sf` without the upgrade socket):
-    // closing the socket resets every connection the kernel already queued on it, so they are
-    // taken first and served by this draining process. A connect in the instant between the
-    // last accept and the close can still be reset (`net.ipv4.tcp_migrate_req = 1` closes that
-    // window too: the kernel then moves a closing listener's queue to the successor's socket).
-    // Other descriptors of the socket (the upgrade offer's copies) would keep it listening,
-    // and queuing, after ours is gone: shutting it down takes it out of the group at once.
-    if let Ok(addr) = socket.local_addr() {
-        if !shard.control.handed_over() && crate::sockopt::listens_beside(&socket, addr) {
-            take_queued(&shard, &listener, fd);
-            crate::sockopt::stop_listening(fd);
-        }
+    // A socket that was not handed over closes with this loop, and closing resets every
+    // connection the kernel already queued on it (`-sf` without the upgrade socket: the
+    // successor's sockets beside it; the other shards' sockets: the same). So what is queued is
+    // taken first and served by this draining shard, and the socket leaves the SO_REUSEPORT
+    // group at once (other descriptors of it, the upgrade offer's copies, would keep it
+    // listening and queuing). A connect in the instant between the last accept and the
+    // shutdown can still be reset; `net.ipv4.tcp_migrate_req = 1` closes that window too (the
+    // kernel then moves a closing listener's queue to another socket of the group).
+    if !shard.control.handed_over() {
+        take_queued(&shard, &listener, fd);
+        crate::sockopt::stop_listening(fd);
     }
     drop(socket);
     shard.accept_loop_ended();
     debug!(shard = shard.id, listener = %listener.name, "listener closed");
 }
 
-/// Accepts, until none is left, the connections queued on a socket about to close.
+/// Accepts, until none is left (or the connection cap is reached), the connections queued on
+/// a socket about to close. A client that gave up while queued (`ECONNABORTED`) is skipped,
+/// not taken for the end of the queue.
 fn take_queued(shard: &Rc<HttpContext>, listener: &Rc<ListenerRuntime>, fd: std::os::fd::RawFd) {
     let mut taken = 0usize;
     while shard.limit().try_acquire() {
         match accept_nonblocking(fd) {
             Ok((stream, peer)) => {
-                let guard = SessionGuard::open(shard.shard().clone(), listener.clone());
-                match monoio::net::TcpStream::from_std(stream) {
-                    Ok(stream) => start_session(shard, guard, stream, peer),
-                    Err(e) => debug!(error = %e, "cannot register an accepted socket"),
-                }
+                admit(shard, listener, stream, peer);
                 taken += 1;
             }
-            Err(_) => {
+            Err(e) => {
                 shard.limit().release();
-                break;
+                if !matches!(e.raw_os_error(), Some(libc::ECONNABORTED | libc::EPROTO | libc::EINTR)) {
+                    break;
+                }
             }
         }
     }
     if taken > 0 {
         debug!(shard = shard.id, listener = %listener.name, taken, "took the connections queued on a closing listener");
+    }
+}
+
+/// An accepted connection (its cap slot already taken) becomes a session of `listener`.
+fn admit(shard: &Rc<HttpContext>, listener: &Rc<ListenerRuntime>, stream: std::net::TcpStream, peer: SocketAddr) {
+    let guard = SessionGuard::open(shard.shard().clone(), listener.clone());
+    match monoio::net::TcpStream::from_std(stream) {
+        Ok(stream) => start_session(shard, guard, stream, peer),
+        Err(e) => debug!(error = %e, "cannot register an accepted socket"),
     }
 }
 

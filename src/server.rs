@@ -149,8 +149,14 @@ impl Server {
         }
         let control = Arc::new(Control::new(config.clone(), senders, tls));
         // Everything listens from the duplicates kept here (the same sockets the shards get).
-        let to_listen: Vec<(SocketAddr, OwnedFd)> =
-            offered.iter().filter_map(|(addr, fd)| Some((*addr, fd.try_clone().ok()?))).collect();
+        // A failed duplicate fails the start: a socket that never listens would leave a shard
+        // without its listener and nobody told.
+        let to_listen: Vec<(SocketAddr, OwnedFd)> = offered
+            .iter()
+            .map(|(addr, fd)| {
+                fd.try_clone().map(|fd| (*addr, fd)).map_err(|source| StartError::Listen { addr: *addr, source })
+            })
+            .collect::<Result<_, _>>()?;
         let offer = match &config.runtime.upgrade_socket {
             Some(path) => Some(
                 Offer::serve(path, offered, control.handed_over_flag())

@@ -171,7 +171,14 @@ fn accept_one(shard: &Rc<HttpContext>, listener: &TcpListener, open: &Rc<Cell<us
 
 /// Takes every connection already queued on `listener` (each served in its own task).
 fn serve_queued(shard: &Rc<HttpContext>, listener: &TcpListener, open: &Rc<Cell<usize>>) {
-    while accept_one(shard, listener, open).is_ok() {}
+    loop {
+        match accept_one(shard, listener, open) {
+            Ok(()) => {}
+            // A client that gave up while queued is skipped, not taken for the queue's end.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ECONNABORTED | libc::EPROTO | libc::EINTR)) => {}
+            Err(_) => return,
+        }
+    }
 }
 
 /// Reads one request, answers it, closes.

@@ -320,13 +320,9 @@ async fn close_marked_down(shard: Rc<HttpContext>) {
             .groups()
             .iter()
             .filter(|g| g.config.health_check.shutdown_sessions)
-            .flat_map(|g| {
-                g.targets
-                    .iter()
-                    .filter(|t| t.health.load().verdict == crate::health::HealthState::Unhealthy)
-                    .map(|t| t.addr)
-                    .collect::<Vec<_>>()
-            })
+            .flat_map(|g| g.targets.iter())
+            .filter(|t| t.health.load().verdict == crate::health::HealthState::Unhealthy)
+            .map(|t| t.addr)
             .collect();
         some_down = !down.is_empty();
         if some_down {
