@@ -32,7 +32,7 @@
 //! sticky
 //! rules
 //! config
-//! metrics pem pipe latch sockopt memory proxy_protocol
+//! metrics pem pipe latch sockopt memory proxy_protocol cookie
 //! ```
 //!
 //! One paragraph per layer, top to bottom:
@@ -70,13 +70,15 @@
 //!   (certificate and key files), [`pipe`] (the per-shard pipe pool for splice), [`latch`] (a
 //!   one-way shard-local signal), [`sockopt`] (socket settings std and monoio do not expose),
 //!   [`memory`] (handing freed memory back after a burst), [`proxy_protocol`] (the PROXY
-//!   header: written to targets, read from clients).
+//!   header: written to targets, read from clients), [`cookie`] (the cookie helpers both kinds
+//!   of stickiness use).
 pub mod admin;
 pub mod balance;
 pub mod cli;
 pub mod config;
 pub mod context;
 pub mod control;
+pub mod cookie;
 pub mod daemon;
 pub mod demo;
 pub mod group;

@@ -63,7 +63,7 @@ impl Sticky {
                 if !t.cookie.is_empty() {
                     Some(t.cookie.as_bytes().into())
                 } else if s.derive_values {
-                    Some(derived_value(&t.addr.to_string()).into_bytes().into())
+                    Some(crate::cookie::opaque_value(&t.addr.to_string()).into_bytes().into())
                 } else {
                     None
                 }
@@ -90,7 +90,7 @@ impl Sticky {
             if !name.eq_ignore_ascii_case(b"cookie") {
                 return false;
             }
-            let Some(v) = cookie_value(value, &self.name) else { return false };
+            let Some(v) = crate::cookie::value_in(value, &self.name) else { return false };
             found.carried = true;
             found.target = self.values.iter().position(|t| t.as_deref() == Some(v));
             true
@@ -136,14 +136,6 @@ impl Sticky {
         let Some(line) = self.lines.get(chosen) else { return ResponseCookie::default() };
         ResponseCookie { set_cookie: Some(line), cache_private: self.nocache && cacheable(response) }
     }
-}
-
-/// The value of cookie `name` in one `Cookie` field value (`a=1; NAME=v; b=2`).
-fn cookie_value<'v>(field: &'v [u8], name: &[u8]) -> Option<&'v [u8]> {
-    field.split(|&b| b == b';').find_map(|pair| {
-        let pair = pair.trim_ascii();
-        pair.strip_prefix(name)?.strip_prefix(b"=")
-    })
 }
 
 /// The name of the cookie a `Set-Cookie` value sets.
@@ -233,17 +225,6 @@ fn set_cookie_line(s: &Stickiness, value: Option<&[u8]>) -> Vec<u8> {
     }
     line.push_str("\r\n");
     line.into_bytes()
-}
-
-/// FNV-1a of the target's address, as 16 hex digits: stable across shards, restarts and
-/// reloads, and it does not spell the address (ELB's value is opaque too).
-fn derived_value(addr: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in addr.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
 }
 
 #[cfg(test)]

@@ -38,7 +38,7 @@ impl Forwarding {
             .groups
             .iter()
             .map(|(name, weight)| {
-                let cookie = cookie_value(name);
+                let cookie = crate::cookie::opaque_value(name);
                 let set_cookie = format!("Set-Cookie: {GROUP_COOKIE}={cookie}; Max-Age={max_age}; Path=/\r\n");
                 WeightedGroup {
                     index: config.group_index(name).unwrap_or(usize::MAX),
@@ -70,15 +70,9 @@ impl Forwarding {
             if !name.eq_ignore_ascii_case(b"cookie") {
                 return false;
             }
-            for pair in value.split(|&b| b == b';') {
-                let pair = pair.trim_ascii();
-                let Some(v) = pair.strip_prefix(GROUP_COOKIE.as_bytes()).and_then(|r| r.strip_prefix(b"=")) else {
-                    continue;
-                };
-                found = self.groups.iter().find(|g| g.weight > 0 && g.cookie.as_bytes() == v);
-                return found.is_some();
-            }
-            false
+            let Some(v) = crate::cookie::value_in(value, GROUP_COOKIE.as_bytes()) else { return false };
+            found = self.groups.iter().find(|g| g.weight > 0 && g.cookie.as_bytes() == v);
+            found.is_some()
         });
         found
     }
@@ -96,14 +90,4 @@ impl Forwarding {
         best.current.set(best.current.get() - self.total);
         best
     }
-}
-
-/// FNV-1a of the group's name, as 16 hex digits: stable everywhere, opaque to the client.
-fn cookie_value(group: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in group.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
 }
