@@ -65,6 +65,9 @@ pub struct BackendConn {
     pub target: Rc<TargetRuntime>,
     /// Taken from the pool (it served a request before).
     pub reused: bool,
+    /// It began with a PROXY header naming one client: it serves that client alone and
+    /// never enters the pool ([`Pool::put`] refuses it).
+    pub private: bool,
     /// The TLS client config it was made with (see the module docs).
     tls: TlsIdentity,
 }
@@ -107,7 +110,7 @@ impl BackendConn {
             .map_err(|e| io::Error::new(io::ErrorKind::ConnectionAborted, e.to_string()))?;
         target.counters.connections.add(1);
         target.counters.sessions.add(1);
-        Ok(BackendConn { stream, target, reused: false, tls: identity })
+        Ok(BackendConn { stream, target, reused: false, private: preface.is_some(), tls: identity })
     }
 
     /// Still open, and nothing unasked-for waiting to be read (in the kernel, or taken in by a
@@ -166,6 +169,10 @@ impl Pool {
 
     /// Keeps `conn` for a later request (or closes it when the target's list is full).
     pub fn put(&self, conn: BackendConn) {
+        if conn.private {
+            // Another client's request must never travel behind this client's PROXY header.
+            return;
+        }
         let mut idle = self.idle.borrow_mut();
         let list = idle.entry((conn.target.addr, conn.tls)).or_default();
         if list.len() < POOL_MAX_IDLE_PER_TARGET {

@@ -69,6 +69,13 @@ impl Client {
         ClientAddrs { peer: self.peer, local: self.local }
     }
 
+    /// The PROXY header a new connection to `group`'s targets begins with, when the group
+    /// sends one: it names this client.
+    fn preface(&self, group: &GroupRuntime, listener: &ListenerRuntime) -> Option<crate::proxy_protocol::Encoded> {
+        let version = group.config.proxy_protocol?;
+        Some(self.addrs().proxy_header(version, listener, self.stream.tcp()))
+    }
+
     /// Gives the scratch back when no pipelined byte is waiting in it.
     fn release_if_idle(&mut self, shard: &HttpContext) {
         if self.scratch.as_ref().is_some_and(|s| s.client_in.is_empty()) {
@@ -423,13 +430,13 @@ async fn connect_some_target(
                 }
                 None
             }
-            Some(version) => {
+            Some(_) => {
                 let mine = client.private.take().filter(|c| Rc::ptr_eq(&c.target, target) && c.is_idle_and_open());
                 if let Some(mut conn) = mine {
                     conn.reused = true;
                     return Ok((conn, slot, index));
                 }
-                Some(client.addrs().proxy_header(version, listener, client.stream.tcp()))
+                client.preface(group, listener)
             }
         };
         let preface = header.as_ref().map(|h| h.as_bytes());
@@ -513,17 +520,14 @@ async fn forward(
             }
             Ok(response) => {
                 let sticky = group.sticky.as_ref().map(|s| (s, index));
-                let private = group.config.proxy_protocol.is_some();
-                let exchange =
-                    Exchange { request: &head, sent_from_buffer: replayable, route, rule_sets, sticky, private };
+                let exchange = Exchange { request: &head, sent_from_buffer: replayable, route, rule_sets, sticky };
                 return respond(shard, listener, client, exchange, response, upstream).await;
             }
             Err(Failure::TargetSilent) if upstream.reused && replayable && !attempt_fresh => {
                 // The pooled connection died under us: once more on a fresh one.
                 attempt_fresh = true;
                 let target = upstream.target.clone();
-                let header =
-                    group.config.proxy_protocol.map(|v| client.addrs().proxy_header(v, listener, client.stream.tcp()));
+                let header = client.preface(group, listener);
                 let preface = header.as_ref().map(|h| h.as_bytes());
                 match BackendConn::connect(
                     target.clone(),

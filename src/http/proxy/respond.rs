@@ -34,9 +34,6 @@ pub(super) struct Exchange<'x, 'r> {
     pub(super) rule_sets: [&'x RuleSet; 2],
     /// The group's target stickiness and the target that answered.
     pub(super) sticky: Option<(&'x Sticky, usize)>,
-    /// The backend connection is the client's own (it began with a PROXY header): kept for
-    /// this client, never pooled.
-    pub(super) private: bool,
 }
 
 /// Sends the response head and body to the client; pools the backend connection when both
@@ -49,7 +46,7 @@ pub(super) async fn respond(
     response: ResponseHead,
     upstream: BackendConn,
 ) -> After {
-    let Exchange { request, sent_from_buffer, route, rule_sets, sticky, private } = exchange;
+    let Exchange { request, sent_from_buffer, route, rule_sets, sticky } = exchange;
     let scratch = client.scratch.as_mut().expect("held during the exchange");
     // A body sent from the buffer without consuming it (so that a retry could send it again)
     // is consumed now. Decided before sending: afterwards the buffer may hold the next
@@ -108,7 +105,7 @@ pub(super) async fn respond(
     if client.stream.write_all(&scratch.out, deadline).await.is_err() {
         if !upgrade && response.keep_alive && !until_close {
             let rest = if body_done { None } else { framer };
-            keep_after_cut(shard, upstream, &mut scratch.target_in, rest, private).await;
+            keep_after_cut(shard, upstream, &mut scratch.target_in, rest).await;
         }
         return After::Close;
     }
@@ -136,7 +133,7 @@ pub(super) async fn respond(
             // The head is out: the only honest signal left is closing the connection.
             debug!(error = %e, "response body cut");
             if matches!(e, RelayError::Destination(_)) && response.keep_alive && !until_close {
-                keep_after_cut(shard, upstream, &mut scratch.target_in, Some(framer), private).await;
+                keep_after_cut(shard, upstream, &mut scratch.target_in, Some(framer)).await;
             }
             return After::Close;
         }
@@ -149,7 +146,7 @@ pub(super) async fn respond(
     // connection would read it as its answer).
     let clean = scratch.target_in.is_empty() && !upstream.stream.has_buffered_input();
     if response.keep_alive && !until_close && clean {
-        if private {
+        if upstream.private {
             client.private = Some(upstream);
         } else {
             shard.http.pool.put(upstream);
@@ -173,14 +170,8 @@ const CUT_DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(1);
 /// left it is read and thrown away within a short bound and the connection pooled, else the
 /// connection is closed now. Never held: a connection kept per client that leaves early would
 /// pile up at the target.
-async fn keep_after_cut(
-    shard: &HttpContext,
-    upstream: BackendConn,
-    input: &mut InBuf,
-    rest: Option<Framer>,
-    private: bool,
-) {
-    if private {
+async fn keep_after_cut(shard: &HttpContext, upstream: BackendConn, input: &mut InBuf, rest: Option<Framer>) {
+    if upstream.private {
         // The client is gone, and the connection names it: nobody else may have it.
         return;
     }
