@@ -248,6 +248,26 @@ fn only_a_stats_listener_opens_the_admin_api_so_two_files_run_side_by_side() {
     assert_eq!(stats.config.admin.listen, Some("127.0.0.1:0".parse().unwrap()));
     assert!(stats.server.admin_addr().is_some_and(|a| a.ip().is_loopback()));
     assert_eq!(stats.went("web"), Some(19201));
+    // `stats uri /stats`, an admin API path: a browser gets the page there, a script the
+    // API's JSON, and `;csv` the CSV (all behind `stats auth admin:secret`).
+    let admin = stats.server.admin_addr().unwrap();
+    const AUTH: &str = "Authorization: Basic YWRtaW46c2VjcmV0\r\n";
+    let ask = |target: &str, accept: &str| {
+        let request = format!("GET {target} HTTP/1.1\r\nHost: x\r\n{accept}{AUTH}Connection: close\r\n\r\n");
+        String::from_utf8_lossy(&raw_exchange(admin, request.as_bytes(), Duration::from_secs(5))).into_owned()
+    };
+    let browser = ask("/stats", "Accept: text/html,application/xhtml+xml\r\n");
+    assert!(browser.starts_with("HTTP/1.1 200") && browser.contains("Statistics Report"), "{browser}");
+    let script = ask("/stats", "");
+    assert!(script.contains("\"target_groups\""), "{script}");
+    let csv = ask("/stats;csv", "");
+    assert!(csv.contains("# pxname,svname"), "{csv}");
+    let post = raw_exchange(
+        admin,
+        format!("POST /stats HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nAccept: text/html\r\n{AUTH}\r\n").as_bytes(),
+        Duration::from_secs(5),
+    );
+    assert!(post.starts_with(b"HTTP/1.1 405"), "{}", String::from_utf8_lossy(&post));
     // Two files without a stats listener: neither opens 127.0.0.1:9900, both start.
     let a = start("syntax.cfg");
     let b = start("named-defaults.cfg");

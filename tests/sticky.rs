@@ -209,7 +209,23 @@ fn the_stats_page_serves_html_and_csv_behind_basic_auth() {
     assert_eq!(csv.status, 200);
     assert!(csv.body.starts_with("# pxname,svname,qcur,qmax,"), "{}", csv.body);
     assert!(csv.body.lines().any(|l| l.starts_with("app,BACKEND,")), "{}", csv.body);
-    // The admin API beside it, behind the same credentials.
+    assert_eq!(
+        s.send(
+            admin,
+            &format!(
+                "POST /haproxy?stats HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nAuthorization: Basic {ok}\r\n\r\n"
+            )
+        )
+        .status,
+        405
+    );
+    // The admin API beside it, behind the same credentials; its paths are not the page's,
+    // whoever asks.
+    let browser = s.send(
+        admin,
+        &format!("GET /stats HTTP/1.1\r\nHost: x\r\nAccept: text/html\r\nAuthorization: Basic {ok}\r\n\r\n"),
+    );
+    assert!(browser.body.contains("\"target_groups\""), "{}", browser.body);
     assert_eq!(get("/metrics", Some(ok)).status, 200);
     assert_eq!(get("/stats", Some(ok)).status, 200);
     assert_eq!(get("/metrics", None).status, 401);

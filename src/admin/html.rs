@@ -30,31 +30,6 @@ const SHOWN: [(&str, &str); 17] = [
     ("weight", "Weight"),
 ];
 
-/// What a request to the admin address is, given the stats page: the page, its CSV, or not
-/// the page (the admin API answers).
-pub enum Page {
-    Html,
-    Csv,
-    Other,
-}
-
-/// Whether `req` asks for the stats page. The admin API's own endpoints keep their paths; when
-/// the page's URI is exactly one of them (`stats uri /stats`), a browser (`Accept: text/html`)
-/// gets the page there, as HAProxy serves it, and scripts keep the admin API's answer.
-pub fn which(page: &StatsPage, req: &Request<'_>) -> Page {
-    let Some(rest) = req.target.strip_prefix(page.uri.as_str()) else { return Page::Other };
-    let api =
-        ["/stats", "/metrics", "/healthz", "/zonal-shift"].contains(&req.path) || req.path.starts_with("/targets/");
-    if api && (req.path != page.uri || !req.wants_html) && !rest.contains(";csv") {
-        return Page::Other;
-    }
-    if rest.contains(";csv") {
-        Page::Csv
-    } else {
-        Page::Html
-    }
-}
-
 /// `Err`: the 401 to answer, when the page has `stats auth` and the request lacks credentials.
 pub fn authorize(page: &StatsPage, req: &Request<'_>) -> Result<(), Reply> {
     if page.auth.is_empty() {
@@ -79,16 +54,8 @@ pub fn authorize(page: &StatsPage, req: &Request<'_>) -> Result<(), Reply> {
     Err(reply)
 }
 
-/// The CSV, or the HTML page.
-pub fn render(page: &StatsPage, which: &Page, set: &TargetSet, figures: &ShardSnapshot) -> Reply {
-    if let Page::Csv = which {
-        return Reply {
-            status: 200,
-            content_type: "text/csv",
-            body: csv::render(set, figures),
-            headers: String::new(),
-        };
-    }
+/// The HTML page.
+pub fn render(page: &StatsPage, set: &TargetSet, figures: &ShardSnapshot) -> Reply {
     let mut body =
         String::from("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Statistics Report</title>\n");
     body.push_str(
@@ -176,22 +143,6 @@ mod tests {
         {
             assert_eq!(base64(plain.as_bytes()), encoded);
         }
-    }
-
-    #[test]
-    fn the_page_is_found_by_its_uri() {
-        let page = StatsPage { uri: "/haproxy?stats".into(), ..StatsPage::default() };
-        assert!(matches!(which(&page, &req("/haproxy?stats", None)), Page::Html));
-        assert!(matches!(which(&page, &req("/haproxy?stats;csv", None)), Page::Csv));
-        assert!(matches!(which(&page, &req("/stats", None)), Page::Other));
-        let root = StatsPage { uri: "/".into(), ..StatsPage::default() };
-        assert!(matches!(which(&root, &req("/metrics", None)), Page::Other));
-        assert!(matches!(which(&root, &req("/", None)), Page::Html));
-        let stats = StatsPage { uri: "/stats".into(), ..StatsPage::default() };
-        assert!(matches!(which(&stats, &req("/stats", None)), Page::Html));
-        assert!(matches!(which(&stats, &req("/stats;csv", None)), Page::Csv));
-        let script = Request { wants_html: false, ..req("/stats", None) };
-        assert!(matches!(which(&stats, &script), Page::Other), "scripts keep the JSON at /stats");
     }
 
     #[test]

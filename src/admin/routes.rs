@@ -27,13 +27,11 @@ pub async fn route(shard: &HttpContext, req: &Request<'_>) -> Reply {
                 return reply;
             }
         }
-        let which = html::which(page, req);
-        if !matches!(which, html::Page::Other) {
-            if !matches!(req.method, Method::Get | Method::Head) {
-                return not_allowed("GET");
-            }
-            let figures = gather(control).await;
-            return html::render(page, &which, &set, &figures);
+        // At an admin API path (`stats uri /stats`), a browser gets the page, as HAProxy
+        // serves it there, and scripts keep the API's answer; elsewhere the page is what no
+        // endpoint below answers (the last arm).
+        if req.path == page.uri && req.wants_html && !req.target.contains(";csv") {
+            return stats_page(control, req).await;
         }
     }
     drop(set);
@@ -44,7 +42,7 @@ pub async fn route(shard: &HttpContext, req: &Request<'_>) -> Reply {
     }
     match (req.method, segments.as_slice()) {
         // HAProxy's CSV export: `/stats;csv`, or any stats URI with `;csv` (`/haproxy?stats;csv`).
-        (Method::Get, _) if req.target.ends_with(";csv") => {
+        (Method::Get | Method::Head, _) if req.target.contains(";csv") => {
             let set = control.current();
             let figures = gather(control).await;
             Reply {
@@ -94,7 +92,23 @@ pub async fn route(shard: &HttpContext, req: &Request<'_>) -> Reply {
         (_, ["targets", _]) => not_allowed("POST"),
         (_, ["targets", _, _]) => not_allowed("DELETE"),
         (_, ["zonal-shift"]) => not_allowed("POST, DELETE"),
+        _ if control.current().config.admin.stats_page.as_ref().is_some_and(|p| req.target.starts_with(&p.uri)) => {
+            stats_page(control, req).await
+        }
         _ => Reply::error(404, format!("no endpoint {}", req.path)),
+    }
+}
+
+/// HAProxy's stats page (GET and HEAD only); its CSV is the `;csv` arm above.
+async fn stats_page(control: &crate::control::Control, req: &Request<'_>) -> Reply {
+    if !matches!(req.method, Method::Get | Method::Head) {
+        return not_allowed("GET");
+    }
+    let set = control.current();
+    let figures = gather(control).await;
+    match &set.config.admin.stats_page {
+        Some(page) => html::render(page, &set, &figures),
+        None => Reply::error(404, format!("no endpoint {}", req.path)),
     }
 }
 
