@@ -20,6 +20,7 @@ place it inside or outside a reload window:
 
 import asyncio
 import random
+import threading
 import time
 
 SLOW_HEADER_EVERY_S = 3.0
@@ -311,16 +312,25 @@ async def _side_conn(r, w):
         _closed(w)
 
 
-def run_loop(record, proxy, side_port, rate, slowloris, stop, side_up, go):
-    """The thread body: the side backend on `side_port` (then `side_up` is set), and from `go`
-    on the clients, until `stop`."""
+class SidePort:
+    """The side backend's port, bound as 0 and read back; `up` is set once it listens."""
+
+    def __init__(self):
+        self.port = None
+        self.up = threading.Event()
+
+
+def run_loop(record, layout, side, rate, slowloris, stop, go):
+    """The thread body: the side backend (its port into `side`, then `side.up` is set), and
+    from `go` on the clients against the proxy's port in `layout`, until `stop`."""
 
     async def main():
-        server = await asyncio.start_server(_side_conn, "127.0.0.1", side_port, reuse_address=True)
-        side_up.set()
+        server = await asyncio.start_server(_side_conn, "127.0.0.1", 0)
+        side.port = server.sockets[0].getsockname()[1]
+        side.up.set()
         while not go.is_set() and not stop.is_set():
             await asyncio.sleep(0.05)
-        await Clients(record, proxy, rate, slowloris, stop).run()
+        await Clients(record, f"127.0.0.1:{layout.port}", rate, slowloris, stop).run()
         server.close()
 
     asyncio.run(main())

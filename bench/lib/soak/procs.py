@@ -76,6 +76,20 @@ def listening_ports(pid):
     return {port_of(f[1]) for f in tcp_rows() if f[3] == "0A" and f[9] in inodes}
 
 
+def wait_ports(proc, limit, count=1):
+    """The ports `proc` listens on once it listens on at least `count` (started on port 0, it
+    says which ports it got); an empty set if it exits or time runs out."""
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            return set()
+        ports = listening_ports(proc.pid)
+        if len(ports) >= count:
+            return ports
+        time.sleep(0.02)
+    return set()
+
+
 def wait_listening(proc, ports, limit):
     """Waits until `proc` listens on every port of `ports`; False if it exits or time runs out."""
     end = time.monotonic() + limit

@@ -9,7 +9,6 @@ the hdr log's interval starts use the same origin (to within its start-up, a few
 import json
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -18,14 +17,6 @@ from . import clients, config, plan as planmod, poller, procs
 
 TARGET_LATENCY_MS = 10
 LOAD_SHARE = 0.70
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def http_get(port, path):
@@ -49,16 +40,19 @@ class Soak:
         return time.monotonic() - self.t0
 
     # ---- targets -------------------------------------------------------------------------
-    def start_target(self, name, port):
+    def start_target(self, name, port=0):
+        """A `loadgen serve` target on `port` (0: the kernel picks one, read back once it
+        listens: no port is picked free, released and bound later); answers (process, port)."""
         per_target = self.args.target_rps
         concurrency = max(1, round(per_target * TARGET_LATENCY_MS / 1000.0))
         argv = [self.bins["loadgen"], "serve", "--listen", f"127.0.0.1:{port}", "--latency", f"{TARGET_LATENCY_MS}ms",
                 "--max-concurrency", str(concurrency), "--body-bytes", "32768", "--health-path", "/health",
                 "--duration", f"{int(self.plan.duration + 180)}s"]
         p = self.procs.spawn(name, argv)
-        if not procs.wait_listening(p, [port], 10):
-            raise RuntimeError(f"target {name} did not start on port {port} (see {name}.log)")
-        return p
+        ports = procs.wait_ports(p, 10)
+        if not ports or (port and port not in ports):
+            raise RuntimeError(f"target {name} did not start on port {port or 'any'} (see {name}.log)")
+        return p, port or min(ports)
 
     # ---- spillway ------------------------------------------------------------------------
     def write_config(self, process, with_extra, rule_version):
@@ -74,6 +68,22 @@ class Soak:
         self.spillways.append(p)
         ok = procs.wait_listening(p, [self.layout.port, self.layout.admin], 20)
         return p, ok
+
+    def start_first_spillway(self):
+        """The first process binds port 0 for its listener and its admin API; the ports it got
+        go into the layout, so that every later file (reloads, SIGHUPs) names them."""
+        self.write_config(0, self.with_extra, self.rule_version)
+        p = self.procs.spawn("spillway-0", [self.bins["spillway"], "-f", self.cfg])
+        self.spillways.append(p)
+        ports = procs.wait_ports(p, 20, count=2)
+        # The admin API is the port whose /stats is spillway's JSON (the listener forwards
+        # /stats to a target, which answers 200 too).
+        admin = [q for q in ports if '"target_groups"' in (http_get(q, "/stats")[1] or "")]
+        if len(ports) != 2 or len(admin) != 1:
+            raise RuntimeError(f"spillway did not start (listening on {sorted(ports)}; see spillway-0.log)")
+        self.layout.admin = admin[0]
+        self.layout.port = (ports - set(admin)).pop()
+        self.write_config(0, self.with_extra, self.rule_version)
 
     @property
     def current(self):
@@ -123,7 +133,7 @@ class Soak:
         victim.send_signal(signal.SIGKILL)
         victim.wait()
         time.sleep(planmod.KILL_DOWN_S)
-        self.targets[0] = self.start_target("target-0", self.target_ports[0])
+        self.targets[0], _ = self.start_target("target-0", self.target_ports[0])
         self.record["down"].setdefault(self.layout.targets[0], []).append([round(t_kill, 3), round(self.now(), 3), "killed"])
 
     def do_stall(self):
@@ -159,11 +169,9 @@ class Soak:
     # ---- the run -------------------------------------------------------------------------
     def run(self):
         procs.raise_fd_limit()
-        ports = [free_port() for _ in range(8)]
-        self.target_ports = ports[:4]
-        self.layout = config.Layout(
-            port=ports[5], admin=ports[6], targets=[f"127.0.0.1:{p}" for p in ports[:4]], extra=f"127.0.0.1:{ports[4]}",
-            side=f"127.0.0.1:{ports[7]}", upgrade_socket=os.path.join(self.out, "upgrade.sock"), threads=self.args.threads)
+        # Every port is bound as 0 and read back (see start_target, start_first_spillway).
+        self.layout = config.Layout(port=0, admin=0, targets=[], extra="", side="",
+                                    upgrade_socket=os.path.join(self.out, "upgrade.sock"), threads=self.args.threads)
         self.cfg = os.path.join(self.out, "spillway.toml")
         self.with_extra, self.rule_version = False, 1
         try:
@@ -174,21 +182,24 @@ class Soak:
 
     def _run(self):
         a, plan = self.args, self.plan
-        self.targets = [self.start_target(f"target-{i}", p) for i, p in enumerate(self.target_ports)]
-        self.extra = self.start_target("target-extra", int(self.layout.extra.rsplit(":", 1)[1]))
+        started = [self.start_target(f"target-{i}") for i in range(4)]
+        self.targets = [p for p, _ in started]
+        self.target_ports = [port for _, port in started]
+        self.layout.targets = [f"127.0.0.1:{port}" for port in self.target_ports]
+        self.extra, extra_port = self.start_target("target-extra")
+        self.layout.extra = f"127.0.0.1:{extra_port}"
         rate = LOAD_SHARE * 4 * a.target_rps
         rec = clients.Record(self.t0)
-        side_up, go = threading.Event(), threading.Event()
-        side_port = int(self.layout.side.rsplit(":", 1)[1])
-        loop = threading.Thread(target=clients.run_loop, args=(rec, f"127.0.0.1:{self.layout.port}", side_port, rate,
-                                                               a.slowloris, self.stop, side_up, go), daemon=True)
+        side, go = clients.SidePort(), threading.Event()
+        # The clients need the proxy's port, known once spillway listens: they read it from
+        # the layout when `go` is set.
+        loop = threading.Thread(target=clients.run_loop, args=(rec, self.layout, side, rate,
+                                                               a.slowloris, self.stop, go), daemon=True)
         loop.start()
-        if not side_up.wait(10):
+        if not side.up.wait(10):
             raise RuntimeError("the side backend did not start")
-        self.write_config(0, self.with_extra, self.rule_version)
-        _, ok = self.start_spillway([])
-        if not ok:
-            raise RuntimeError("spillway did not start (see spillway-0.log)")
+        self.layout.side = f"127.0.0.1:{side.port}"
+        self.start_first_spillway()
         # The origin of every time in the record: loadgen starts now.
         self.t0 = rec.t0 = time.monotonic()
         self.state = poller.State()
