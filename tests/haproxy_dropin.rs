@@ -262,6 +262,18 @@ fn only_a_stats_listener_opens_the_admin_api_so_two_files_run_side_by_side() {
     assert!(script.contains("\"target_groups\""), "{script}");
     let csv = ask("/stats;csv", "");
     assert!(csv.contains("# pxname,svname"), "{csv}");
+    // Outside the stats URI, the section has no server: HAProxy's 503, no credentials asked.
+    let other =
+        String::from_utf8_lossy(&raw_exchange(admin, b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n", Duration::from_secs(5)))
+            .into_owned();
+    assert!(other.starts_with("HTTP/1.1 503") && other.contains("No server is available"), "{other}");
+    let unauthorized = String::from_utf8_lossy(&raw_exchange(
+        admin,
+        b"GET /stats HTTP/1.1\r\nHost: x\r\n\r\n",
+        Duration::from_secs(5),
+    ))
+    .into_owned();
+    assert!(unauthorized.starts_with("HTTP/1.1 401"), "{unauthorized}");
     let post = raw_exchange(
         admin,
         format!("POST /stats HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nAccept: text/html\r\n{AUTH}\r\n").as_bytes(),

@@ -18,10 +18,15 @@ pub async fn route(shard: &HttpContext, req: &Request<'_>) -> Reply {
     let control = &shard.control;
     let segments: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
     let mutation = matches!(req.method, Method::Post | Method::Delete);
-    // HAProxy's stats page, when a haproxy.cfg put one on this address: its `stats auth`
-    // guards the whole address (but the liveness probe).
+    // HAProxy's stats page, when a haproxy.cfg put one on this address (a `listen stats`
+    // section): its `stats auth` guards the page and the API (but the liveness probe); any
+    // other path is what HAProxy answers there, a section without servers: 503, no auth asked.
     let set = control.current();
     if let Some(page) = &set.config.admin.stats_page {
+        let endpoint = matches!(segments.first(), Some(&("stats" | "metrics" | "healthz" | "targets" | "zonal-shift")));
+        if !endpoint && !req.target.starts_with(&page.uri) {
+            return no_server();
+        }
         if req.path != "/healthz" {
             if let Err(reply) = html::authorize(page, req) {
                 return reply;
@@ -109,6 +114,17 @@ async fn stats_page(control: &crate::control::Control, req: &Request<'_>) -> Rep
     match &set.config.admin.stats_page {
         Some(page) => html::render(page, &set, &figures),
         None => Reply::error(404, format!("no endpoint {}", req.path)),
+    }
+}
+
+/// HAProxy's answer on a stats listener outside its stats URI (no server to send it to), with
+/// its own page.
+fn no_server() -> Reply {
+    Reply {
+        status: 503,
+        content_type: "text/html",
+        body: crate::config::haproxy::error_page(503).unwrap_or_default().into(),
+        headers: String::new(),
     }
 }
 
