@@ -28,6 +28,7 @@ use crate::{
     group::GroupRuntime,
     health::HealthTable,
     latch::Latch,
+    live_sessions::LiveSessions,
     metrics::ListenerCounters,
     pipe::PipePool,
     rules::RuleSet,
@@ -179,6 +180,9 @@ pub struct ShardContext {
     /// Client sessions open on this shard.
     sessions: Cell<usize>,
     splice: bool,
+    /// The backend sockets of sessions to groups with `shutdown_sessions`, shut when their
+    /// target is marked down.
+    pub live_sessions: LiveSessions,
     /// Set once the shard drains: accept loops end and close their sockets.
     stop_accepting: Latch,
     /// Set when the shard ends: every session and background task drops what it holds (its
@@ -205,6 +209,7 @@ impl ShardContext {
             pipes: RefCell::new(pipes),
             limit,
             sessions: Cell::new(0),
+            live_sessions: LiveSessions::default(),
             splice,
             stop_accepting: Latch::default(),
             closing: Latch::default(),

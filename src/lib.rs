@@ -32,7 +32,7 @@
 //! sticky
 //! rules
 //! config
-//! metrics pem pipe latch sockopt memory proxy_protocol cookie
+//! metrics pem pipe latch sockopt memory proxy_protocol cookie live_sessions
 //! ```
 //!
 //! One paragraph per layer, top to bottom:
@@ -71,7 +71,8 @@
 //!   one-way shard-local signal), [`sockopt`] (socket settings std and monoio do not expose),
 //!   [`memory`] (handing freed memory back after a burst), [`proxy_protocol`] (the PROXY
 //!   header: written to targets, read from clients), [`cookie`] (the cookie helpers both kinds
-//!   of stickiness use).
+//!   of stickiness use), [`live_sessions`] (the backend sockets of sessions in progress, shut
+//!   when their target is marked down).
 pub mod admin;
 pub mod balance;
 pub mod cli;
@@ -88,6 +89,7 @@ pub mod io;
 pub mod l4;
 pub mod latch;
 pub mod listener;
+pub mod live_sessions;
 pub mod logging;
 pub mod memory;
 pub mod metrics;

@@ -2,7 +2,7 @@
 //! real exchange to a mock that answers it rightly or wrongly (tests/common/check_backends.rs).
 //! Each scenario asserts the verdicts, the bytes the check sent (the mock records them), and
 //! that routing avoids the target judged unhealthy. Also: fast/down intervals, and the pooled
-//! connections of a target marked down closed by `shutdown_sessions`.
+//! connections and the open TCP sessions of a target marked down closed by `shutdown_sessions`.
 
 mod common;
 
@@ -213,6 +213,50 @@ fn pooled_connection_after_marked_down(shutdown: bool) -> bool {
 fn shutdown_sessions_closes_the_pooled_connections_of_a_target_marked_down() {
     assert!(!pooled_connection_after_marked_down(true), "the pooled connection outlived the down verdict");
     assert!(pooled_connection_after_marked_down(false), "without shutdown_sessions the pool keeps it");
+}
+
+/// A TCP session open through spillway to a target that is then marked down: with
+/// `shutdown_sessions` the client sees the connection end (within the shard's poll), without
+/// it the session goes on. Answers whether the session was ended.
+fn open_tcp_session_after_marked_down(shutdown: bool) -> bool {
+    use std::io::{Read, Write};
+    let b = http_backend();
+    let health = format!(
+        "protocol = \"http\"\npath = \"/health\"\ninterval = \"200ms\"\ntimeout = \"150ms\"\n\
+         healthy_threshold = 1\nunhealthy_threshold = 1\nshutdown_sessions = {shutdown}\n"
+    );
+    let server = start_with(&[b.addr], "tcp", &health);
+    assert!(wait_until(Duration::from_secs(5), || state(&server, b.addr) == "healthy"));
+    let mut s = std::net::TcpStream::connect(server.listener_addr("l4").unwrap()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    let mut r = std::io::BufReader::new(s.try_clone().unwrap());
+    let (status, head, _) = read_response(&mut r).unwrap();
+    assert_eq!(status, 200, "{head}");
+    b.seen.unhealthy.store(true, Ordering::SeqCst);
+    assert!(wait_until(Duration::from_secs(5), || state(&server, b.addr) == "unhealthy"));
+    // Ended: the read sees the end of the stream (or a reset) well within 1.5 s; going on: the
+    // read times out, and the session still carries a request.
+    s.set_read_timeout(Some(Duration::from_millis(1500))).unwrap();
+    let mut byte = [0u8; 1];
+    match r.read(&mut byte) {
+        Ok(0) => true,
+        Ok(_) => panic!("unexpected bytes on an idle session"),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => true,
+        Err(_) => {
+            s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let (status, head, _) = read_response(&mut r).unwrap();
+            assert_eq!(status, 200, "the session kept without shutdown_sessions: {head}");
+            false
+        }
+    }
+}
+
+#[test]
+fn shutdown_sessions_ends_the_tcp_sessions_open_to_a_target_marked_down() {
+    assert!(open_tcp_session_after_marked_down(true), "the session outlived the down verdict");
+    assert!(!open_tcp_session_after_marked_down(false), "without shutdown_sessions the session was ended");
 }
 
 #[test]

@@ -6,6 +6,10 @@
 //! ended, when either fails (a reset: both sockets are closed), or when `idle_timeout` passes
 //! with no byte moving either way.
 //!
+//! With the group's `health_check.shutdown_sessions` (HAProxy's `on-marked-down
+//! shutdown-sessions`), the session registers its backend socket with the shard's
+//! [`crate::live_sessions`], which shuts it when the target is marked down.
+//!
 //! With the group's `proxy_protocol`, the target reads a PROXY header naming the client (the
 //! peer, or the address an `accept_proxy` listener was told) before the client's first byte.
 //!
@@ -103,6 +107,13 @@ pub async fn serve(shard: Rc<ShardContext>, listener: Rc<ListenerRuntime>, clien
         }
         target.counters.bytes_in.add(header.as_bytes().len() as u64);
     }
+    // With `shutdown_sessions`, a down verdict on the target ends the session (declared after
+    // `upstream`, so the entry goes before the socket closes).
+    let _live = group
+        .config
+        .health_check
+        .shutdown_sessions
+        .then(|| shard.live_sessions.enter(target.addr, upstream.as_raw_fd()));
     // A TCP session is one request in flight and one backend connection for as long as it lasts.
     target.counters.active.add(1);
     target.counters.connections.add(1);

@@ -294,25 +294,29 @@ async fn evict_idle_backend_connections(shard: Rc<HttpContext>) {
     }
 }
 
-/// How often a shard looks whether a verdict changed, to close the pooled connections of
-/// targets marked down in groups with `shutdown_sessions` (one atomic load when nothing did).
+/// How often a shard looks whether a verdict changed, to act on targets marked down in groups
+/// with `shutdown_sessions` (one atomic load when nothing did).
 const MARKED_DOWN_POLL: Duration = Duration::from_millis(100);
 
-/// HAProxy's `on-marked-down shutdown-sessions`, for what a shard holds between requests: when
-/// a target of such a group is judged unhealthy, the idle connections this shard pooled to it
-/// are closed (within [`MARKED_DOWN_POLL`]), so none is reused once it comes back and the
-/// target sees them end. A request in flight on it finishes; its connection, pooled after
-/// the verdict, is closed by the next poll (polls go on while some target is down).
+/// HAProxy's `on-marked-down shutdown-sessions`: when a target of such a group is judged
+/// unhealthy, within [`MARKED_DOWN_POLL`],
+/// - the TCP sessions this shard holds open to it are shut ([`crate::live_sessions`]): their
+///   clients see the connection end and reconnect, to a target that is up. Only once, as the
+///   verdict turns: a session opened to it later (fail-open, every target down) is left alone;
+/// - the idle connections this shard pooled to it are closed, so none is reused once it comes
+///   back and the target sees them end. An HTTP request in flight on one finishes; its
+///   connection, pooled after the verdict, is closed by the next poll (polls go on while some
+///   target is down).
 async fn close_marked_down(shard: Rc<HttpContext>) {
     let mut seen = u64::MAX;
-    let mut some_down = false;
+    let mut was_down: Vec<std::net::SocketAddr> = Vec::new();
     loop {
         monoio::select! {
             _ = monoio::time::sleep(MARKED_DOWN_POLL) => {}
             _ = shard.closing() => return,
         }
         let epoch = shard.control.table().epoch.load();
-        if epoch == seen && !some_down {
+        if epoch == seen && was_down.is_empty() {
             continue;
         }
         seen = epoch;
@@ -324,10 +328,17 @@ async fn close_marked_down(shard: Rc<HttpContext>) {
             .filter(|t| t.health.load().verdict == crate::health::HealthState::Unhealthy)
             .map(|t| t.addr)
             .collect();
-        some_down = !down.is_empty();
-        if some_down {
+        let newly: Vec<std::net::SocketAddr> = down.iter().filter(|a| !was_down.contains(a)).copied().collect();
+        if !newly.is_empty() && !shard.live_sessions.is_empty() {
+            let shut = shard.live_sessions.shut(&newly);
+            if shut > 0 {
+                tracing::info!(shard = shard.id, sessions = shut, targets = ?newly, "shut the sessions of targets marked down (shutdown_sessions)");
+            }
+        }
+        if !down.is_empty() {
             shard.http.pool.retain_targets(|addr| !down.contains(&addr));
         }
+        was_down = down;
     }
 }
 
