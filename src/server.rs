@@ -23,6 +23,7 @@ use crate::{
     context::ConnectionLimit,
     control::{
         mailbox::{self, Message},
+        resolver::Resolver,
         Control,
     },
     listener,
@@ -50,6 +51,8 @@ pub enum StartError {
     Listen { addr: SocketAddr, source: std::io::Error },
     #[error("cannot start shard {shard}: {reason}")]
     Shard { shard: usize, reason: String },
+    #[error("cannot start the {what} thread: {source}")]
+    Thread { what: &'static str, source: std::io::Error },
 }
 
 /// How long control operations wait for a shard's answer.
@@ -74,6 +77,8 @@ pub struct Server {
     admin: Option<SocketAddr>,
     threads: Vec<Option<JoinHandle<()>>>,
     limit: Arc<ConnectionLimit>,
+    /// Re-resolves targets named by host (`control::resolver`); stops when dropped.
+    _resolver: Resolver,
 }
 
 impl Server {
@@ -188,7 +193,10 @@ impl Server {
             threads.push(Some(thread));
         }
         drop(ready_tx);
-        let mut server = Server { control, offer, listeners, admin: admin_addr, threads, limit };
+        // Targets named by host with `resolvers`: followed off the shards.
+        let resolver =
+            Resolver::start(control.clone()).map_err(|source| StartError::Thread { what: "resolver", source })?;
+        let mut server = Server { control, offer, listeners, admin: admin_addr, threads, limit, _resolver: resolver };
         // On failure `go` is dropped unsent, which ends the shards waiting for it, before
         // `server` is (its drop joins them).
         let listening = wait_for_shards(&ready_rx, shard_count).and_then(|()| {

@@ -137,7 +137,15 @@ fn compose_host_names_resolve_and_an_unresolved_replica_starts_without_an_addres
     r.has_note(
         r#"server api03: cannot resolve "api03.spillway-test.invalid": started without an address (init-addr none)"#,
     );
-    r.has_note("resolvers docker: host names are resolved by the system resolver at start and at each reload");
+    r.has_note("resolvers docker: nameserver dns1: names are resolved by the system resolver");
+    // Every server names `resolvers docker` (default-server): followed every `timeout resolve`,
+    // api03 included, which joins once its name resolves.
+    assert_eq!(g.names.len(), 3);
+    assert!(g.names.iter().all(|n| n.every == Duration::from_secs(1)));
+    assert_eq!(
+        g.names.iter().filter(|n| !n.resolved).map(|n| n.host.as_str()).collect::<Vec<_>>(),
+        ["api03.spillway-test.invalid"]
+    );
 }
 
 #[test]
@@ -327,6 +335,23 @@ fn a_name_that_does_not_resolve_fails_unless_dash_dr() {
     let text = format!("{HEAD}  server api01 api01.spillway-test.invalid:9090 init-addr libc,127.0.0.2\n");
     let parsed = haproxy::parse(&text, "x.cfg").unwrap();
     assert_eq!(parsed.config.target_groups[0].targets[0].addr, "127.0.0.2:9090".parse().unwrap());
+}
+
+#[test]
+fn a_resolvers_section_is_read_and_a_server_naming_none_is_refused_at_its_line() {
+    let section = "resolvers dns\n  nameserver d 127.0.0.11:53\n  timeout resolve 250ms\n  hold valid 10s\n";
+    let text = format!("{section}{HEAD}  server app localhost:9090 resolvers dns\n");
+    let notes = problems(&text, haproxy::Options::default()).unwrap();
+    assert!(notes.iter().any(|n| n.starts_with("x.cfg:2: resolvers dns: nameserver d:")), "{notes:?}");
+    assert!(notes.iter().any(|n| n == "x.cfg:4: resolvers dns: hold valid 10s: no effect here"), "{notes:?}");
+    let parsed = haproxy::parse(&text, "x.cfg").unwrap();
+    let names = &parsed.config.target_groups[0].names;
+    assert_eq!((names.len(), names[0].every, names[0].resolved), (1, Duration::from_millis(250), true));
+    let err = problems(&format!("{HEAD}  server app localhost:9090 resolvers nope\n"), haproxy::Options::default())
+        .unwrap_err();
+    assert_eq!(err, vec!["x.cfg:10: server app: resolvers nope: no such section"]);
+    let err = problems(&format!("resolvers dns\n  frobnicate 1\n{HEAD}"), haproxy::Options::default()).unwrap_err();
+    assert!(err[0].starts_with("x.cfg:2: resolvers dns: \"frobnicate\" is not supported"), "{err:?}");
 }
 
 #[test]

@@ -192,7 +192,31 @@ pub struct TargetGroup {
     /// HAProxy's `option allbackups`: when no primary target is routable, every routable
     /// backup target takes traffic, not only the first.
     pub all_backups: bool,
+    /// Targets named by host and resolved again in the background (HAProxy's `server ...
+    /// resolvers R`; `control::resolver`).
+    pub names: Vec<NamedTarget>,
 }
+
+/// A target named by host, resolved again every [`NamedTarget::every`] by the system resolver
+/// off the shards; a new address is registered and the old one deregistered (drained) through
+/// the same path as the admin API's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedTarget {
+    pub host: String,
+    pub port: u16,
+    /// HAProxy's `resolve-prefer`.
+    pub prefer: Option<IpFamily>,
+    /// Between two resolutions (the `resolvers` section's `timeout resolve`).
+    pub every: Duration,
+    /// The target as registered (weight, zone, cookie, backup); its `addr` is the one the read
+    /// of the file resolved when `resolved`.
+    pub target: Target,
+    /// false: the name did not resolve when the file was read (`init-addr none`, `-dr`); the
+    /// target joins the group once it does.
+    pub resolved: bool,
+}
+
+pub use validate::IpFamily;
 
 pub use crate::proxy_protocol::Version as ProxyVersion;
 
@@ -567,6 +591,7 @@ impl TargetGroup {
             stickiness: None,
             proxy_protocol: None,
             all_backups: false,
+            names: Vec::new(),
         }
     }
 }

@@ -23,6 +23,7 @@
 //! ([`crate::surge::WakeShard`]), and the message goes through that shard's mailbox.
 
 pub mod mailbox;
+pub mod resolver;
 pub mod set;
 
 use std::{

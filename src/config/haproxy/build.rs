@@ -1,14 +1,14 @@
 //! From the sections read to the model: proxies become listeners and target groups, with
 //! HAProxy's defaults where the file says nothing.
 
-use std::time::Duration;
+use std::{net::SocketAddr, time::Duration};
 
 use super::{
     actions::{Phase, Step},
     defaults,
     validate::RuleOwner,
-    Algorithm, CertKeyPair, HealthCheck, HealthProtocol, Kind, Listener, ListenerTls, Mode, Protocol, Proxy, Reader,
-    Server, Site, StatusMatcher, Target, TargetGroup, UNBOUNDED_QUEUE,
+    Algorithm, CertKeyPair, HealthCheck, HealthProtocol, Kind, Listener, ListenerTls, Mode, NamedTarget, Protocol,
+    Proxy, Reader, Server, Site, StatusMatcher, Target, TargetGroup, UNBOUNDED_QUEUE,
 };
 
 impl Reader {
@@ -165,8 +165,28 @@ impl Reader {
         for s in &p.servers {
             let o = &s.options;
             let weight = if o.disabled { 0 } else { o.weight.unwrap_or(defaults::WEIGHT) };
-            // A server without an address (init-addr none, -dr) is no target until a reload
-            // resolves it: the model keys targets by address.
+            // `resolvers R`: the name is resolved again in the background.
+            if let (Some((host, port)), Some(section)) = (&s.host, &s.options.resolvers) {
+                match self.resolvers.iter().find(|(r, _)| &r.name == section) {
+                    Some((r, _)) => group.names.push(NamedTarget {
+                        host: host.clone(),
+                        port: *port,
+                        prefer: o.prefer,
+                        every: r.every,
+                        target: Target {
+                            addr: s.addr.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], *port))),
+                            weight,
+                            zone: String::new(),
+                            cookie: o.cookie.clone().unwrap_or_default(),
+                            backup: o.backup,
+                        },
+                        resolved: s.addr.is_some(),
+                    }),
+                    None => self.fail(s.line, format!("server {}: resolvers {section}: no such section", s.name)),
+                }
+            }
+            // A server without an address (init-addr none, -dr) is no target until it
+            // resolves (a reload, or its `resolvers`): the model keys targets by address.
             let Some(addr) = s.addr else { continue };
             if let Some(k) = group.targets.iter().position(|t| t.addr == addr) {
                 // HAProxy allows two servers on one address; spillway's targets are keyed by

@@ -30,6 +30,7 @@ mod common;
 mod cookie;
 mod global;
 mod keywords;
+mod resolvers;
 mod server;
 mod stats;
 mod words;
@@ -53,8 +54,8 @@ pub use words::{parse_time, words};
 use super::{
     defaults,
     validate::{self, IpFamily, Site, SourceLines},
-    Algorithm, CertKeyPair, Config, ConfigErrors, HealthCheck, HealthProtocol, Listener, ListenerTls, Problem,
-    Protocol, ProxyVersion, StatusMatcher, Stickiness, Target, TargetGroup,
+    Algorithm, CertKeyPair, Config, ConfigErrors, HealthCheck, HealthProtocol, Listener, ListenerTls, NamedTarget,
+    Problem, Protocol, ProxyVersion, StatusMatcher, Stickiness, Target, TargetGroup,
 };
 
 /// Why a unix-socket server address (`unix@/path`, `/path`, `abns@name`) is refused.
@@ -145,6 +146,8 @@ struct ServerOptions {
     check_send_proxy: bool,
     /// `backup`: used only when no other server is up.
     backup: bool,
+    /// `resolvers R`: the server's name is resolved again as section `R` says.
+    resolvers: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -153,6 +156,8 @@ struct Server {
     /// `None`: the host name did not resolve and `init-addr none` or `-dr` started the server
     /// without an address.
     addr: Option<SocketAddr>,
+    /// The host name and port, when the server was named by host.
+    host: Option<(String, u16)>,
     options: ServerOptions,
     line: usize,
 }
@@ -203,6 +208,8 @@ enum Section {
     Global,
     Defaults,
     Proxy(usize),
+    /// A `resolvers` section, by index in `Reader::resolvers`.
+    Resolvers(usize),
     Unsupported,
 }
 
@@ -213,6 +220,8 @@ struct Reader {
     config: Config,
     defaults: Common,
     proxies: Vec<Proxy>,
+    /// The `resolvers` sections, with their lines.
+    resolvers: Vec<(resolvers::Resolvers, usize)>,
     lines: SourceLines,
     /// (first global line, label) of each file read: where a line of the concatenated text
     /// comes from.
@@ -287,6 +296,7 @@ pub fn parse_files_with(files: &[(String, String)], options: Options) -> Result<
         },
         defaults: Common::default(),
         proxies: Vec::new(),
+        resolvers: Vec::new(),
         lines: SourceLines::default(),
         starts: starts.clone(),
         options,
@@ -393,6 +403,14 @@ impl Reader {
             let outcome = match section {
                 Section::None => Err(format!("\"{}\" outside of any section", w[0])),
                 Section::Unsupported => Ok(()),
+                Section::Resolvers(r) => match resolvers::line(&mut self.resolvers[r].0, &w) {
+                    Ok(Some(warning)) => {
+                        self.note(line, warning);
+                        Ok(())
+                    }
+                    Ok(None) => Ok(()),
+                    Err(e) => Err(e),
+                },
                 Section::Global => self.global(&w, line),
                 Section::Defaults => {
                     let mut common = std::mem::take(&mut self.defaults);
@@ -484,15 +502,17 @@ impl Reader {
             "listen" => Kind::Listen,
             "resolvers" => {
                 self.end_defaults();
-                self.note(
-                    line,
-                    format!(
-                        "resolvers {}: host names are resolved by the system resolver at start and at each \
-                         reload (SIGHUP) only; this section's nameservers and background re-resolution are not used",
-                        w.get(1).map_or("", String::as_str)
-                    ),
-                );
-                return Some(Section::Unsupported);
+                let Some(name) = w.get(1) else {
+                    self.fail(line, "resolvers needs a name");
+                    return Some(Section::Unsupported);
+                };
+                if self.resolvers.iter().any(|r| &r.0.name == name) {
+                    self.fail(line, format!("resolvers {name}: a section of that name exists already"));
+                    return Some(Section::Unsupported);
+                }
+                self.resolvers
+                    .push((resolvers::Resolvers { name: name.clone(), every: resolvers::DEFAULT_EVERY }, line));
+                return Some(Section::Resolvers(self.resolvers.len() - 1));
             }
             "peers" | "userlist" | "program" | "cache" | "http-errors" | "mailers" | "ring" => {
                 self.end_defaults();
@@ -550,7 +570,7 @@ impl Reader {
         let unresolved = |why: &str| {
             format!(
                 "server {server}: cannot resolve \"{host}\": started without an address ({why}): \
-                 it takes no traffic until a reload (SIGHUP) resolves it"
+                 it takes no traffic until its name resolves (a reload, or its resolvers section)"
             )
         };
         for m in methods {
@@ -669,14 +689,16 @@ impl Reader {
                 for n in notes {
                     self.note(line, format!("server {server}: {n}"));
                 }
-                let addr = match endpoint {
-                    Endpoint::Addr(addr) => Some(addr),
-                    Endpoint::Name(host, port) => self.resolve_server(server, &host, port, &options, line)?,
+                let (addr, host) = match endpoint {
+                    Endpoint::Addr(addr) => (Some(addr), None),
+                    Endpoint::Name(host, port) => {
+                        (self.resolve_server(server, &host, port, &options, line)?, Some((host, port)))
+                    }
                 };
                 if addr.is_some_and(|a| a.ip().is_unspecified() || a.port() == 0) {
                     return Err(format!("server {server}: needs a real address and port"));
                 }
-                self.proxies[p].servers.push(Server { name: server.clone(), addr, options, line });
+                self.proxies[p].servers.push(Server { name: server.clone(), addr, host, options, line });
             }
             "stats" => self.stats_line(p, w, line)?,
             "maxconn" if front => self.note(

@@ -81,8 +81,7 @@ pub(super) fn server_options(o: &mut ServerOptions, w: &[String]) -> Result<Vec<
                             _ => return Err("resolve-prefer: expected ipv4 or ipv6".into()),
                         })
                     }
-                    // The section's warning says what a `resolvers` section does here.
-                    "resolvers" => {}
+                    "resolvers" => o.resolvers = Some(value.ok_or("resolvers needs a section name")?.clone()),
                     flag if NO_EFFECT.iter().any(|(k, _)| *k == flag) => {
                         let why = NO_EFFECT.iter().find(|(k, _)| *k == flag).map_or("", |(_, why)| why);
                         notes.push(format!("{flag} {}: {why}", value.map_or("", String::as_str)));
